@@ -1,0 +1,27 @@
+//! `knooppunt` — the collective exchange hub of the Dutch mbo sector.
+
+use clap::{Parser, Subcommand};
+
+/// Knooppunt: the mbo sector's exchange hub and core registry.
+#[derive(Debug, Parser)]
+#[command(name = "knooppunt", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs a scripted student journey (memo steps a–f) on the in-memory registry and prints it.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Demo => {
+            println!("knooppunt demo: the registry journey is being built (issue 2)");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Knooppunt's core registry: the *formal* data of every mbo student.
+//!
+//! - [`ids`]: identifiers of the chain, always valid once parsed.
+//! - [`envelope`]: the metadata every command and event carries.
+//! - [`domain`]: the dossier, its commands, events and rejections.
+//! - [`reference`]: institutions, opleidingen, schools — what the rules look up.
+//! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
+
+pub mod domain;
+pub mod envelope;
+pub mod ids;
+pub mod reference;
+pub mod store;
