@@ -1,19 +1,35 @@
 //! Persistence of dossiers, their history, reference data and the outbox.
 //!
-//! SKELETON — to be completed by the registry-stores work (see issue 2).
+//! Two implementations of one [`Store`] trait: `PgStore` (PostgreSQL, production) and
+//! [`MemoryStore`] (sandbox and fast tests). One behaviour suite (`registry/tests/store_suite.rs`)
+//! runs against both.
 //!
 //! *Architecture invariant:* handling a command is one transaction — load the dossier, decide,
 //! persist the new state, append the events to the history and write one outbox row per event.
 //! The same command id twice gives the same answer and no second effect.
+//!
+//! *Architecture invariant:* a dossier's events are published in sequence order. Every outbox row
+//! carries a partition ([`outbox_partition`], a pure function of the dossier key); a relay only
+//! reads rows of partitions it holds through an [`OutboxLease`], and a partition is held by at
+//! most one lease at a time (see [`OutboxLease`] for the scheme).
+//!
+//! Personal data: the dossier state and event payloads hold it (JSON), nothing else does. The
+//! person index stores [`PersonId::fingerprint`], never the number itself.
+
+use std::fmt;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Command, Dossier, Event, Rejection};
-use crate::envelope::{CommandMeta, DossierKey, EventMeta};
+use crate::domain::{Command, DecideContext, Dossier, Event, Rejection};
+use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
 use crate::ids::PersonId;
 use crate::reference::ReferenceData;
+
+mod memory;
+
+pub use memory::MemoryStore;
 
 /// An event with its envelope, as stored in the history and published from the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +57,10 @@ pub struct CommandOutcome {
 /// One unsent event in the outbox, claimed by a relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
-    /// Global, increasing position.
+    /// Global, increasing position (the commit order of one dossier's events is position order).
     pub position: i64,
+    /// The outbox partition of the event's dossier ([`outbox_partition`]).
+    pub partition: u32,
     /// The event.
     pub event: EventEnvelope,
 }
@@ -59,6 +77,9 @@ pub enum StoreError {
     /// Stored data could not be read back (a bug or a migration problem).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The store was configured wrongly (bad URL, bad schema name, migration mismatch).
+    #[error("store configuration: {0}")]
+    Config(String),
 }
 
 impl StoreError {
@@ -68,11 +89,33 @@ impl StoreError {
     }
 }
 
+/// Number of outbox partitions. Fixed: changing it re-maps dossiers to partitions, which is only
+/// safe with the outbox drained (no relay running, no unsent rows).
+pub const OUTBOX_PARTITIONS: u32 = 32;
+
+/// How many times [`Store::execute`] re-loads and re-decides after losing a race on a dossier
+/// before it gives up with [`StoreError::Conflict`].
+pub const MAX_CONFLICT_RETRIES: usize = 8;
+
+/// The outbox partition of a dossier: a stable hash of its key, `0..OUTBOX_PARTITIONS`.
+pub fn outbox_partition(key: DossierKey) -> u32 {
+    // Dossier keys are random UUIDs, so the low bits are uniformly distributed.
+    (key.0.as_u128() % u128::from(OUTBOX_PARTITIONS)) as u32
+}
+
 /// The registry's persistence. Implemented for PostgreSQL and in memory; one behaviour suite runs
-/// against both.
+/// against both. Object safe: use it as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Handles one command in one transaction (see the module invariant).
+    ///
+    /// - A command id seen before returns the stored outcome (success *or* rejection) with
+    ///   `replayed = true` and changes nothing, also when both copies arrive at the same time.
+    /// - The decision is made on the dossier's current state; if another command changed the
+    ///   dossier in between, it is re-loaded and re-decided (up to [`MAX_CONFLICT_RETRIES`]
+    ///   times, then [`StoreError::Conflict`]).
+    /// - `OpenDossier` for a person who already has a dossier is rejected with
+    ///   [`Rejection::DossierAlreadyOpen`].
     async fn execute(
         &self,
         meta: CommandMeta,
@@ -83,9 +126,118 @@ pub trait Store: Send + Sync + 'static {
     /// The current state of a dossier, if it exists.
     async fn dossier(&self, key: DossierKey) -> Result<Option<Dossier>, StoreError>;
 
-    /// The full ordered history of a dossier.
+    /// The full ordered history of a dossier (sequence 1, 2, 3, …).
     async fn history(&self, key: DossierKey) -> Result<Vec<EventEnvelope>, StoreError>;
 
     /// The dossier of a person, if one is open.
     async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError>;
+
+    /// Saves a reference data snapshot, replacing the previous one.
+    async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError>;
+
+    /// The last saved reference data snapshot, if any.
+    async fn load_reference(&self) -> Result<Option<ReferenceData>, StoreError>;
+
+    /// Takes a lease on up to `max_partitions` outbox partitions that no other lease holds (see
+    /// [`OutboxLease`]). The lease may hold fewer (even none) when other relays hold the rest;
+    /// a relay then tries again later.
+    async fn lease_outbox(&self, max_partitions: u32) -> Result<Box<dyn OutboxLease>, StoreError>;
+
+    /// Number of outbox rows not yet marked sent (for metrics and tests).
+    async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+}
+
+/// A relay's exclusive hold on some outbox partitions.
+///
+/// *Scheme.* Every outbox row carries `partition = outbox_partition(dossier)`, so all events of a
+/// dossier are in one partition. A partition is held by at most one lease at a time (PostgreSQL:
+/// a session advisory lock on a dedicated connection; in memory: a lock table). A lease claims
+/// only rows of its partitions, in global position order, and a dossier's rows are committed in
+/// sequence order, so two relays can never publish one dossier's events out of order.
+///
+/// *Claims.* [`claim`](Self::claim) returns unsent rows this lease has not handed out yet;
+/// [`mark_sent`](Self::mark_sent) marks them sent. Rows claimed but not marked stay unsent: once
+/// the lease is released — explicitly, by dropping it, or (PostgreSQL) because its connection
+/// died — the partitions are free and the next lease claims those rows again (at-least-once;
+/// consumers deduplicate by event id).
+#[async_trait]
+pub trait OutboxLease: Send + Sync + fmt::Debug {
+    /// The partitions this lease holds, ascending.
+    fn partitions(&self) -> &[u32];
+
+    /// Up to `limit` unsent rows of this lease's partitions that it has not claimed before, in
+    /// position order.
+    async fn claim(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+
+    /// Marks rows as sent (published and confirmed). Unknown or already sent positions are
+    /// ignored.
+    async fn mark_sent(&self, positions: &[i64]) -> Result<(), StoreError>;
+
+    /// Gives the partitions back. Dropping the lease does the same.
+    async fn release(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// What deciding a command on a given state came to.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// Events with their envelopes and the state after applying them.
+    Accepted {
+        events: Vec<EventEnvelope>,
+        state: Dossier,
+    },
+    /// The domain refused.
+    Rejected(Rejection),
+}
+
+/// Decides `command` on `state` and builds the events' envelopes (shared by both stores).
+pub(crate) fn decide(
+    state: &Dossier,
+    meta: &CommandMeta,
+    command: &Command,
+    reference: &ReferenceData,
+) -> Result<Decision, StoreError> {
+    let ctx = DecideContext { reference, meta };
+    let events = match state.decide(command, &ctx) {
+        Ok(events) => events,
+        Err(rejection) => return Ok(Decision::Rejected(rejection)),
+    };
+    let mut next = state.clone();
+    let mut envelopes = Vec::with_capacity(events.len());
+    for event in events {
+        next.apply(&event);
+        let expected = state.sequence + envelopes.len() as u64 + 1;
+        if next.sequence != expected {
+            return Err(StoreError::Corrupt(format!(
+                "dossier {} sequence {} after applying an event, expected {expected}",
+                meta.dossier, next.sequence
+            )));
+        }
+        envelopes.push(EventEnvelope {
+            meta: EventMeta {
+                id: Uuid::now_v7(),
+                kind: event.type_name().to_owned(),
+                time: meta.time,
+                source: REGISTRY_SOURCE.to_owned(),
+                subject: meta.dossier,
+                institution: event.institution(),
+                correlation_id: meta.correlation_id,
+                causation_id: meta.id,
+                sequence: expected,
+            },
+            data: event,
+        });
+    }
+    Ok(Decision::Accepted {
+        events: envelopes,
+        state: next,
+    })
+}
+
+/// The fingerprint of the person a command opens a dossier for, if it is an `OpenDossier`.
+pub(crate) fn opened_person(command: &Command) -> Option<String> {
+    #[allow(unreachable_patterns)]
+    match command {
+        Command::OpenDossier { person } => Some(person.id.fingerprint()),
+        _ => None,
+    }
 }

@@ -1,0 +1,381 @@
+//! One behaviour suite for every [`Store`] implementation: each check below runs against the
+//! in-memory store and against PostgreSQL (a fresh schema per test, from `DATABASE_URL`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{TimeZone, Utc};
+use knooppunt_registry::domain::{Command, Person, Rejection};
+use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey, REGISTRY_SOURCE};
+use knooppunt_registry::ids::{Bsn, PersonId};
+use knooppunt_registry::reference::ReferenceData;
+use knooppunt_registry::store::{
+    CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxRow, Store, outbox_partition,
+};
+use uuid::Uuid;
+
+type Shared = Arc<dyn Store>;
+
+/// A valid, distinct BSN for every `n` (the ninth digit is chosen to pass the 11-proef).
+fn person(n: u64) -> PersonId {
+    let mut base = 10_000_000 + n * 7;
+    loop {
+        let digits: Vec<u64> = format!("{base:08}")
+            .bytes()
+            .map(|b| u64::from(b - b'0'))
+            .collect();
+        let sum: u64 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
+        let check = sum % 11;
+        if check < 10 {
+            let bsn: Bsn = format!("{base:08}{check}")
+                .parse()
+                .expect("constructed BSN");
+            return PersonId::Bsn(bsn);
+        }
+        base += 1;
+    }
+}
+
+fn open(n: u64) -> Command {
+    Command::OpenDossier {
+        person: Person { id: person(n) },
+    }
+}
+
+fn meta(key: DossierKey) -> CommandMeta {
+    let time = Utc.with_ymd_and_hms(2026, 3, 1, 9, 30, 0).unwrap();
+    CommandMeta::new(key, Actor::System, time)
+}
+
+fn events(outcome: &CommandOutcome) -> &[EventEnvelope] {
+    match &outcome.result {
+        Ok(events) => events,
+        Err(rejection) => panic!("unexpected rejection: {rejection}"),
+    }
+}
+
+async fn exec(store: &Shared, meta: &CommandMeta, command: &Command) -> CommandOutcome {
+    store
+        .execute(meta.clone(), command.clone(), &ReferenceData::default())
+        .await
+        .expect("execute")
+}
+
+/// Opens `count` dossiers (persons `first..first+count`) and returns their keys in order.
+async fn open_many(store: &Shared, first: u64, count: u64) -> Vec<DossierKey> {
+    let mut keys = Vec::new();
+    for n in first..first + count {
+        let key = DossierKey::new();
+        let outcome = exec(store, &meta(key), &open(n)).await;
+        assert_eq!(events(&outcome).len(), 1);
+        keys.push(key);
+    }
+    keys
+}
+
+/// Drains every unsent row through one lease on all partitions.
+async fn drain(store: &Shared) -> Vec<OutboxRow> {
+    let lease = store.lease_outbox(OUTBOX_PARTITIONS).await.expect("lease");
+    let rows = lease.claim(10_000).await.expect("claim");
+    let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+    lease.mark_sent(&positions).await.expect("mark");
+    lease.release().await.expect("release");
+    rows
+}
+
+async fn execute_and_replay(store: Shared) {
+    let key = DossierKey::new();
+    let m = meta(key);
+    let first = exec(&store, &m, &open(1)).await;
+    assert!(!first.replayed);
+    assert_eq!(first.command_id, m.id);
+    assert_eq!(first.dossier, key);
+    let evs = events(&first);
+    assert_eq!(evs.len(), 1);
+    let e = &evs[0].meta;
+    assert_eq!(e.kind, "nl.knooppunt.dossier.geopend.v1");
+    assert_eq!(e.source, REGISTRY_SOURCE);
+    assert_eq!(e.subject, key);
+    assert_eq!(e.time, m.time);
+    assert_eq!(e.correlation_id, m.correlation_id);
+    assert_eq!(e.causation_id, m.id);
+    assert_eq!(e.sequence, 1);
+    assert_eq!(e.id.get_version_num(), 7);
+
+    let again = exec(&store, &m, &open(1)).await;
+    assert!(again.replayed);
+    assert_eq!(again.result, first.result);
+    assert_eq!(again.command_id, first.command_id);
+
+    assert_eq!(store.history(key).await.unwrap(), evs.to_vec());
+    let dossier = store.dossier(key).await.unwrap().expect("dossier exists");
+    assert_eq!(dossier.sequence, 1);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 1);
+    assert_eq!(store.dossier(DossierKey::new()).await.unwrap(), None);
+}
+
+async fn concurrent_same_id(store: Shared) {
+    let key = DossierKey::new();
+    let m = meta(key);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, m) = (Arc::clone(&store), m.clone());
+            tokio::spawn(async move { exec(&store, &m, &open(2)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task"));
+    }
+    assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1);
+    let first = &outcomes[0].result;
+    assert!(outcomes.iter().all(|o| &o.result == first));
+    assert_eq!(events(&outcomes[0]).len(), 1);
+    assert_eq!(store.history(key).await.unwrap().len(), 1);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 1);
+}
+
+async fn concurrent_commands_on_one_dossier(store: Shared) {
+    let key = DossierKey::new();
+    // Different command ids, all deciding on the same (empty) state: exactly one may win; the
+    // others must be re-decided on the new state.
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { exec(&store, &meta(key), &open(100 + i)).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        let outcome = t.await.expect("task");
+        assert!(!outcome.replayed);
+        match outcome.result {
+            Ok(evs) => {
+                won += 1;
+                assert_eq!(evs.len(), 1);
+                assert_eq!(evs[0].meta.sequence, 1);
+            }
+            Err(rejection) => assert_eq!(rejection, Rejection::DossierAlreadyOpen),
+        }
+    }
+    assert_eq!(won, 1);
+    let history = store.history(key).await.unwrap();
+    let sequences: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
+    assert_eq!(sequences, (1..=history.len() as u64).collect::<Vec<_>>());
+    assert_eq!(store.dossier(key).await.unwrap().unwrap().sequence, 1);
+}
+
+async fn rejection_changes_nothing_and_replays(store: Shared) {
+    let key = DossierKey::new();
+    exec(&store, &meta(key), &open(3)).await;
+    let before = store.dossier(key).await.unwrap();
+    let history_before = store.history(key).await.unwrap();
+    let backlog_before = store.outbox_backlog().await.unwrap();
+
+    // Same dossier opened again.
+    let m = meta(key);
+    let rejected = exec(&store, &m, &open(4)).await;
+    assert_eq!(rejected.result, Err(Rejection::DossierAlreadyOpen));
+    assert!(!rejected.replayed);
+    let replay = exec(&store, &m, &open(4)).await;
+    assert!(replay.replayed);
+    assert_eq!(replay.result, rejected.result);
+
+    // Same person, another dossier key: refused, nothing created.
+    let other = DossierKey::new();
+    let dup = exec(&store, &meta(other), &open(3)).await;
+    assert_eq!(dup.result, Err(Rejection::DossierAlreadyOpen));
+    assert_eq!(store.dossier(other).await.unwrap(), None);
+    assert_eq!(store.find_dossier(&person(3)).await.unwrap(), Some(key));
+    assert_eq!(store.find_dossier(&person(4)).await.unwrap(), None);
+
+    assert_eq!(store.dossier(key).await.unwrap(), before);
+    assert_eq!(store.history(key).await.unwrap(), history_before);
+    assert_eq!(store.outbox_backlog().await.unwrap(), backlog_before);
+}
+
+async fn history_is_ordered_and_per_dossier(store: Shared) {
+    let keys = open_many(&store, 10, 3).await;
+    for key in &keys {
+        let history = store.history(*key).await.unwrap();
+        let sequences: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
+        assert_eq!(sequences, vec![1]);
+        assert!(history.iter().all(|e| e.meta.subject == *key));
+    }
+    assert!(store.history(DossierKey::new()).await.unwrap().is_empty());
+}
+
+async fn find_dossier_by_person(store: Shared) {
+    assert_eq!(store.find_dossier(&person(20)).await.unwrap(), None);
+    let keys = open_many(&store, 20, 2).await;
+    assert_eq!(
+        store.find_dossier(&person(20)).await.unwrap(),
+        Some(keys[0])
+    );
+    assert_eq!(
+        store.find_dossier(&person(21)).await.unwrap(),
+        Some(keys[1])
+    );
+}
+
+async fn outbox_claims_in_order(store: Shared) {
+    let keys = open_many(&store, 30, 5).await;
+    assert_eq!(store.outbox_backlog().await.unwrap(), 5);
+    let lease = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert_eq!(lease.partitions().len() as u32, OUTBOX_PARTITIONS);
+    let first = lease.claim(3).await.unwrap();
+    let rest = lease.claim(10).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(rest.len(), 2);
+    // Claimed rows are not handed out twice by the same lease.
+    assert!(lease.claim(10).await.unwrap().is_empty());
+    let all: Vec<OutboxRow> = first.into_iter().chain(rest).collect();
+    let positions: Vec<i64> = all.iter().map(|r| r.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    let subjects: Vec<DossierKey> = all.iter().map(|r| r.event.meta.subject).collect();
+    assert_eq!(subjects, keys);
+    for row in &all {
+        assert_eq!(row.partition, outbox_partition(row.event.meta.subject));
+        let history = store.history(row.event.meta.subject).await.unwrap();
+        assert_eq!(history, vec![row.event.clone()]);
+    }
+    lease.mark_sent(&positions[..2]).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 3);
+    lease.mark_sent(&positions).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    lease.release().await.unwrap();
+    // Sent rows never come back.
+    assert!(drain(&store).await.is_empty());
+}
+
+async fn unmarked_rows_are_reclaimed_after_release(store: Shared) {
+    open_many(&store, 40, 4).await;
+    let lease = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    let claimed = lease.claim(3).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    lease.mark_sent(&[claimed[0].position]).await.unwrap();
+    // While the lease is held, nobody else can take its partitions.
+    let blocked = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert!(blocked.partitions().is_empty());
+    assert!(blocked.claim(10).await.unwrap().is_empty());
+    blocked.release().await.unwrap();
+    drop(lease); // dropping releases too
+
+    let again = drain(&store).await;
+    let positions: Vec<i64> = again.iter().map(|r| r.position).collect();
+    assert_eq!(positions.len(), 3);
+    assert_eq!(&positions[..2], &[claimed[1].position, claimed[2].position]);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+}
+
+async fn two_relays_keep_dossier_order(store: Shared) {
+    let keys = open_many(&store, 50, 24).await;
+    let half = OUTBOX_PARTITIONS / 2;
+    let a = store.lease_outbox(half).await.unwrap();
+    let b = store.lease_outbox(half).await.unwrap();
+    let pa: BTreeSet<u32> = a.partitions().iter().copied().collect();
+    let pb: BTreeSet<u32> = b.partitions().iter().copied().collect();
+    assert_eq!(pa.len() as u32, half);
+    assert_eq!(pb.len() as u32, half);
+    assert!(pa.is_disjoint(&pb));
+
+    let published: Arc<Mutex<Vec<(u32, OutboxRow)>>> = Arc::default();
+    let relay = |id: u32, lease: Box<dyn knooppunt_registry::store::OutboxLease>| {
+        let published = Arc::clone(&published);
+        tokio::spawn(async move {
+            loop {
+                let rows = lease.claim(3).await.expect("claim");
+                if rows.is_empty() {
+                    break;
+                }
+                let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+                published
+                    .lock()
+                    .unwrap()
+                    .extend(rows.into_iter().map(|r| (id, r)));
+                tokio::task::yield_now().await;
+                lease.mark_sent(&positions).await.expect("mark");
+            }
+            lease.release().await.expect("release");
+        })
+    };
+    let (ta, tb) = (relay(0, a), relay(1, b));
+    ta.await.unwrap();
+    tb.await.unwrap();
+
+    let published = published.lock().unwrap().clone();
+    assert_eq!(published.len(), keys.len());
+    let mut per_dossier: HashMap<DossierKey, Vec<(u32, u64)>> = HashMap::new();
+    for (relay, row) in &published {
+        let owner = if pa.contains(&row.partition) { 0 } else { 1 };
+        assert_eq!(
+            *relay, owner,
+            "a relay published a row of a partition it does not hold"
+        );
+        per_dossier
+            .entry(row.event.meta.subject)
+            .or_default()
+            .push((*relay, row.event.meta.sequence));
+    }
+    for (key, seen) in per_dossier {
+        let relays: BTreeSet<u32> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(relays.len(), 1, "dossier {key} published by two relays");
+        let sequences: Vec<u64> = seen.iter().map(|s| s.1).collect();
+        assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    }
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+}
+
+async fn reference_data_round_trip(store: Shared) {
+    assert_eq!(store.load_reference().await.unwrap(), None);
+    let snapshot = ReferenceData::default();
+    store.save_reference(&snapshot).await.unwrap();
+    assert_eq!(
+        store.load_reference().await.unwrap(),
+        Some(snapshot.clone())
+    );
+    store.save_reference(&snapshot).await.unwrap();
+    assert_eq!(store.load_reference().await.unwrap(), Some(snapshot));
+}
+
+/// Partition assignment is stable and in range (pure function, same for both stores).
+#[test]
+fn partitions_are_stable() {
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    for _ in 0..1000 {
+        let key = DossierKey(Uuid::new_v4());
+        let p = outbox_partition(key);
+        assert!(p < OUTBOX_PARTITIONS);
+        assert_eq!(p, outbox_partition(key));
+        *counts.entry(p).or_default() += 1;
+    }
+    assert!(counts.len() > (OUTBOX_PARTITIONS / 2) as usize);
+}
+
+macro_rules! suite {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            use knooppunt_registry::store::MemoryStore;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(Arc::new(MemoryStore::new())).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    execute_and_replay,
+    concurrent_same_id,
+    concurrent_commands_on_one_dossier,
+    rejection_changes_nothing_and_replays,
+    history_is_ordered_and_per_dossier,
+    find_dossier_by_person,
+    outbox_claims_in_order,
+    unmarked_rows_are_reclaimed_after_release,
+    two_relays_keep_dossier_order,
+    reference_data_round_trip,
+);
