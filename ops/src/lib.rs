@@ -1,1 +1,23 @@
-//! Placeholder.
+//! What Knooppunt's operators see and use: the hash-chained audit trail ([`audit`]), Prometheus
+//! metrics ([`metrics`]), and the durable delivery state with failed-message handling
+//! ([`failed`]). PostgreSQL tables are created by [`migrate`].
+//!
+//! Runbook: `docs/operations.md`. Audit chain design and verification: `docs/audit.md`.
+
+pub mod audit;
+mod error;
+pub mod failed;
+pub mod metrics;
+mod migrate;
+
+pub use audit::{
+    AuditEntry, AuditRecord, AuditTrail, BrokenLink, BrokenReason, Hop, MemoryAudit, PgAudit,
+    payload_hash, verify_chain,
+};
+pub use error::OpsError;
+pub use failed::{
+    DeliveryState, Discarded, FailedMessages, HeldMessage, MemoryDeliveryState, OperatorAction,
+    ParkedMessage, PgDeliveryState, WaitingInfo,
+};
+pub use metrics::{BreakerState, Metrics};
+pub use migrate::{migrate, migrate_client};

@@ -1,0 +1,163 @@
+//! Durable delivery state per consumer (adapter): the inbox (exactly-once effect per
+//! (consumer, message id)), per-subject ordering holds, and parked messages that operators
+//! replay or discard through [`FailedMessages`].
+//!
+//! *Architecture invariant:* the state is keyed by consumer name, message id and subject
+//! (dossier key); bodies of held and parked messages are kept as opaque bytes for re-delivery
+//! and never logged, audited or shown in `Debug` output.
+
+mod memory;
+mod pg;
+mod service;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::OpsError;
+
+pub use memory::MemoryDeliveryState;
+pub use pg::PgDeliveryState;
+pub use service::{Discarded, FailedMessages, OperatorAction};
+
+/// A message held back because an earlier message about the same subject is still retrying or
+/// parked. A durable copy: the runtime acks the bus message once this is stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldMessage {
+    /// The message id.
+    pub message_id: Uuid,
+    /// The message's headers/properties as the bus carried them (ids and codes).
+    pub headers: BTreeMap<String, String>,
+    /// The message body as the bus carried it. Opaque; may hold personal data; never logged.
+    pub body: Vec<u8>,
+    /// When it was held (set by the caller; arrival order is kept by the store regardless).
+    pub held_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for HeldMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldMessage")
+            .field("message_id", &self.message_id)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .field("held_at", &self.held_at)
+            .finish()
+    }
+}
+
+/// What operators see per blocked subject: who blocks, how many wait behind it, since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingInfo {
+    /// The subject (dossier key) whose messages wait.
+    pub subject: String,
+    /// The message that is retrying or parked and blocks the subject.
+    pub blocker: Uuid,
+    /// Since when the subject is blocked.
+    pub blocked_since: DateTime<Utc>,
+    /// How many messages are held behind the blocker.
+    pub held: u64,
+    /// When the oldest held message arrived, if any.
+    pub oldest_held_at: Option<DateTime<Utc>>,
+}
+
+/// A message whose retries are exhausted, waiting for an operator.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedMessage {
+    /// The consumer (adapter) that could not deliver it.
+    pub consumer: String,
+    /// The message id.
+    pub message_id: Uuid,
+    /// The subject (dossier key), when the message has one.
+    pub subject: Option<String>,
+    /// The partner it was for.
+    pub partner: String,
+    /// Why it was parked: an error *class* (`retries_exhausted`, `breaker_open`, …).
+    pub reason: String,
+    /// How many delivery attempts were made.
+    pub attempts: u32,
+    /// When the first attempt failed.
+    pub first_failure: DateTime<Utc>,
+    /// When the last attempt failed.
+    pub last_failure: DateTime<Utc>,
+    /// The last error as a class and status (`http_503`, `timeout`), never a response body.
+    pub last_error: String,
+    /// The message's headers as the bus carried them.
+    pub headers: BTreeMap<String, String>,
+    /// The message body for replay. Opaque; never logged.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for ParkedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParkedMessage")
+            .field("consumer", &self.consumer)
+            .field("message_id", &self.message_id)
+            .field("subject", &self.subject)
+            .field("partner", &self.partner)
+            .field("reason", &self.reason)
+            .field("attempts", &self.attempts)
+            .field("first_failure", &self.first_failure)
+            .field("last_failure", &self.last_failure)
+            .field("last_error", &self.last_error)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Durable delivery state per consumer; memory ([`MemoryDeliveryState`]) and PostgreSQL
+/// ([`PgDeliveryState`]) behave the same (one behaviour suite runs on both).
+#[async_trait]
+pub trait DeliveryState: Send + Sync {
+    /// Whether `consumer` already finished `message_id` (inbox lookup).
+    async fn seen(&self, consumer: &str, message_id: Uuid) -> Result<bool, OpsError>;
+    /// Records that `consumer` finished `message_id` with `outcome` (`delivered`, `rejected`,
+    /// `discarded`). Returns `true` the first time, `false` when it was already recorded (the
+    /// first outcome is kept). Safe under concurrency: exactly one caller gets `true`.
+    async fn mark_done(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        outcome: &str,
+    ) -> Result<bool, OpsError>;
+    /// The message that currently blocks `subject` for `consumer`, if any.
+    async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError>;
+    /// Makes `message_id` the blocker of `subject` (a later call for the same subject replaces
+    /// the blocker only if none is set; the first blocker stays until unblocked).
+    async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError>;
+    /// Stores a durable copy of a message that must wait behind the blocker, in arrival order,
+    /// atomically with a check that the subject is still blocked. Returns `true` when held;
+    /// `false` when the subject is no longer blocked (the blocker finished in the meantime), in
+    /// which case nothing is stored and the caller delivers the message now. Holding the same
+    /// message id twice keeps one copy.
+    async fn hold(
+        &self,
+        consumer: &str,
+        subject: &str,
+        message: HeldMessage,
+    ) -> Result<bool, OpsError>;
+    /// Removes the blocker of `subject` and returns (and forgets) the held messages in arrival
+    /// order, for the runtime to deliver next.
+    async fn unblock_and_take_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+    ) -> Result<Vec<HeldMessage>, OpsError>;
+    /// Every blocked subject of `consumer` with its blocker and held count (the operators' view),
+    /// oldest block first.
+    async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError>;
+    /// Parks a message (replacing an earlier parked copy of the same message id).
+    async fn park(&self, parked: ParkedMessage) -> Result<(), OpsError>;
+    /// The parked messages of `consumer`, oldest last failure first.
+    async fn parked(&self, consumer: &str) -> Result<Vec<ParkedMessage>, OpsError>;
+    /// Removes and returns a parked message (for replay or discard); `None` when not parked.
+    async fn take_parked(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+    ) -> Result<Option<ParkedMessage>, OpsError>;
+}

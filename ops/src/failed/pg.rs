@@ -1,0 +1,307 @@
+//! Delivery state in PostgreSQL: tables `ops_inbox`, `ops_blocker`, `ops_held`, `ops_parked`
+//! (created by [`crate::migrate`]).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{DeliveryState, HeldMessage, ParkedMessage, WaitingInfo};
+use crate::OpsError;
+
+const PARKED_COLUMNS: &str = "consumer, message_id, subject, partner, reason, attempts, \
+                              first_failure, last_failure, last_error, headers, body";
+
+/// Delivery state in PostgreSQL; survives restarts and is shared by every gateway instance.
+#[derive(Debug, Clone)]
+pub struct PgDeliveryState {
+    pool: Pool,
+}
+
+impl PgDeliveryState {
+    /// State on this pool (run [`crate::migrate`] first).
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+fn headers_json(h: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        h.iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+fn headers_from(
+    what: &'static str,
+    v: serde_json::Value,
+) -> Result<BTreeMap<String, String>, OpsError> {
+    serde_json::from_value(v).map_err(|e| OpsError::Corrupt {
+        what,
+        reason: format!("headers: {}", e.classify_name()),
+    })
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "not a map of strings",
+            serde_json::error::Category::Eof => "eof",
+        }
+    }
+}
+
+fn held_from(row: &Row) -> Result<HeldMessage, OpsError> {
+    Ok(HeldMessage {
+        message_id: row.try_get("message_id")?,
+        headers: headers_from("held message", row.try_get("headers")?)?,
+        body: row.try_get("body")?,
+        held_at: row.try_get("held_at")?,
+    })
+}
+
+fn parked_from(row: &Row) -> Result<ParkedMessage, OpsError> {
+    Ok(ParkedMessage {
+        consumer: row.try_get("consumer")?,
+        message_id: row.try_get("message_id")?,
+        subject: row.try_get("subject")?,
+        partner: row.try_get("partner")?,
+        reason: row.try_get("reason")?,
+        attempts: u32::try_from(row.try_get::<_, i64>("attempts")?).map_err(|_| {
+            OpsError::Corrupt {
+                what: "parked message",
+                reason: "attempts out of range".to_owned(),
+            }
+        })?,
+        first_failure: row.try_get("first_failure")?,
+        last_failure: row.try_get("last_failure")?,
+        last_error: row.try_get("last_error")?,
+        headers: headers_from("parked message", row.try_get("headers")?)?,
+        body: row.try_get("body")?,
+    })
+}
+
+#[async_trait]
+impl DeliveryState for PgDeliveryState {
+    async fn seen(&self, consumer: &str, message_id: Uuid) -> Result<bool, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached("SELECT 1 FROM ops_inbox WHERE consumer = $1 AND message_id = $2")
+            .await?;
+        Ok(client
+            .query_opt(&stmt, &[&consumer, &message_id])
+            .await?
+            .is_some())
+    }
+
+    async fn mark_done(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        outcome: &str,
+    ) -> Result<bool, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO ops_inbox (consumer, message_id, outcome) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer, message_id) DO NOTHING",
+            )
+            .await?;
+        Ok(client
+            .execute(&stmt, &[&consumer, &message_id, &outcome])
+            .await?
+            == 1)
+    }
+
+    async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT message_id FROM ops_blocker WHERE consumer = $1 AND subject = $2",
+            )
+            .await?;
+        Ok(
+            match client.query_opt(&stmt, &[&consumer, &subject]).await? {
+                Some(row) => Some(row.try_get(0)?),
+                None => None,
+            },
+        )
+    }
+
+    async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO ops_blocker (consumer, subject, message_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer, subject) DO NOTHING",
+            )
+            .await?;
+        client
+            .execute(&stmt, &[&consumer, &subject, &message_id])
+            .await?;
+        Ok(())
+    }
+
+    async fn hold(
+        &self,
+        consumer: &str,
+        subject: &str,
+        message: HeldMessage,
+    ) -> Result<bool, OpsError> {
+        let client = self.pool.get().await?;
+        // The blocker row is locked FOR SHARE, so a concurrent unblock either sees this held
+        // row (and returns it) or has already removed the blocker (and nothing is held).
+        let stmt = client
+            .prepare_cached(
+                "WITH b AS (SELECT 1 FROM ops_blocker WHERE consumer = $1 AND subject = $2 FOR SHARE), \
+                 ins AS (INSERT INTO ops_held (consumer, subject, message_id, headers, body, held_at) \
+                         SELECT $1, $2, $3, $4, $5, $6 FROM b \
+                         ON CONFLICT (consumer, subject, message_id) DO NOTHING RETURNING 1) \
+                 SELECT (SELECT count(*) FROM b) AS blocked",
+            )
+            .await?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &consumer,
+                    &subject,
+                    &message.message_id,
+                    &headers_json(&message.headers),
+                    &message.body,
+                    &message.held_at,
+                ],
+            )
+            .await?;
+        Ok(row.try_get::<_, i64>("blocked")? > 0)
+    }
+
+    async fn unblock_and_take_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+    ) -> Result<Vec<HeldMessage>, OpsError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let unblock = tx
+            .prepare_cached("DELETE FROM ops_blocker WHERE consumer = $1 AND subject = $2")
+            .await?;
+        tx.execute(&unblock, &[&consumer, &subject]).await?;
+        let take = tx
+            .prepare_cached(
+                "DELETE FROM ops_held WHERE consumer = $1 AND subject = $2 \
+                 RETURNING position, message_id, headers, body, held_at",
+            )
+            .await?;
+        let mut rows = tx.query(&take, &[&consumer, &subject]).await?;
+        tx.commit().await?;
+        rows.sort_by_key(|r| r.try_get::<_, i64>("position").unwrap_or(i64::MAX));
+        rows.iter().map(held_from).collect()
+    }
+
+    async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT b.subject, b.message_id, b.since, count(h.position) AS held, \
+                        min(h.held_at) AS oldest \
+                 FROM ops_blocker b \
+                 LEFT JOIN ops_held h ON h.consumer = b.consumer AND h.subject = b.subject \
+                 WHERE b.consumer = $1 \
+                 GROUP BY b.subject, b.message_id, b.since \
+                 ORDER BY b.since, b.subject",
+            )
+            .await?;
+        client
+            .query(&stmt, &[&consumer])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(WaitingInfo {
+                    subject: row.try_get("subject")?,
+                    blocker: row.try_get("message_id")?,
+                    blocked_since: row.try_get("since")?,
+                    held: u64::try_from(row.try_get::<_, i64>("held")?).unwrap_or(0),
+                    oldest_held_at: row.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn park(&self, p: ParkedMessage) -> Result<(), OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "INSERT INTO ops_parked ({PARKED_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (consumer, message_id) DO UPDATE SET \
+                   subject = EXCLUDED.subject, partner = EXCLUDED.partner, \
+                   reason = EXCLUDED.reason, attempts = EXCLUDED.attempts, \
+                   first_failure = EXCLUDED.first_failure, last_failure = EXCLUDED.last_failure, \
+                   last_error = EXCLUDED.last_error, headers = EXCLUDED.headers, body = EXCLUDED.body"
+            ))
+            .await?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &p.consumer,
+                    &p.message_id,
+                    &p.subject,
+                    &p.partner,
+                    &p.reason,
+                    &i64::from(p.attempts),
+                    &p.first_failure,
+                    &p.last_failure,
+                    &p.last_error,
+                    &headers_json(&p.headers),
+                    &p.body,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn parked(&self, consumer: &str) -> Result<Vec<ParkedMessage>, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {PARKED_COLUMNS} FROM ops_parked WHERE consumer = $1 \
+                 ORDER BY last_failure, message_id"
+            ))
+            .await?;
+        client
+            .query(&stmt, &[&consumer])
+            .await?
+            .iter()
+            .map(parked_from)
+            .collect()
+    }
+
+    async fn take_parked(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+    ) -> Result<Option<ParkedMessage>, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "DELETE FROM ops_parked WHERE consumer = $1 AND message_id = $2 \
+                 RETURNING {PARKED_COLUMNS}"
+            ))
+            .await?;
+        match client.query_opt(&stmt, &[&consumer, &message_id]).await? {
+            Some(row) => Ok(Some(parked_from(&row)?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The operators' service for parked messages: list, replay, discard — each action recorded in
+//! the audit trail with the operator's name and reason.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{DeliveryState, HeldMessage, ParkedMessage};
+use crate::OpsError;
+use crate::audit::{AuditEntry, AuditTrail, Hop};
+
+/// Who acts and why; both go into the audit trail (so: a user name, and a reason without
+/// personal data — see [`AuditEntry`]'s field rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorAction {
+    /// The operator's user name.
+    pub actor: String,
+    /// Why (free text from the operator, at most 500 characters, no BSNs).
+    pub reason: String,
+}
+
+impl OperatorAction {
+    /// An action by `actor` because of `reason`.
+    pub fn new(actor: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The result of a discard: the discarded message, and the messages that were held behind it
+/// and are now released (the runtime must deliver them, in this order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discarded {
+    /// The message that was discarded.
+    pub message: ParkedMessage,
+    /// Messages about the same subject that waited behind it, in arrival order.
+    pub released: Vec<HeldMessage>,
+}
+
+/// List, replay and discard parked messages; combines a [`DeliveryState`] and an [`AuditTrail`].
+#[derive(Clone)]
+pub struct FailedMessages {
+    state: Arc<dyn DeliveryState>,
+    audit: Arc<dyn AuditTrail>,
+}
+
+impl std::fmt::Debug for FailedMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailedMessages").finish_non_exhaustive()
+    }
+}
+
+impl FailedMessages {
+    /// A service over these stores.
+    pub fn new(state: Arc<dyn DeliveryState>, audit: Arc<dyn AuditTrail>) -> Self {
+        Self { state, audit }
+    }
+
+    /// The parked messages of `consumer`, oldest last failure first.
+    pub async fn list(&self, consumer: &str) -> Result<Vec<ParkedMessage>, OpsError> {
+        self.state.parked(consumer).await
+    }
+
+    fn entry(hop: Hop, p: &ParkedMessage, who: &OperatorAction) -> AuditEntry {
+        let mut e = AuditEntry::for_message(p.message_id, hop)
+            .partner(p.partner.clone())
+            .actor(who.actor.clone())
+            .reason(who.reason.clone())
+            .status(p.consumer.clone());
+        e.attempt = Some(p.attempts);
+        if let Some(s) = p.subject.as_deref().and_then(|s| s.parse().ok()) {
+            e.subject = Some(s);
+        }
+        e
+    }
+
+    fn check(who: &OperatorAction) -> Result<(), OpsError> {
+        if who.actor.trim().is_empty() {
+            return Err(OpsError::Invalid {
+                field: "actor",
+                reason: "an operator name is required",
+            });
+        }
+        if who.reason.trim().is_empty() {
+            return Err(OpsError::Invalid {
+                field: "reason",
+                reason: "a reason is required",
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes a parked message out for replay and records `replayed` (actor, reason). Returns the
+    /// message for the runtime to re-publish, or `None` when it is not (or no longer) parked.
+    /// The subject stays blocked by this message until its delivery finishes, so held messages
+    /// keep their order.
+    pub async fn replay(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        who: &OperatorAction,
+    ) -> Result<Option<ParkedMessage>, OpsError> {
+        Self::check(who)?;
+        let Some(p) = self
+            .state
+            .parked(consumer)
+            .await?
+            .into_iter()
+            .find(|p| p.message_id == message_id)
+        else {
+            return Ok(None);
+        };
+        // Validate the audit entry before anything changes, so a bad reason changes nothing.
+        let entry = Self::entry(Hop::Replayed, &p, who);
+        entry.validate()?;
+        let Some(p) = self.state.take_parked(consumer, message_id).await? else {
+            return Ok(None);
+        };
+        if let Err(e) = self.audit.append(entry).await {
+            // Put it back: an unrecorded replay must not happen.
+            self.state.park(p).await?;
+            return Err(e);
+        }
+        tracing::info!(consumer, message_id = %message_id, actor = %who.actor, "parked message replayed");
+        Ok(Some(p))
+    }
+
+    /// Discards a parked message: records `discarded` (actor, reason), marks it done in the
+    /// inbox (a late copy is ignored), and when it blocked its subject, unblocks the subject and
+    /// returns the held messages for delivery. `None` when the message is not parked.
+    pub async fn discard(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        who: &OperatorAction,
+    ) -> Result<Option<Discarded>, OpsError> {
+        Self::check(who)?;
+        let Some(p) = self
+            .state
+            .parked(consumer)
+            .await?
+            .into_iter()
+            .find(|p| p.message_id == message_id)
+        else {
+            return Ok(None);
+        };
+        let entry = Self::entry(Hop::Discarded, &p, who);
+        entry.validate()?;
+        let Some(p) = self.state.take_parked(consumer, message_id).await? else {
+            return Ok(None);
+        };
+        if let Err(e) = self.audit.append(entry).await {
+            self.state.park(p).await?;
+            return Err(e);
+        }
+        self.state
+            .mark_done(consumer, message_id, "discarded")
+            .await?;
+        let mut released = Vec::new();
+        if let Some(subject) = p.subject.as_deref()
+            && self.state.blocker(consumer, subject).await? == Some(message_id)
+        {
+            released = self.state.unblock_and_take_held(consumer, subject).await?;
+        }
+        tracing::info!(
+            consumer,
+            message_id = %message_id,
+            actor = %who.actor,
+            released = released.len(),
+            "parked message discarded"
+        );
+        Ok(Some(Discarded {
+            message: p,
+            released,
+        }))
+    }
+}

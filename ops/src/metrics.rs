@@ -1,0 +1,338 @@
+//! Prometheus metrics of the delivery pipeline (prometheus-client, OpenMetrics text).
+//!
+//! *Architecture invariant:* labels are bounded — `partner` (a configured adapter name; anything
+//! that is not a short lowercase code is reported as `other`), `outcome` (a closed enum) and
+//! `tier` (a small number). Never a message id, dossier key, URL or error text.
+//!
+//! Each typed method is one telemetry occurrence: it counts once and logs once (structured,
+//! lowercase, no payloads), in the manner of `style.md` §9.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::OpsError;
+
+/// Every label name a Knooppunt metric may carry.
+pub const LABEL_NAMES: [&str; 3] = ["partner", "outcome", "tier"];
+
+/// Highest tier number used as a label; higher tiers are reported as this one.
+pub const MAX_TIER: u8 = 9;
+
+/// Labels of the per-partner families.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PartnerLabels {
+    /// The partner (adapter) name.
+    pub partner: String,
+}
+
+/// Labels of the retry counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RetryLabels {
+    /// The partner (adapter) name.
+    pub partner: String,
+    /// The retry tier (0 = immediate retry, 1.. = delayed TTL tiers).
+    pub tier: String,
+}
+
+/// How an attempt ended, for the latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum Outcome {
+    /// The partner accepted the message.
+    Delivered,
+    /// The partner refused the content (permanent).
+    Rejected,
+    /// A transient failure (timeout, 5xx, connection error).
+    Failed,
+}
+
+/// Labels of the latency histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LatencyLabels {
+    /// The partner (adapter) name.
+    pub partner: String,
+    /// How the attempt ended.
+    pub outcome: Outcome,
+}
+
+/// A circuit breaker's state, exported as 0 / 1 / 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls flow (0).
+    Closed,
+    /// One trial call is let through (1).
+    HalfOpen,
+    /// Calls are refused until the cool-down ends (2).
+    Open,
+}
+
+impl BreakerState {
+    /// The gauge value.
+    pub fn value(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        }
+    }
+}
+
+/// Bounds a partner name for use as a label: a lowercase code of at most 32 characters
+/// (`[a-z0-9_-]`), otherwise `other`.
+pub fn partner_label(partner: &str) -> String {
+    let ok = !partner.is_empty()
+        && partner.len() <= 32
+        && partner
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        partner.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+fn partner(p: &str) -> PartnerLabels {
+    PartnerLabels {
+        partner: partner_label(p),
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms … ~10 s
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+/// The metrics registry of one Knooppunt process. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    published: Family<PartnerLabels, Counter>,
+    consumed: Family<PartnerLabels, Counter>,
+    delivered: Family<PartnerLabels, Counter>,
+    rejected: Family<PartnerLabels, Counter>,
+    retried: Family<RetryLabels, Counter>,
+    parked: Family<PartnerLabels, Counter>,
+    in_flight: Family<PartnerLabels, Gauge>,
+    waiting: Family<PartnerLabels, Gauge>,
+    breaker: Family<PartnerLabels, Gauge>,
+    latency: Family<LatencyLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every family under the `knooppunt_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("knooppunt");
+        let published = Family::<PartnerLabels, Counter>::default();
+        let consumed = Family::<PartnerLabels, Counter>::default();
+        let delivered = Family::<PartnerLabels, Counter>::default();
+        let rejected = Family::<PartnerLabels, Counter>::default();
+        let retried = Family::<RetryLabels, Counter>::default();
+        let parked = Family::<PartnerLabels, Counter>::default();
+        let in_flight = Family::<PartnerLabels, Gauge>::default();
+        let waiting = Family::<PartnerLabels, Gauge>::default();
+        let breaker = Family::<PartnerLabels, Gauge>::default();
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "published",
+            "Messages published on the bus (broker confirmed), per partner",
+            published.clone(),
+        );
+        registry.register(
+            "consumed",
+            "Messages taken from a partner's queue",
+            consumed.clone(),
+        );
+        registry.register(
+            "delivered",
+            "Messages the partner accepted",
+            delivered.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Messages the partner refused (permanent, reported back as a business outcome)",
+            rejected.clone(),
+        );
+        registry.register(
+            "retried",
+            "Transient failures sent to a retry tier (0 = immediate, 1.. = delayed queues)",
+            retried.clone(),
+        );
+        registry.register(
+            "parked",
+            "Messages parked after the last retry tier; they wait for an operator",
+            parked.clone(),
+        );
+        registry.register(
+            "in_flight",
+            "Delivery attempts running now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "waiting",
+            "Messages held behind an earlier message about the same student",
+            waiting.clone(),
+        );
+        registry.register(
+            "breaker_state",
+            "Circuit breaker per partner: 0 closed, 1 half-open, 2 open",
+            breaker.clone(),
+        );
+        registry.register_with_unit(
+            "delivery_latency",
+            "Duration of one delivery attempt, by outcome",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        Self {
+            registry,
+            published,
+            consumed,
+            delivered,
+            rejected,
+            retried,
+            parked,
+            in_flight,
+            waiting,
+            breaker,
+            latency,
+        }
+    }
+
+    /// The OpenMetrics text exposition (served at `/metrics`).
+    pub fn encode(&self) -> String {
+        self.try_encode().unwrap_or_default()
+    }
+
+    /// Like [`Metrics::encode`], with the (practically impossible) formatting error surfaced.
+    pub fn try_encode(&self) -> Result<String, OpsError> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .map_err(|_| OpsError::Encode)?;
+        Ok(out)
+    }
+
+    /// A message for `partner` was published (broker confirmed).
+    pub fn published(&self, partner_name: &str) {
+        let labels = partner(partner_name);
+        tracing::trace!(partner = %labels.partner, "message published");
+        self.published.get_or_create(&labels).inc();
+    }
+
+    /// A message was consumed from `partner`'s queue.
+    pub fn consumed(&self, partner_name: &str) {
+        let labels = partner(partner_name);
+        tracing::trace!(partner = %labels.partner, "message consumed");
+        self.consumed.get_or_create(&labels).inc();
+    }
+
+    /// The partner accepted a message; `latency` is the duration of the successful attempt.
+    pub fn delivered(&self, partner_name: &str, latency: Duration) {
+        let labels = partner(partner_name);
+        tracing::debug!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "message delivered");
+        self.delivered.get_or_create(&labels).inc();
+        self.observe(labels.partner, Outcome::Delivered, latency);
+    }
+
+    /// The partner refused the content (permanent failure).
+    pub fn rejected(&self, partner_name: &str, latency: Duration) {
+        let labels = partner(partner_name);
+        tracing::info!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "message rejected by partner");
+        self.rejected.get_or_create(&labels).inc();
+        self.observe(labels.partner, Outcome::Rejected, latency);
+    }
+
+    /// An attempt failed transiently (its latency is observed; the retry is counted by
+    /// [`Metrics::retried`]).
+    pub fn attempt_failed(&self, partner_name: &str, latency: Duration) {
+        let labels = partner(partner_name);
+        tracing::debug!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "delivery attempt failed");
+        self.observe(labels.partner, Outcome::Failed, latency);
+    }
+
+    fn observe(&self, partner: String, outcome: Outcome, latency: Duration) {
+        self.latency
+            .get_or_create(&LatencyLabels { partner, outcome })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// A transient failure went to retry `tier` (0 = immediate; higher tiers are capped at
+    /// [`MAX_TIER`]).
+    pub fn retried(&self, partner_name: &str, tier: u8) {
+        let tier = tier.min(MAX_TIER);
+        let partner = partner_label(partner_name);
+        tracing::info!(partner = %partner, tier, "delivery retried");
+        self.retried
+            .get_or_create(&RetryLabels {
+                partner,
+                tier: tier.to_string(),
+            })
+            .inc();
+    }
+
+    /// A message was parked for an operator.
+    pub fn parked(&self, partner_name: &str) {
+        let labels = partner(partner_name);
+        tracing::warn!(partner = %labels.partner, "message parked, operator action needed");
+        self.parked.get_or_create(&labels).inc();
+    }
+
+    /// An attempt to `partner` starts; the gauge goes down again when the guard is dropped.
+    pub fn in_flight(&self, partner_name: &str) -> InFlight {
+        let gauge = self.in_flight.get_or_create_owned(&partner(partner_name));
+        gauge.inc();
+        InFlight { gauge }
+    }
+
+    /// Sets how many messages for `partner` wait behind an earlier message.
+    pub fn set_waiting(&self, partner_name: &str, count: u64) {
+        let labels = partner(partner_name);
+        self.waiting
+            .get_or_create(&labels)
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Records a breaker state change of `partner` (logs when it opens or closes).
+    pub fn breaker(&self, partner_name: &str, state: BreakerState) {
+        let labels = partner(partner_name);
+        let old = self.breaker.get_or_create(&labels).set(state.value());
+        if old != state.value() {
+            match state {
+                BreakerState::Open => {
+                    tracing::warn!(partner = %labels.partner, "circuit breaker opened")
+                }
+                BreakerState::HalfOpen => {
+                    tracing::info!(partner = %labels.partner, "circuit breaker half-open")
+                }
+                BreakerState::Closed => {
+                    tracing::info!(partner = %labels.partner, "circuit breaker closed")
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the in-flight gauge of one partner raised while it lives.
+#[derive(Debug)]
+pub struct InFlight {
+    gauge: Gauge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
