@@ -1,1 +1,4 @@
-//! Library.
+//! Knooppunt's gateway library: the bus (AMQP and in-memory), the outbox relay, the delivery
+//! runtime, configuration and wiring. The `knooppunt` binary is a thin shell around it.
+
+pub mod bus;
