@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::Brin;
+use crate::ids::{Brin, OnderwijsbestuurCode};
 
 /// The key of a student's dossier: an opaque UUID assigned when the dossier is opened. It is the
 /// `subject` of every event about the student and carries no personal data.
@@ -69,7 +69,13 @@ pub enum Actor {
         /// The institution's BRIN (instelling level).
         brin: Brin,
     },
+    /// The bevoegd gezag (onderwijsbestuur) of institutions, by its RIO code.
+    BevoegdGezag {
+        /// RIO onderwijsbestuurcode, e.g. `100B490`.
+        bestuur: OnderwijsbestuurCode,
+    },
     /// A chain partner's answer coming back through an adapter (DUO, SBB, signing, …).
+    /// Known names: see [`crate::policy::PARTNERS`].
     Partner {
         /// Adapter name, e.g. `"duo"`.
         partner: String,

@@ -3,11 +3,13 @@
 //! - [`ids`]: identifiers of the chain, always valid once parsed.
 //! - [`envelope`]: the metadata every command and event carries.
 //! - [`domain`]: the dossier, its commands, events and rejections.
+//! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
 //! - [`reference`]: institutions, opleidingen, schools — what the rules look up.
 //! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
 
 pub mod domain;
 pub mod envelope;
 pub mod ids;
+pub mod policy;
 pub mod reference;
 pub mod store;

@@ -4,9 +4,39 @@
 //! [`Rejection`]. Applying the events is the only way the state changes, so an invalid state
 //! cannot be reached.
 //!
-//! SKELETON — to be completed by the registry-domain work (see issue 2).
+//! *Architecture invariant:* [`Dossier::decide`] is pure — it reads the dossier, the reference
+//! data and the command's metadata (actor, time) and nothing else: no clock, no randomness, no
+//! I/O. Ids of new parts are chosen by the caller and carried in the command.
+//!
+//! Decisions worth knowing (see also `docs/glossary.md`):
+//! - An aanmelding becomes `ingeschreven` automatically when its OOK (the one offered for it) is
+//!   signed; a manual change to `ingeschreven` is only accepted when the institution has a signed
+//!   OOK. Offering an OOK for an `aangemeld` aanmelding moves it to `ook_aangeboden`.
+//! - Toelatingsrecht: submitted on or before 1 April (Dutch time) of the cohort's start year,
+//!   not for entree (MBO-1).
+//! - A parent must sign an OOK when the student may be under 18 on the signing date (an unknown
+//!   birth day or month counts as the latest possible date; no birth date at all counts as minor).
+//! - A BPV lies within its enrolment; ending or concluding an enrolment earlier than a running
+//!   BPV is refused (end the BPV first).
+//! - A diploma ends its OOK on the diploma date with reden uitschrijving `01`.
+
+mod apply;
+mod command;
+mod decide;
+mod event;
+mod parts;
+mod rejection;
+pub mod time;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use command::{Command, ExamenOnderdeel};
+pub use event::Event;
+pub use parts::*;
+pub use rejection::Rejection;
 
 use crate::envelope::CommandMeta;
 use crate::ids::{Brin, PersonId};
@@ -35,56 +65,45 @@ pub struct Dossier {
     pub sequence: u64,
     /// The person, once opened.
     pub person: Option<Person>,
-}
-
-/// A change someone asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum Command {
-    /// Opens the dossier for a person (first DigiD login, first aanmelding, or bulk import).
-    OpenDossier {
-        /// The person.
-        person: Person,
-    },
-}
-
-/// Something that happened to a dossier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// The dossier was opened.
-    DossierOpened {
-        /// The person.
-        person: Person,
-    },
-}
-
-impl Event {
-    /// The versioned CloudEvents type of this event.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::DossierOpened { .. } => "nl.knooppunt.dossier.geopend.v1",
-        }
-    }
-
-    /// The institution this event concerns, if any (routing and access).
-    pub fn institution(&self) -> Option<Brin> {
-        match self {
-            Self::DossierOpened { .. } => None,
-        }
-    }
-}
-
-/// Why a command was refused. Each variant names what is wrong in terms a caller can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "rejection", rename_all = "snake_case")]
-pub enum Rejection {
-    /// The dossier is already open.
-    #[error("the dossier is already open")]
-    DossierAlreadyOpen,
-    /// The dossier does not exist (yet).
-    #[error("the dossier does not exist")]
-    DossierNotFound,
+    /// Personal data from DUO.
+    #[serde(default)]
+    pub personalia: Option<Personalia>,
+    /// Prior education from DUO.
+    #[serde(default)]
+    pub vooropleidingen: Vec<Vooropleiding>,
+    /// Aanmeldingen by id.
+    #[serde(default)]
+    pub aanmeldingen: BTreeMap<AanmeldingId, Aanmelding>,
+    /// Consents by institution.
+    #[serde(default)]
+    pub toestemmingen: BTreeMap<Brin, Toestemming>,
+    /// Overstapdossiers received.
+    #[serde(default)]
+    pub overstapdossiers: Vec<Overstapdossier>,
+    /// Onderwijsovereenkomsten by id.
+    #[serde(default)]
+    pub onderwijsovereenkomsten: BTreeMap<OokId, Onderwijsovereenkomst>,
+    /// Praktijkovereenkomsten by id.
+    #[serde(default)]
+    pub praktijkovereenkomsten: BTreeMap<BpvId, Praktijkovereenkomst>,
+    /// Keuzedelen (unique per enrolment and code).
+    #[serde(default)]
+    pub keuzedelen: Vec<Keuzedeel>,
+    /// Exam results (unique per enrolment and exam).
+    #[serde(default)]
+    pub examenresultaten: Vec<Examenresultaat>,
+    /// Diplomas.
+    #[serde(default)]
+    pub diplomas: Vec<Diploma>,
+    /// DUO feedback by delivered event id.
+    #[serde(default)]
+    pub duo_terugkoppeling: BTreeMap<Uuid, DuoTerugkoppeling>,
+    /// Bekostigingsstatus (unique per enrolment and teldatum).
+    #[serde(default)]
+    pub bekostiging: Vec<Bekostiging>,
+    /// Signing transactions by provider transaction id.
+    #[serde(default)]
+    pub ondertekening: BTreeMap<String, SigningTransaction>,
 }
 
 impl Dossier {
@@ -92,30 +111,26 @@ impl Dossier {
     pub fn decide(
         &self,
         command: &Command,
-        _ctx: &DecideContext<'_>,
+        ctx: &DecideContext<'_>,
     ) -> Result<Vec<Event>, Rejection> {
-        match command {
-            Command::OpenDossier { person } => {
-                if self.person.is_some() {
-                    return Err(Rejection::DossierAlreadyOpen);
-                }
-                Ok(vec![Event::DossierOpened {
-                    person: person.clone(),
-                }])
-            }
-        }
+        decide::decide(self, command, ctx)
     }
 
     /// Applies one event. Only events this dossier decided are ever applied.
     pub fn apply(&mut self, event: &Event) {
         self.sequence += 1;
-        match event {
-            Event::DossierOpened { person } => self.person = Some(person.clone()),
-        }
+        apply::apply(self, event);
     }
 
     /// Whether the dossier has been opened.
     pub fn exists(&self) -> bool {
         self.person.is_some()
+    }
+
+    /// The active (concept, aangeboden or ondertekend) OOK for a crebo, if any.
+    pub fn active_ook(&self, crebo: &crate::ids::Crebo) -> Option<&Onderwijsovereenkomst> {
+        self.onderwijsovereenkomsten
+            .values()
+            .find(|o| o.status.is_active() && &o.details.crebo == crebo)
     }
 }
