@@ -7,33 +7,20 @@ use std::sync::{Arc, Mutex};
 use chrono::{TimeZone, Utc};
 use knooppunt_registry::domain::{Command, Person, Rejection};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey, REGISTRY_SOURCE};
-use knooppunt_registry::ids::{Bsn, PersonId};
+use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::reference::ReferenceData;
+use knooppunt_registry::store::bench::synthetic_person;
 use knooppunt_registry::store::{
-    CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxRow, Store, outbox_partition,
+    CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, OutboxRow, Store,
+    outbox_partition,
 };
+use knooppunt_registry::store::{DEFAULT_DATABASE_URL, PgStore, PgStoreConfig, migrations};
 use uuid::Uuid;
 
 type Shared = Arc<dyn Store>;
 
-/// A valid, distinct BSN for every `n` (the ninth digit is chosen to pass the 11-proef).
 fn person(n: u64) -> PersonId {
-    let mut base = 10_000_000 + n * 7;
-    loop {
-        let digits: Vec<u64> = format!("{base:08}")
-            .bytes()
-            .map(|b| u64::from(b - b'0'))
-            .collect();
-        let sum: u64 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
-        let check = sum % 11;
-        if check < 10 {
-            let bsn: Bsn = format!("{base:08}{check}")
-                .parse()
-                .expect("constructed BSN");
-            return PersonId::Bsn(bsn);
-        }
-        base += 1;
-    }
+    synthetic_person(n)
 }
 
 fn open(n: u64) -> Command {
@@ -73,9 +60,23 @@ async fn open_many(store: &Shared, first: u64, count: u64) -> Vec<DossierKey> {
     keys
 }
 
+/// A lease on all partitions. A dropped lease's partitions come free when the server has seen
+/// its connection close, which may take a moment: try a bounded number of times.
+async fn lease_all(store: &Shared) -> Box<dyn OutboxLease> {
+    for _ in 0..200 {
+        let lease = store.lease_outbox(OUTBOX_PARTITIONS).await.expect("lease");
+        if lease.partitions().len() as u32 == OUTBOX_PARTITIONS {
+            return lease;
+        }
+        lease.release().await.expect("release");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the outbox partitions never came free");
+}
+
 /// Drains every unsent row through one lease on all partitions.
 async fn drain(store: &Shared) -> Vec<OutboxRow> {
-    let lease = store.lease_outbox(OUTBOX_PARTITIONS).await.expect("lease");
+    let lease = lease_all(store).await;
     let rows = lease.claim(10_000).await.expect("claim");
     let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
     lease.mark_sent(&positions).await.expect("mark");
@@ -280,7 +281,7 @@ async fn two_relays_keep_dossier_order(store: Shared) {
     assert!(pa.is_disjoint(&pb));
 
     let published: Arc<Mutex<Vec<(u32, OutboxRow)>>> = Arc::default();
-    let relay = |id: u32, lease: Box<dyn knooppunt_registry::store::OutboxLease>| {
+    let relay = |id: u32, lease: Box<dyn OutboxLease>| {
         let published = Arc::clone(&published);
         tokio::spawn(async move {
             loop {
@@ -352,6 +353,92 @@ fn partitions_are_stable() {
     assert!(counts.len() > (OUTBOX_PARTITIONS / 2) as usize);
 }
 
+/// A fresh, migrated schema in the database at `DATABASE_URL`; tests fail when it is missing.
+struct TestDb {
+    admin: tokio_postgres::Client,
+    schema: String,
+    store: Option<Arc<PgStore>>,
+}
+
+impl TestDb {
+    async fn create() -> Self {
+        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
+        let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL at DATABASE_URL is required for these tests");
+        tokio::spawn(connection);
+        let schema = format!("store_test_{}", Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
+        let config = PgStoreConfig {
+            url,
+            schema: Some(schema.clone()),
+            pool_size: 8,
+        };
+        let store = PgStore::open(&config).await.expect("open and migrate");
+        // Migrating again (a second instance starting) applies nothing.
+        assert!(store.migrate().await.expect("migrate again").is_empty());
+        Self {
+            admin,
+            schema,
+            store: Some(Arc::new(store)),
+        }
+    }
+
+    fn store(&self) -> Shared {
+        let store: Arc<PgStore> = Arc::clone(self.store.as_ref().expect("store"));
+        store
+    }
+
+    async fn drop_schema(mut self) {
+        self.store = None;
+        self.admin
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await
+            .expect("drop schema");
+    }
+}
+
+/// Several instances starting at once: the migration lock lets exactly one apply each file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let db = TestDb::create().await;
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
+    // A second schema, migrated by four stores at the same time.
+    let schema = format!("store_test_{}", Uuid::new_v4().simple());
+    db.admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let config = PgStoreConfig {
+        url,
+        schema: Some(schema.clone()),
+        pool_size: 2,
+    };
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move {
+                let store = PgStore::connect(&config).unwrap();
+                store.migrate().await.unwrap()
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for t in tasks {
+        applied.extend(t.await.unwrap());
+    }
+    let expected: Vec<i32> = migrations::ALL.iter().map(|m| m.version).collect();
+    assert_eq!(applied, expected);
+    db.admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    db.drop_schema().await;
+}
+
 macro_rules! suite {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -361,6 +448,18 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $check() {
                     super::$check(Arc::new(MemoryStore::new())).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let db = TestDb::create().await;
+                    super::$check(db.store()).await;
+                    db.drop_schema().await;
                 }
             )*
         }

@@ -1,6 +1,6 @@
 //! Persistence of dossiers, their history, reference data and the outbox.
 //!
-//! Two implementations of one [`Store`] trait: `PgStore` (PostgreSQL, production) and
+//! Two implementations of one [`Store`] trait: [`PgStore`] (PostgreSQL, production) and
 //! [`MemoryStore`] (sandbox and fast tests). One behaviour suite (`registry/tests/store_suite.rs`)
 //! runs against both.
 //!
@@ -27,9 +27,13 @@ use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
 use crate::ids::PersonId;
 use crate::reference::ReferenceData;
 
+pub mod bench;
 mod memory;
+pub mod migrations;
+mod postgres;
 
 pub use memory::MemoryStore;
+pub use postgres::{DEFAULT_DATABASE_URL, Durability, PgStore, PgStoreConfig};
 
 /// An event with its envelope, as stored in the history and published from the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,791 @@
+//! The PostgreSQL store.
+//!
+//! *Command path: two round trips.* One read (stored answer for the command id, dossier state
+//! and version, the owner of the person's fingerprint) and one write: a single statement whose
+//! CTEs update or insert the dossier with a version check, insert the command row, the events
+//! and the outbox rows. A single statement in autocommit is one transaction, so there is one
+//! commit (one WAL flush) per command and nothing to roll back by hand.
+//!
+//! *Races.* Optimistic concurrency: the dossier update only matches the version the decision was
+//! made on (a new dossier is an insert that does nothing on conflict, also on the person
+//! fingerprint's unique index). When the dossier part matched nothing, nothing else is written
+//! and the command is re-loaded and re-decided. When the dossier part matched but the command id
+//! was taken meanwhile, the statement aborts itself (`knooppunt_abort_conflict`, SQLSTATE
+//! KN409), undoing everything, and the re-load finds the stored answer.
+//!
+//! Isolation is the default READ COMMITTED: the version check makes it safe, and SERIALIZABLE
+//! would only add aborts.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{
+    ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use serde_json::Value;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::migrations::{self, Migration};
+use super::{
+    CommandOutcome, Decision, EventEnvelope, MAX_CONFLICT_RETRIES, OUTBOX_PARTITIONS, OutboxLease,
+    OutboxRow, Store, StoreError, decide, opened_person, outbox_partition,
+};
+use crate::domain::{Command, Dossier, Rejection};
+use crate::envelope::{CommandMeta, DossierKey};
+use crate::ids::PersonId;
+use crate::reference::ReferenceData;
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct PgStoreConfig {
+    /// A `postgres://` URL (may hold a password: never logged, not in `Debug`).
+    pub url: String,
+    /// Schema to work in (sets `search_path` on every connection); `None` uses the server's
+    /// default. Letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// Maximum number of pooled connections (outbox leases use their own, on top).
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for PgStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStoreConfig")
+            .field("url", &"***")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// The default `DATABASE_URL`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgStoreConfig {
+    /// `DATABASE_URL` from the environment (or [`DEFAULT_DATABASE_URL`]), default schema,
+    /// 32 connections.
+    pub fn from_env() -> Self {
+        Self {
+            url: std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned()),
+            schema: None,
+            pool_size: 32,
+        }
+    }
+}
+
+/// Durability settings of the server, as `SHOW` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `fsync`.
+    pub fsync: String,
+    /// `synchronous_commit`.
+    pub synchronous_commit: String,
+}
+
+impl Durability {
+    /// Whether a commit is on disk when it returns.
+    pub fn is_durable(&self) -> bool {
+        self.fsync == "on" && self.synchronous_commit != "off"
+    }
+}
+
+/// The PostgreSQL [`Store`].
+pub struct PgStore {
+    pool: Pool,
+    schema: Option<String>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_schema(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Maps a driver error to a store error. Only the SQLSTATE and the primary message are kept:
+/// a DETAIL line may quote row values, which can be personal data.
+fn db_err(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code();
+            let text = format!("{} ({})", db.message(), code.code());
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || code.code().starts_with("08")
+                || code.code().starts_with("53")
+                || code.code().starts_with("57P")
+            {
+                StoreError::Unavailable(text)
+            } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_FUNCTION {
+                StoreError::Config(format!("database schema is not migrated: {text}"))
+            } else {
+                StoreError::Corrupt(format!("database refused a statement: {text}"))
+            }
+        }
+        None => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_err(e),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, StoreError> {
+    serde_json::from_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("{what} does not deserialise: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("{what} does not serialise: {e}")))
+}
+
+const LOAD: &str = "
+SELECT c.dossier_key, c.first_sequence, c.event_count, c.rejection, d.state, d.version, p.key
+FROM (SELECT 1) AS one
+LEFT JOIN commands c ON c.id = $1
+LEFT JOIN dossiers d ON d.key = $2
+LEFT JOIN dossiers p ON p.person_fingerprint = $3::text";
+
+const REPLAY_EVENTS: &str = "
+SELECT envelope FROM events
+WHERE dossier_key = $1 AND sequence >= $2 AND sequence < $2 + $3::int8
+ORDER BY sequence";
+
+const STORE_REJECTION: &str = "
+INSERT INTO commands (id, dossier_key, rejection)
+SELECT $1, $2, $3
+WHERE coalesce((SELECT version FROM dossiers WHERE key = $2 FOR SHARE), 0) = $4
+ON CONFLICT (id) DO NOTHING";
+
+/// Parameters $1..$11 are shared; $12 is the person fingerprint (insert) or the expected
+/// version (update).
+const WRITE_TAIL: &str = "
+, c AS (
+    INSERT INTO commands (id, dossier_key, first_sequence, event_count)
+    SELECT $1, d.key, $5, $6 FROM d
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+), e AS (
+    INSERT INTO events (dossier_key, sequence, id, type, envelope)
+    SELECT $2, u.seq, u.id, u.type, u.env
+    FROM c, unnest($7::int8[], $8::uuid[], $9::text[], $10::jsonb[]) AS u(seq, id, type, env)
+), o AS (
+    INSERT INTO outbox (partition, dossier_key, sequence)
+    SELECT $11, $2, u.seq FROM c, unnest($7::int8[]) AS u(seq)
+    ORDER BY u.seq
+)
+SELECT CASE
+    WHEN NOT EXISTS (SELECT 1 FROM d) THEN 0
+    WHEN NOT EXISTS (SELECT 1 FROM c) THEN knooppunt_abort_conflict()
+    ELSE 1
+END";
+
+fn write_new_sql() -> String {
+    format!(
+        "WITH d AS (
+    INSERT INTO dossiers (key, person_fingerprint, version, state)
+    VALUES ($2, $12::text, $3, $4)
+    ON CONFLICT DO NOTHING
+    RETURNING key
+){WRITE_TAIL}"
+    )
+}
+
+fn write_update_sql() -> String {
+    format!(
+        "WITH d AS (
+    UPDATE dossiers SET version = $3, state = $4, updated_at = now()
+    WHERE key = $2 AND version = $12::int8
+    RETURNING key
+){WRITE_TAIL}"
+    )
+}
+
+/// The SQLSTATE raised by `knooppunt_abort_conflict()`.
+const ABORT_CONFLICT: &str = "KN409";
+
+/// What the read at the start of a command found.
+struct Loaded {
+    stored: Option<CommandOutcome>,
+    state: Dossier,
+    version: i64,
+    person_owner: Option<DossierKey>,
+}
+
+impl PgStore {
+    /// Builds the connection pool. Connections are made on first use; nothing is migrated (see
+    /// [`PgStore::open`]).
+    pub fn connect(config: &PgStoreConfig) -> Result<Self, StoreError> {
+        let mut pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|_| StoreError::Config("DATABASE_URL is not a valid postgres URL".into()))?;
+        if let Some(schema) = &config.schema {
+            if !valid_schema(schema) {
+                return Err(StoreError::Config(format!(
+                    "schema name {schema:?} must be lowercase letters, digits and _"
+                )));
+            }
+            pg.options(format!("-c search_path={schema}"));
+        }
+        pg.application_name("knooppunt-registry");
+        pg.keepalives(true);
+        pg.keepalives_idle(Duration::from_secs(30));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Config(format!("connection pool: {e}")))?;
+        Ok(Self {
+            pool,
+            schema: config.schema.clone(),
+        })
+    }
+
+    /// Connects and applies pending migrations: what a registry does at start.
+    pub async fn open(config: &PgStoreConfig) -> Result<Self, StoreError> {
+        let store = Self::connect(config)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    /// Applies the migrations not yet applied, in one transaction under a per-schema advisory
+    /// lock; returns the versions it applied (empty when up to date). Fails with
+    /// [`StoreError::Config`] when an applied migration's SQL has changed.
+    pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('knooppunt-migrate:' || coalesce(current_schema(), '')))",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await
+        .map_err(db_err)?;
+        let rows = tx
+            .query("SELECT version, checksum FROM schema_migrations", &[])
+            .await
+            .map_err(db_err)?;
+        let mut applied_before = std::collections::BTreeMap::new();
+        for row in rows {
+            let version: i32 = row.try_get(0).map_err(db_err)?;
+            let checksum: String = row.try_get(1).map_err(db_err)?;
+            applied_before.insert(version, checksum);
+        }
+        let mut applied = Vec::new();
+        for m in migrations::ALL {
+            let Migration { version, name, sql } = *m;
+            match applied_before.get(&version) {
+                Some(checksum) if *checksum == m.checksum() => continue,
+                Some(_) => {
+                    return Err(StoreError::Config(format!(
+                        "migration {version} ({name}) changed after it was applied"
+                    )));
+                }
+                None => {}
+            }
+            tx.batch_execute(sql).await.map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                &[&version, &name, &m.checksum()],
+            )
+            .await
+            .map_err(db_err)?;
+            applied.push(version);
+        }
+        tx.commit().await.map_err(db_err)?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "registry schema migrated");
+        }
+        Ok(applied)
+    }
+
+    /// The server's `fsync` and `synchronous_commit` settings.
+    pub async fn durability(&self) -> Result<Durability, StoreError> {
+        let client = self.client().await?;
+        let fsync = client.query_one("SHOW fsync", &[]).await.map_err(db_err)?;
+        let sync = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .map_err(db_err)?;
+        Ok(Durability {
+            fsync: fsync.try_get(0).map_err(db_err)?,
+            synchronous_commit: sync.try_get(0).map_err(db_err)?,
+        })
+    }
+
+    async fn load(
+        &self,
+        client: &ClientWrapper,
+        meta: &CommandMeta,
+        person: Option<&str>,
+    ) -> Result<Loaded, StoreError> {
+        let stmt = client.prepare_cached(LOAD).await.map_err(db_err)?;
+        let row = client
+            .query_one(&stmt, &[&meta.id, &meta.dossier.0, &person])
+            .await
+            .map_err(db_err)?;
+        let cmd_dossier: Option<Uuid> = row.try_get(0).map_err(db_err)?;
+        let stored = match cmd_dossier {
+            None => None,
+            Some(dossier) => {
+                let dossier = DossierKey(dossier);
+                let rejection: Option<Value> = row.try_get(3).map_err(db_err)?;
+                let result = match rejection {
+                    Some(r) => Err(from_json::<Rejection>("stored rejection", r)?),
+                    None => {
+                        let first: Option<i64> = row.try_get(1).map_err(db_err)?;
+                        let count: i32 = row.try_get(2).map_err(db_err)?;
+                        let rows = client
+                            .query(
+                                REPLAY_EVENTS,
+                                &[&dossier.0, &first.unwrap_or(0), &i64::from(count)],
+                            )
+                            .await
+                            .map_err(db_err)?;
+                        let mut events = Vec::with_capacity(rows.len());
+                        for r in rows {
+                            events.push(from_json("stored event", r.try_get(0).map_err(db_err)?)?);
+                        }
+                        Ok(events)
+                    }
+                };
+                Some(CommandOutcome {
+                    command_id: meta.id,
+                    dossier,
+                    result,
+                    replayed: true,
+                })
+            }
+        };
+        let state: Option<Value> = row.try_get(4).map_err(db_err)?;
+        let state = match state {
+            Some(s) => from_json("dossier state", s)?,
+            None => Dossier::default(),
+        };
+        let version: Option<i64> = row.try_get(5).map_err(db_err)?;
+        let owner: Option<Uuid> = row.try_get(6).map_err(db_err)?;
+        Ok(Loaded {
+            stored,
+            state,
+            version: version.unwrap_or(0),
+            person_owner: owner.map(DossierKey),
+        })
+    }
+
+    /// Stores a rejection if the dossier is still at `version`; false when it was not stored
+    /// (the dossier moved on, or the command id was taken meanwhile).
+    async fn store_rejection(
+        &self,
+        client: &ClientWrapper,
+        meta: &CommandMeta,
+        rejection: &Rejection,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let stmt = client
+            .prepare_cached(STORE_REJECTION)
+            .await
+            .map_err(db_err)?;
+        let json = to_json("rejection", rejection)?;
+        let n = client
+            .execute(&stmt, &[&meta.id, &meta.dossier.0, &json, &version])
+            .await
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    /// Writes an accepted command in one statement; false when it lost a race.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_accepted(
+        &self,
+        client: &ClientWrapper,
+        meta: &CommandMeta,
+        person: Option<&str>,
+        version: i64,
+        events: &[EventEnvelope],
+        state: &Dossier,
+    ) -> Result<bool, StoreError> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            // Nothing happened: only the answer is stored (same path as a rejection).
+            return Ok(false);
+        };
+        let new_version = i64::try_from(last.meta.sequence)
+            .map_err(|_| StoreError::Corrupt("sequence out of range".into()))?;
+        let first_sequence = i64::try_from(first.meta.sequence)
+            .map_err(|_| StoreError::Corrupt("sequence out of range".into()))?;
+        let count = i32::try_from(events.len())
+            .map_err(|_| StoreError::Corrupt("too many events".into()))?;
+        let state_json = to_json("dossier state", state)?;
+        let mut seqs = Vec::with_capacity(events.len());
+        let mut ids = Vec::with_capacity(events.len());
+        let mut types = Vec::with_capacity(events.len());
+        let mut envs = Vec::with_capacity(events.len());
+        for e in events {
+            seqs.push(
+                i64::try_from(e.meta.sequence)
+                    .map_err(|_| StoreError::Corrupt("sequence out of range".into()))?,
+            );
+            ids.push(e.meta.id);
+            types.push(e.meta.kind.as_str());
+            envs.push(to_json("event", e)?);
+        }
+        let partition = outbox_partition(meta.dossier) as i32;
+        let (sql, last_param): (String, &(dyn ToSql + Sync)) = if version == 0 {
+            (write_new_sql(), &person)
+        } else {
+            (write_update_sql(), &version)
+        };
+        let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &meta.id,
+            &meta.dossier.0,
+            &new_version,
+            &state_json,
+            &first_sequence,
+            &count,
+            &seqs,
+            &ids,
+            &types,
+            &envs,
+            &partition,
+            last_param,
+        ];
+        match client.query_one(&stmt, &params).await {
+            Ok(row) => {
+                let n: i32 = row.try_get(0).map_err(db_err)?;
+                Ok(n == 1)
+            }
+            Err(e) if e.code().is_some_and(|c| c.code() == ABORT_CONFLICT) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn execute(
+        &self,
+        meta: CommandMeta,
+        command: Command,
+        reference: &ReferenceData,
+    ) -> Result<CommandOutcome, StoreError> {
+        let client = self.client().await?;
+        let person = opened_person(&command);
+        let person = person.as_deref();
+        for attempt in 0..MAX_CONFLICT_RETRIES {
+            let loaded = self.load(&client, &meta, person).await?;
+            if let Some(stored) = loaded.stored {
+                return Ok(stored);
+            }
+            let taken = loaded.person_owner.is_some_and(|o| o != meta.dossier);
+            let decision = if taken {
+                Decision::Rejected(Rejection::DossierAlreadyOpen)
+            } else {
+                decide(&loaded.state, &meta, &command, reference)?
+            };
+            let (stored, result) = match decision {
+                Decision::Rejected(rejection) => (
+                    self.store_rejection(&client, &meta, &rejection, loaded.version)
+                        .await?,
+                    Err(rejection),
+                ),
+                Decision::Accepted { events, .. } if events.is_empty() => {
+                    // A command that changes nothing: record the (empty) answer like a
+                    // rejection is recorded, guarded by the same version check.
+                    let stmt = client
+                        .prepare_cached(
+                            "INSERT INTO commands (id, dossier_key, first_sequence, event_count)
+                             SELECT $1, $2, 0, 0
+                             WHERE coalesce((SELECT version FROM dossiers WHERE key = $2 FOR SHARE), 0) = $3
+                             ON CONFLICT (id) DO NOTHING",
+                        )
+                        .await
+                        .map_err(db_err)?;
+                    let n = client
+                        .execute(&stmt, &[&meta.id, &meta.dossier.0, &loaded.version])
+                        .await
+                        .map_err(db_err)?;
+                    (n == 1, Ok(Vec::new()))
+                }
+                Decision::Accepted { events, state } => (
+                    self.store_accepted(&client, &meta, person, loaded.version, &events, &state)
+                        .await?,
+                    Ok(events),
+                ),
+            };
+            if stored {
+                return Ok(CommandOutcome {
+                    command_id: meta.id,
+                    dossier: meta.dossier,
+                    result,
+                    replayed: false,
+                });
+            }
+            tracing::debug!(
+                command = %meta.id,
+                dossier = %meta.dossier,
+                attempt,
+                "command lost a race on its dossier, deciding again"
+            );
+        }
+        Err(StoreError::Conflict(meta.dossier))
+    }
+
+    async fn dossier(&self, key: DossierKey) -> Result<Option<Dossier>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT state FROM dossiers WHERE key = $1")
+            .await
+            .map_err(db_err)?;
+        match client.query_opt(&stmt, &[&key.0]).await.map_err(db_err)? {
+            Some(row) => Ok(Some(from_json(
+                "dossier state",
+                row.try_get(0).map_err(db_err)?,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn history(&self, key: DossierKey) -> Result<Vec<EventEnvelope>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT envelope FROM events WHERE dossier_key = $1 ORDER BY sequence")
+            .await
+            .map_err(db_err)?;
+        let rows = client.query(&stmt, &[&key.0]).await.map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| from_json("stored event", r.try_get(0).map_err(db_err)?))
+            .collect()
+    }
+
+    async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT key FROM dossiers WHERE person_fingerprint = $1")
+            .await
+            .map_err(db_err)?;
+        let row = client
+            .query_opt(&stmt, &[&person.fingerprint()])
+            .await
+            .map_err(db_err)?;
+        row.map(|r| r.try_get(0).map(DossierKey).map_err(db_err))
+            .transpose()
+    }
+
+    async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let json = to_json("reference data", reference)?;
+        client
+            .execute(
+                "INSERT INTO reference_data (id, snapshot) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, saved_at = now()",
+                &[&json],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn load_reference(&self) -> Result<Option<ReferenceData>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT snapshot FROM reference_data WHERE id = 1", &[])
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some(from_json(
+                "reference data",
+                r.try_get(0).map_err(db_err)?,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn lease_outbox(&self, max_partitions: u32) -> Result<Box<dyn OutboxLease>, StoreError> {
+        // A dedicated connection, taken out of the pool: its session advisory locks are the
+        // lease, and closing it (drop, or the process dying) releases them.
+        let client = Object::take(self.client().await?);
+        let ns: i32 = client
+            .query_one(
+                "SELECT hashtext('knooppunt-outbox:' || coalesce(current_schema(), ''))",
+                &[],
+            )
+            .await
+            .map_err(db_err)?
+            .try_get(0)
+            .map_err(db_err)?;
+        let mut partitions = Vec::new();
+        for p in 0..OUTBOX_PARTITIONS {
+            if partitions.len() as u32 >= max_partitions {
+                break;
+            }
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&ns, &(p as i32)])
+                .await
+                .map_err(db_err)?
+                .try_get(0)
+                .map_err(db_err)?;
+            if got {
+                partitions.push(p);
+            }
+        }
+        Ok(Box::new(PgLease {
+            client,
+            partitions,
+            claimed: Mutex::new(BTreeSet::new()),
+        }))
+    }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM outbox WHERE sent_at IS NULL", &[])
+            .await
+            .map_err(db_err)?
+            .try_get(0)
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// A lease on outbox partitions of a [`PgStore`]: session advisory locks on its own connection.
+struct PgLease {
+    client: ClientWrapper,
+    partitions: Vec<u32>,
+    /// Positions handed out by this lease and not yet marked sent.
+    claimed: Mutex<BTreeSet<i64>>,
+}
+
+impl fmt::Debug for PgLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgLease")
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+const CLAIM: &str = "
+SELECT o.position, o.partition, e.envelope
+FROM outbox o
+JOIN events e ON e.dossier_key = o.dossier_key AND e.sequence = o.sequence
+WHERE o.sent_at IS NULL AND o.partition = ANY($1) AND NOT (o.position = ANY($2))
+ORDER BY o.position
+LIMIT $3";
+
+#[async_trait]
+impl OutboxLease for PgLease {
+    fn partitions(&self) -> &[u32] {
+        &self.partitions
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        if self.partitions.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let partitions: Vec<i32> = self.partitions.iter().map(|p| *p as i32).collect();
+        let exclude: Vec<i64> = self
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let stmt = self.client.prepare_cached(CLAIM).await.map_err(db_err)?;
+        let rows = self
+            .client
+            .query(&stmt, &[&partitions, &exclude, &limit])
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let position: i64 = row.try_get(0).map_err(db_err)?;
+            let partition: i32 = row.try_get(1).map_err(db_err)?;
+            out.push(OutboxRow {
+                position,
+                partition: u32::try_from(partition)
+                    .map_err(|_| StoreError::Corrupt("negative outbox partition".into()))?,
+                event: from_json("stored event", row.try_get(2).map_err(db_err)?)?,
+            });
+        }
+        self.claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(out.iter().map(|r| r.position));
+        Ok(out)
+    }
+
+    async fn mark_sent(&self, positions: &[i64]) -> Result<(), StoreError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let stmt = self
+            .client
+            .prepare_cached(
+                "UPDATE outbox SET sent_at = now() WHERE position = ANY($1) AND sent_at IS NULL",
+            )
+            .await
+            .map_err(db_err)?;
+        self.client
+            .execute(&stmt, &[&positions])
+            .await
+            .map_err(db_err)?;
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in positions {
+            claimed.remove(p);
+        }
+        Ok(())
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), StoreError> {
+        // Unlock explicitly so the partitions are free when this returns; dropping the
+        // connection afterwards would release them too, a moment later.
+        self.client
+            .execute("SELECT pg_advisory_unlock_all()", &[])
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
