@@ -5,8 +5,10 @@
 //! - [`domain`]: the dossier, its commands, events and rejections.
 //! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
 //! - [`reference`]: institutions, opleidingen, schools — what the rules look up.
+//! - [`demo`]: sample reference data and one student's journey, runnable on any store.
 //! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
 
+pub mod demo;
 pub mod domain;
 pub mod envelope;
 pub mod ids;

@@ -1001,6 +1001,17 @@ impl Cijfer {
         }
     }
 
+    /// From tenths, clamped into 1.0–10.0 (for literals in demos and tests).
+    pub const fn clamped(t: u8) -> Self {
+        if t < 10 {
+            Self(10)
+        } else if t > 100 {
+            Self(100)
+        } else {
+            Self(t)
+        }
+    }
+
     /// Tenths.
     pub fn tenths(self) -> u8 {
         self.0

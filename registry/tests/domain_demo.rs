@@ -1,0 +1,92 @@
+//! The demo journey runs on the in-memory store and every step is accepted.
+
+use knooppunt_registry::demo;
+use knooppunt_registry::domain::{AanmeldStatus, BpvStatus, KeuzedeelUitslag, OokStatus};
+use knooppunt_registry::store::MemoryStore;
+
+#[tokio::test]
+async fn the_demo_journey_succeeds_on_the_memory_store() {
+    let store = MemoryStore::new();
+    let mut out = Vec::new();
+    let report = demo::run(&store, &mut out).await.expect("demo runs");
+    for step in &report.steps {
+        assert!(
+            step.result.is_ok(),
+            "step {:?} failed: {:?}",
+            step.title,
+            step.result
+        );
+    }
+    assert!(report.all_succeeded());
+    assert_eq!(report.steps.len(), demo::journey(report.dossier).len());
+
+    let d = report.final_dossier.expect("the dossier exists");
+    let a = &d.aanmeldingen[&demo::AANMELDING];
+    assert_eq!(a.status, AanmeldStatus::Ingeschreven);
+    assert!(a.toelatingsrecht);
+    let ook = &d.onderwijsovereenkomsten[&demo::OOK];
+    assert_eq!(ook.status, OokStatus::Beeindigd);
+    assert!(
+        ook.handtekeningen.ouder.is_some(),
+        "a parent signed for the 16-year-old"
+    );
+    assert_eq!(
+        ook.reden_uitschrijving.as_ref().map(|r| r.as_str()),
+        Some("01")
+    );
+    assert_eq!(
+        d.praktijkovereenkomsten[&demo::BPV].status,
+        BpvStatus::Beeindigd
+    );
+    let k = &d.keuzedelen[0];
+    assert_eq!(
+        k.resultaat.as_ref().map(|r| r.uitslag),
+        Some(KeuzedeelUitslag::Behaald)
+    );
+    assert_eq!(
+        k.resultaat.as_ref().map(|r| r.vastgelegd_door.as_str()),
+        Some("30GT")
+    );
+    assert_eq!(d.diplomas.len(), 1);
+    assert_eq!(d.examenresultaten.len(), 4);
+
+    // Sequence numbers of the history run 1..n without gaps.
+    let history = knooppunt_registry::store::Store::history(&store, report.dossier)
+        .await
+        .expect("history");
+    let seqs: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(d.sequence, seqs.len() as u64);
+
+    let text = String::from_utf8(out).expect("utf-8 output");
+    assert!(text.contains("nl.knooppunt.diploma.uitgereikt.v1"));
+    assert!(text.contains("The dossier at the end:"));
+}
+
+#[test]
+fn the_demo_reference_data_is_consistent() {
+    let r = demo::reference_data();
+    for (brin, i) in &r.institutions {
+        assert_eq!(brin, &i.brin);
+        assert_eq!(i.oin.brin().as_ref(), Some(brin));
+    }
+    for o in r.opleidingen.values() {
+        assert!(
+            r.institution(&o.instelling).is_some(),
+            "opleiding of a known institution"
+        );
+        assert!(!o.cohorts.is_empty());
+        for c in &o.cohorts {
+            assert!(c.begin_aanmeldperiode <= c.einde_aanmeldperiode);
+            assert!(c.einde_aanmeldperiode <= c.startdatum + chrono::Duration::days(1));
+        }
+    }
+    for s in r.vo_scholen.values() {
+        assert!(r.gemeenten.contains_key(&s.gemeente));
+    }
+    // Serialisable both ways (the store persists it).
+    let json = serde_json::to_string(&r).expect("serialise");
+    let back: knooppunt_registry::reference::ReferenceData =
+        serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(back, r);
+}
