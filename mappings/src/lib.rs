@@ -7,6 +7,7 @@
 //! DOCTYPE/entity declarations are refused (never expanded), and input over the size limit is
 //! refused before parsing (see [`xml`]).
 
+pub mod duo;
 pub mod error;
 pub mod xml;
 

@@ -1,0 +1,1 @@
+//! Mapping from registry events to BRON messages.

@@ -1,0 +1,460 @@
+//! DUO "persoon en vooropleidingen" for a BSN, and DUO's mutation notifications (`design.md` §3a).
+//!
+//! **Assumption** (no public DUO format was found, `domain.md` §9): the answer is XML in our own
+//! namespace [`NAMESPACE`], shaped after DUO's PER record (BSN/ONR, geboortedatum with `00` parts,
+//! geslacht M/V/O) and the vooropleiding fields of CAMBO's `vca.Aanmelding` (`domain.md` §2.3:
+//! vanaf, totEnMet, instelling, opleiding, datumUitslag, diplomaBehaald, eindresultaat, vakken),
+//! with CAMBO's length limits. The format is described in `docs/partners/duo.md`.
+//!
+//! ```xml
+//! <PersoonEnVooropleidingen xmlns="urn:knooppunt:duo:persoon:v1">
+//!   <Persoon>
+//!     <Burgerservicenummer>111222333</Burgerservicenummer>
+//!     <Geboortedatum>2008-07-00</Geboortedatum><Geslacht>V</Geslacht>
+//!     <Voornamen>Ayşe Nur</Voornamen><Voorvoegsels>van 't</Voorvoegsels>
+//!     <Geslachtsnaam>Hof</Geslachtsnaam>
+//!   </Persoon>
+//!   <Vooropleiding>
+//!     <Instelling>12AB</Instelling><Opleiding>VMBO-KB</Opleiding>
+//!     <Omschrijving>vmbo kaderberoepsgerichte leerweg</Omschrijving>
+//!     <DiplomaBehaald>true</DiplomaBehaald>
+//!   </Vooropleiding>
+//! </PersoonEnVooropleidingen>
+//! ```
+//!
+//! A `Mutatiemelding` (DUO pushes it to a subscriber) carries a `MeldingId`, a `Soort`
+//! (`DiplomaBehaald`, `VooropleidingGewijzigd`, `PersoonsgegevensGewijzigd`), the person number
+//! and the changed `Persoon` or `Vooropleiding`.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use knooppunt_registry::ids::{Brin, Bsn, Onderwijsnummer, PersonId, Postcode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::codes::{Geboortedatum, Geslacht, Landcode, check_text, parse_bool, parse_date};
+use crate::error::MappingError;
+use crate::xml::{self, Element};
+
+/// The namespace of the assumed DUO person format.
+pub const NAMESPACE: &str = "urn:knooppunt:duo:persoon:v1";
+
+/// Largest document accepted.
+pub const MAX_BYTES: usize = 1024 * 1024;
+
+/// Maximum number of vooropleidingen in one answer.
+pub const MAX_VOOROPLEIDINGEN: usize = 100;
+
+/// A person as DUO knows them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuoPersoon {
+    /// BSN or onderwijsnummer.
+    pub id: PersonId,
+    /// Geboortedatum (day or day and month may be unknown).
+    pub geboortedatum: Geboortedatum,
+    /// Geslacht.
+    pub geslacht: Geslacht,
+    /// Voornamen (≤ 200).
+    pub voornamen: Option<String>,
+    /// Roepnaam (≤ 75).
+    pub roepnaam: Option<String>,
+    /// Voorvoegsels (≤ 20).
+    pub voorvoegsels: Option<String>,
+    /// Geslachtsnaam (≤ 200).
+    pub geslachtsnaam: String,
+    /// Postcode (NL).
+    pub postcode: Option<Postcode>,
+    /// Woongemeente (CBS gemeentecode, 4 digits).
+    pub woongemeente: Option<String>,
+    /// Land of residence (GBA code).
+    pub land: Option<Landcode>,
+    /// Whether DUO registers a startkwalificatie.
+    pub startkwalificatie: Option<bool>,
+}
+
+impl std::fmt::Debug for DuoPersoon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DuoPersoon(***)")
+    }
+}
+
+/// A vooropleiding (prior education).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuoVooropleiding {
+    /// BRIN of the school, when known.
+    pub instelling: Option<Brin>,
+    /// Name of the school (≤ 100).
+    pub instelling_naam: Option<String>,
+    /// Opleiding code (≤ 36).
+    pub opleiding: String,
+    /// Description (≤ 200).
+    pub omschrijving: String,
+    /// From.
+    pub vanaf: Option<NaiveDate>,
+    /// Until (inclusive).
+    pub tot_en_met: Option<NaiveDate>,
+    /// Date of the result.
+    pub datum_uitslag: Option<NaiveDate>,
+    /// Diploma obtained.
+    pub diploma_behaald: bool,
+    /// Eindresultaat (≤ 100).
+    pub eindresultaat: Option<String>,
+    /// Subjects with their result.
+    pub vakken: Vec<DuoVak>,
+}
+
+/// A subject of a vooropleiding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuoVak {
+    /// Name (≤ 100).
+    pub naam: String,
+    /// Result (≤ 20).
+    pub resultaat: Option<String>,
+}
+
+/// The answer to a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersoonEnVooropleidingen {
+    /// The person.
+    pub persoon: DuoPersoon,
+    /// Their vooropleidingen.
+    pub vooropleidingen: Vec<DuoVooropleiding>,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MutatieSoort {
+    /// A diploma was obtained (carries the vooropleiding).
+    DiplomaBehaald,
+    /// A vooropleiding changed (carries it).
+    VooropleidingGewijzigd,
+    /// Personal data changed (carries the person).
+    PersoonsgegevensGewijzigd,
+}
+
+/// A mutation notification from DUO.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mutatiemelding {
+    /// DUO's id of the notification (idempotency key).
+    pub melding_id: Uuid,
+    /// When it happened.
+    pub datum_tijd: DateTime<Utc>,
+    /// What it is about.
+    pub soort: MutatieSoort,
+    /// Whose.
+    pub id: PersonId,
+    /// The changed person (PersoonsgegevensGewijzigd).
+    pub persoon: Option<DuoPersoon>,
+    /// The new or changed vooropleiding (DiplomaBehaald, VooropleidingGewijzigd).
+    pub vooropleiding: Option<DuoVooropleiding>,
+}
+
+struct N<'a> {
+    el: &'a Element,
+    path: String,
+}
+
+impl<'a> N<'a> {
+    fn new(el: &'a Element, path: String) -> Result<Self, MappingError> {
+        for c in &el.children {
+            if c.ns != NAMESPACE {
+                return Err(MappingError::WrongNamespace {
+                    element: format!("{path}/{}", c.name),
+                    expected: NAMESPACE.to_owned(),
+                    got: c.ns.clone(),
+                });
+            }
+        }
+        Ok(Self { el, path })
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), MappingError> {
+        match self
+            .el
+            .children
+            .iter()
+            .find(|c| !allowed.contains(&c.name.as_str()))
+        {
+            Some(c) => Err(MappingError::invalid(self.path(&c.name), "unknown element")),
+            None => Ok(()),
+        }
+    }
+
+    fn opt(&self, name: &str) -> Option<&'a str> {
+        self.el.text_of(name)
+    }
+
+    fn req(&self, name: &str) -> Result<&'a str, MappingError> {
+        self.el.require(&self.path, name)
+    }
+
+    fn text(&self, name: &str, max: usize) -> Result<String, MappingError> {
+        let v = self.req(name)?;
+        check_text(&self.path(name), v, max)?;
+        Ok(v.to_owned())
+    }
+
+    fn opt_text(&self, name: &str, max: usize) -> Result<Option<String>, MappingError> {
+        self.opt(name)
+            .map(|v| check_text(&self.path(name), v, max).map(|()| v.to_owned()))
+            .transpose()
+    }
+
+    fn opt_date(&self, name: &str) -> Result<Option<NaiveDate>, MappingError> {
+        self.opt(name)
+            .map(|v| parse_date(&self.path(name), v))
+            .transpose()
+    }
+
+    fn person_id(&self) -> Result<PersonId, MappingError> {
+        let field = |n: &str| self.path(n);
+        match (self.opt("Burgerservicenummer"), self.opt("Onderwijsnummer")) {
+            (Some(v), None) => v
+                .parse::<Bsn>()
+                .map(PersonId::Bsn)
+                .map_err(|e| MappingError::id(field("Burgerservicenummer"), e)),
+            (None, Some(v)) => v
+                .parse::<Onderwijsnummer>()
+                .map(PersonId::Onderwijsnummer)
+                .map_err(|e| MappingError::id(field("Onderwijsnummer"), e)),
+            (Some(_), Some(_)) => Err(MappingError::invalid(
+                field("Onderwijsnummer"),
+                "either Burgerservicenummer or Onderwijsnummer, not both",
+            )),
+            (None, None) => Err(MappingError::missing(field("Burgerservicenummer"))),
+        }
+    }
+}
+
+fn root(input: &[u8], name: &str) -> Result<Element, MappingError> {
+    let root = xml::parse(input, MAX_BYTES)?;
+    root.expect_ns(NAMESPACE)?;
+    if root.name != name {
+        return Err(MappingError::invalid(
+            root.name.clone(),
+            format!("expected the root element {name}"),
+        ));
+    }
+    Ok(root)
+}
+
+/// Parses the answer to a "persoon en vooropleidingen" lookup.
+pub fn parse_persoon_en_vooropleidingen(
+    input: &[u8],
+) -> Result<PersoonEnVooropleidingen, MappingError> {
+    let root = root(input, "PersoonEnVooropleidingen")?;
+    let r = N::new(&root, "PersoonEnVooropleidingen".to_owned())?;
+    r.only(&["Persoon", "Vooropleiding"])?;
+    let p = root
+        .child("Persoon")
+        .ok_or_else(|| MappingError::missing(r.path("Persoon")))?;
+    if root.all("Persoon").count() > 1 {
+        return Err(MappingError::invalid(r.path("Persoon"), "more than one"));
+    }
+    let persoon = persoon(&N::new(p, r.path("Persoon"))?)?;
+    let vooropleidingen = vooropleidingen(&r)?;
+    Ok(PersoonEnVooropleidingen {
+        persoon,
+        vooropleidingen,
+    })
+}
+
+fn vooropleidingen(r: &N<'_>) -> Result<Vec<DuoVooropleiding>, MappingError> {
+    let all: Vec<&Element> = r.el.all("Vooropleiding").collect();
+    if all.len() > MAX_VOOROPLEIDINGEN {
+        return Err(MappingError::invalid(
+            r.path("Vooropleiding"),
+            format!("more than {MAX_VOOROPLEIDINGEN}"),
+        ));
+    }
+    all.into_iter()
+        .enumerate()
+        .map(|(i, e)| vooropleiding(&N::new(e, r.path(&format!("Vooropleiding[{}]", i + 1)))?))
+        .collect()
+}
+
+/// Parses a mutation notification.
+pub fn parse_mutatiemelding(input: &[u8]) -> Result<Mutatiemelding, MappingError> {
+    let root = root(input, "Mutatiemelding")?;
+    let r = N::new(&root, "Mutatiemelding".to_owned())?;
+    r.only(&[
+        "MeldingId",
+        "DatumTijd",
+        "Soort",
+        "Burgerservicenummer",
+        "Onderwijsnummer",
+        "Persoon",
+        "Vooropleiding",
+    ])?;
+    let melding_id = Uuid::parse_str(r.req("MeldingId")?)
+        .map_err(|_| MappingError::invalid(r.path("MeldingId"), "expected a UUID"))?;
+    let datum_tijd = NaiveDateTime::parse_from_str(r.req("DatumTijd")?, "%Y-%m-%dT%H:%M:%SZ")
+        .map(|t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc))
+        .map_err(|_| MappingError::invalid(r.path("DatumTijd"), "expected ccyy-mm-ddThh:mm:ssZ"))?;
+    let soort = match r.req("Soort")? {
+        "DiplomaBehaald" => MutatieSoort::DiplomaBehaald,
+        "VooropleidingGewijzigd" => MutatieSoort::VooropleidingGewijzigd,
+        "PersoonsgegevensGewijzigd" => MutatieSoort::PersoonsgegevensGewijzigd,
+        _ => {
+            return Err(MappingError::invalid(
+                r.path("Soort"),
+                "expected DiplomaBehaald, VooropleidingGewijzigd or PersoonsgegevensGewijzigd",
+            ));
+        }
+    };
+    let id = r.person_id()?;
+    let persoon = root
+        .child("Persoon")
+        .map(|p| persoon(&N::new(p, r.path("Persoon"))?))
+        .transpose()?;
+    let vooropleiding = root
+        .child("Vooropleiding")
+        .map(|v| vooropleiding(&N::new(v, r.path("Vooropleiding"))?))
+        .transpose()?;
+    if let Some(p) = &persoon
+        && p.id != id
+    {
+        return Err(MappingError::invalid(
+            r.path("Persoon/Burgerservicenummer"),
+            "differs from the notification's person number",
+        ));
+    }
+    match soort {
+        MutatieSoort::PersoonsgegevensGewijzigd if persoon.is_none() => {
+            return Err(MappingError::missing(r.path("Persoon")));
+        }
+        MutatieSoort::DiplomaBehaald | MutatieSoort::VooropleidingGewijzigd
+            if vooropleiding.is_none() =>
+        {
+            return Err(MappingError::missing(r.path("Vooropleiding")));
+        }
+        _ => {}
+    }
+    if soort == MutatieSoort::DiplomaBehaald
+        && let Some(v) = &vooropleiding
+        && !v.diploma_behaald
+    {
+        return Err(MappingError::invalid(
+            r.path("Vooropleiding/DiplomaBehaald"),
+            "must be true for a DiplomaBehaald notification",
+        ));
+    }
+    Ok(Mutatiemelding {
+        melding_id,
+        datum_tijd,
+        soort,
+        id,
+        persoon,
+        vooropleiding,
+    })
+}
+
+fn persoon(n: &N<'_>) -> Result<DuoPersoon, MappingError> {
+    n.only(&[
+        "Burgerservicenummer",
+        "Onderwijsnummer",
+        "Geboortedatum",
+        "Geslacht",
+        "Voornamen",
+        "Roepnaam",
+        "Voorvoegsels",
+        "Geslachtsnaam",
+        "Postcode",
+        "Woongemeente",
+        "Land",
+        "Startkwalificatie",
+    ])?;
+    let woongemeente = n
+        .opt("Woongemeente")
+        .map(|v| {
+            if v.len() == 4 && v.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(v.to_owned())
+            } else {
+                Err(MappingError::invalid(
+                    n.path("Woongemeente"),
+                    "expected 4 digits",
+                ))
+            }
+        })
+        .transpose()?;
+    Ok(DuoPersoon {
+        id: n.person_id()?,
+        geboortedatum: Geboortedatum::parse(&n.path("Geboortedatum"), n.req("Geboortedatum")?)?,
+        geslacht: Geslacht::parse(&n.path("Geslacht"), n.req("Geslacht")?)?,
+        voornamen: n.opt_text("Voornamen", 200)?,
+        roepnaam: n.opt_text("Roepnaam", 75)?,
+        voorvoegsels: n.opt_text("Voorvoegsels", 20)?,
+        geslachtsnaam: n.text("Geslachtsnaam", 200)?,
+        postcode: n
+            .opt("Postcode")
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| MappingError::id(n.path("Postcode"), e))
+            })
+            .transpose()?,
+        woongemeente,
+        land: n
+            .opt("Land")
+            .map(|v| Landcode::parse(&n.path("Land"), v))
+            .transpose()?,
+        startkwalificatie: n
+            .opt("Startkwalificatie")
+            .map(|v| parse_bool(&n.path("Startkwalificatie"), v))
+            .transpose()?,
+    })
+}
+
+fn vooropleiding(n: &N<'_>) -> Result<DuoVooropleiding, MappingError> {
+    n.only(&[
+        "Instelling",
+        "InstellingNaam",
+        "Opleiding",
+        "Omschrijving",
+        "Vanaf",
+        "TotEnMet",
+        "DatumUitslag",
+        "DiplomaBehaald",
+        "Eindresultaat",
+        "Vak",
+    ])?;
+    let vakken =
+        n.el.all("Vak")
+            .enumerate()
+            .map(|(i, v)| {
+                let v = N::new(v, n.path(&format!("Vak[{}]", i + 1)))?;
+                v.only(&["Naam", "Resultaat"])?;
+                Ok(DuoVak {
+                    naam: v.text("Naam", 100)?,
+                    resultaat: v.opt_text("Resultaat", 20)?,
+                })
+            })
+            .collect::<Result<Vec<_>, MappingError>>()?;
+    let vanaf = n.opt_date("Vanaf")?;
+    let tot_en_met = n.opt_date("TotEnMet")?;
+    if let (Some(a), Some(b)) = (vanaf, tot_en_met)
+        && b < a
+    {
+        return Err(MappingError::invalid(n.path("TotEnMet"), "before Vanaf"));
+    }
+    Ok(DuoVooropleiding {
+        instelling: n
+            .opt("Instelling")
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| MappingError::id(n.path("Instelling"), e))
+            })
+            .transpose()?,
+        instelling_naam: n.opt_text("InstellingNaam", 100)?,
+        opleiding: n.text("Opleiding", 36)?,
+        omschrijving: n.text("Omschrijving", 200)?,
+        vanaf,
+        tot_en_met,
+        datum_uitslag: n.opt_date("DatumUitslag")?,
+        diploma_behaald: parse_bool(&n.path("DiplomaBehaald"), n.req("DiplomaBehaald")?)?,
+        eindresultaat: n.opt_text("Eindresultaat", 100)?,
+        vakken,
+    })
+}
