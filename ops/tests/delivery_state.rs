@@ -1,0 +1,339 @@
+//! One behaviour suite for `DeliveryState` (memory and PostgreSQL), and `FailedMessages` on top.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, SubsecRound, Utc};
+use common::PgSchema;
+use knooppunt_ops::{
+    AuditEntry, AuditTrail, DeliveryState, FailedMessages, HeldMessage, Hop, MemoryAudit,
+    MemoryDeliveryState, OperatorAction, OpsError, ParkedMessage, PgAudit, PgDeliveryState,
+    verify_chain,
+};
+use knooppunt_registry::envelope::DossierKey;
+use uuid::Uuid;
+
+fn held(id: Uuid, n: u8) -> HeldMessage {
+    HeldMessage {
+        message_id: id,
+        headers: BTreeMap::from([("type".to_owned(), "nl.knooppunt.test".to_owned())]),
+        body: vec![n; 3],
+        held_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+fn parked(consumer: &str, subject: Option<String>, minutes_ago: i64) -> ParkedMessage {
+    let now = Utc::now().trunc_subsecs(6);
+    ParkedMessage {
+        consumer: consumer.to_owned(),
+        message_id: Uuid::new_v4(),
+        subject,
+        partner: "bron".to_owned(),
+        reason: "retries_exhausted".to_owned(),
+        attempts: 7,
+        first_failure: now - Duration::minutes(minutes_ago + 30),
+        last_failure: now - Duration::minutes(minutes_ago),
+        last_error: "http_503".to_owned(),
+        headers: BTreeMap::from([("subject".to_owned(), "x".to_owned())]),
+        body: b"<bericht/>".to_vec(),
+    }
+}
+
+async fn inbox_dedupes(state: Arc<dyn DeliveryState>) -> anyhow::Result<()> {
+    let id = Uuid::new_v4();
+    assert!(!state.seen("bron", id).await?);
+    assert!(state.mark_done("bron", id, "delivered").await?);
+    assert!(state.seen("bron", id).await?);
+    assert!(!state.mark_done("bron", id, "rejected").await?);
+    // per consumer
+    assert!(!state.seen("intergrip", id).await?);
+    assert!(state.mark_done("intergrip", id, "delivered").await?);
+
+    // under concurrency exactly one caller wins
+    let id = Uuid::new_v4();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            state.mark_done("bron", id, "delivered").await
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await?? {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+    Ok(())
+}
+
+async fn holds_release_in_arrival_order(state: Arc<dyn DeliveryState>) -> anyhow::Result<()> {
+    let subject = DossierKey::new().to_string();
+    let (a, b, c, d) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    assert_eq!(state.blocker("bron", &subject).await?, None);
+    // not blocked: nothing is held, the caller delivers now
+    assert!(!state.hold("bron", &subject, held(b, 1)).await?);
+
+    state.block("bron", &subject, a).await?;
+    state.block("bron", &subject, d).await?; // first blocker stays
+    assert_eq!(state.blocker("bron", &subject).await?, Some(a));
+    assert_eq!(state.blocker("duo", &subject).await?, None);
+    assert!(state.hold("bron", &subject, held(b, 1)).await?);
+    assert!(state.hold("bron", &subject, held(c, 2)).await?);
+    assert!(state.hold("bron", &subject, held(c, 2)).await?); // duplicate keeps one copy
+    assert!(state.hold("bron", &subject, held(d, 3)).await?);
+
+    let waiting = state.waiting("bron").await?;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].subject, subject);
+    assert_eq!(waiting[0].blocker, a);
+    assert_eq!(waiting[0].held, 3);
+    assert!(waiting[0].oldest_held_at.is_some());
+    assert!(state.waiting("duo").await?.is_empty());
+
+    let released = state.unblock_and_take_held("bron", &subject).await?;
+    assert_eq!(
+        released.iter().map(|m| m.message_id).collect::<Vec<_>>(),
+        [b, c, d]
+    );
+    assert_eq!(released[1], held(c, 2).with_time(released[1].held_at));
+    assert_eq!(state.blocker("bron", &subject).await?, None);
+    assert!(state.waiting("bron").await?.is_empty());
+    assert!(
+        state
+            .unblock_and_take_held("bron", &subject)
+            .await?
+            .is_empty()
+    );
+
+    // a blocked subject with nothing held yet is visible too
+    state.block("bron", &subject, b).await?;
+    let waiting = state.waiting("bron").await?;
+    assert_eq!((waiting[0].blocker, waiting[0].held), (b, 0));
+    Ok(())
+}
+
+trait WithTime {
+    fn with_time(self, t: chrono::DateTime<Utc>) -> Self;
+}
+impl WithTime for HeldMessage {
+    fn with_time(mut self, t: chrono::DateTime<Utc>) -> Self {
+        self.held_at = t;
+        self
+    }
+}
+
+async fn park_list_take(state: Arc<dyn DeliveryState>) -> anyhow::Result<()> {
+    let newer = parked("bron", Some(DossierKey::new().to_string()), 1);
+    let older = parked("bron", None, 10);
+    let elsewhere = parked("duo", None, 5);
+    state.park(newer.clone()).await?;
+    state.park(older.clone()).await?;
+    state.park(elsewhere.clone()).await?;
+    assert_eq!(
+        state.parked("bron").await?,
+        vec![older.clone(), newer.clone()]
+    );
+    assert_eq!(state.parked("duo").await?, vec![elsewhere.clone()]);
+
+    // parking the same message again replaces it
+    let mut again = older.clone();
+    again.attempts = 9;
+    again.last_error = "timeout".to_owned();
+    state.park(again.clone()).await?;
+    assert_eq!(
+        state.parked("bron").await?,
+        vec![again.clone(), newer.clone()]
+    );
+
+    assert_eq!(
+        state.take_parked("bron", again.message_id).await?,
+        Some(again.clone())
+    );
+    assert_eq!(state.take_parked("bron", again.message_id).await?, None);
+    assert_eq!(state.take_parked("bron", elsewhere.message_id).await?, None);
+    assert_eq!(state.parked("bron").await?, vec![newer]);
+    Ok(())
+}
+
+async fn operators_replay_and_discard_with_audit(
+    state: Arc<dyn DeliveryState>,
+    audit: Arc<dyn AuditTrail>,
+) -> anyhow::Result<()> {
+    let svc = FailedMessages::new(state.clone(), audit.clone());
+    let subject = DossierKey::new();
+    let first = parked("bron", Some(subject.to_string()), 3);
+    let second = parked("bron", None, 2);
+    state.park(first.clone()).await?;
+    state.park(second.clone()).await?;
+    state
+        .block("bron", &subject.to_string(), first.message_id)
+        .await?;
+    let later = Uuid::new_v4();
+    assert!(
+        state
+            .hold("bron", &subject.to_string(), held(later, 9))
+            .await?
+    );
+    assert_eq!(svc.list("bron").await?.len(), 2);
+
+    // refusals change nothing
+    let err = svc
+        .replay("bron", second.message_id, &OperatorAction::new("", "fixed"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OpsError::Invalid { field: "actor", .. }));
+    let err = svc
+        .discard(
+            "bron",
+            first.message_id,
+            &OperatorAction::new("j.devries", "bsn 111222333 wrong"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        OpsError::Invalid {
+            field: "reason",
+            ..
+        }
+    ));
+    assert_eq!(svc.list("bron").await?.len(), 2);
+
+    // replay returns the message for re-publishing and records who and why
+    let who = OperatorAction::new("j.devries", "partner fixed their endpoint (INC-1234)");
+    let replayed = svc.replay("bron", second.message_id, &who).await?;
+    assert_eq!(replayed, Some(second.clone()));
+    assert_eq!(svc.replay("bron", second.message_id, &who).await?, None);
+    let trail = audit
+        .chain(&AuditEntry::message_chain(second.message_id))
+        .await?;
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].entry.hop, Hop::Replayed);
+    assert_eq!(trail[0].entry.actor.as_deref(), Some("j.devries"));
+    assert_eq!(trail[0].entry.reason.as_deref(), Some(who.reason.as_str()));
+    assert_eq!(trail[0].entry.message_id, Some(second.message_id));
+
+    // discard releases what waited behind it, marks it done, records who and why
+    let who = OperatorAction::new("a.bakker", "duplicate of an accepted message");
+    let discarded = svc
+        .discard("bron", first.message_id, &who)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("message was parked"))?;
+    assert_eq!(discarded.message, first);
+    assert_eq!(
+        discarded
+            .released
+            .iter()
+            .map(|m| m.message_id)
+            .collect::<Vec<_>>(),
+        [later]
+    );
+    assert_eq!(state.blocker("bron", &subject.to_string()).await?, None);
+    assert!(state.seen("bron", first.message_id).await?);
+    let trail = audit
+        .chain(&AuditEntry::message_chain(first.message_id))
+        .await?;
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].entry.hop, Hop::Discarded);
+    assert_eq!(trail[0].entry.actor.as_deref(), Some("a.bakker"));
+    assert_eq!(trail[0].entry.subject, Some(subject));
+    verify_chain(&trail)?;
+    assert!(svc.list("bron").await?.is_empty());
+    assert!(svc.discard("bron", first.message_id, &who).await?.is_none());
+    Ok(())
+}
+
+// ---- memory ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_inbox_dedupes() -> anyhow::Result<()> {
+    inbox_dedupes(Arc::new(MemoryDeliveryState::new())).await
+}
+
+#[tokio::test]
+async fn memory_holds_release_in_arrival_order() -> anyhow::Result<()> {
+    holds_release_in_arrival_order(Arc::new(MemoryDeliveryState::new())).await
+}
+
+#[tokio::test]
+async fn memory_park_list_take() -> anyhow::Result<()> {
+    park_list_take(Arc::new(MemoryDeliveryState::new())).await
+}
+
+#[tokio::test]
+async fn memory_operators_replay_and_discard_with_audit() -> anyhow::Result<()> {
+    operators_replay_and_discard_with_audit(
+        Arc::new(MemoryDeliveryState::new()),
+        Arc::new(MemoryAudit::new()),
+    )
+    .await
+}
+
+// ---- PostgreSQL ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_inbox_dedupes() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    inbox_dedupes(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    db.drop().await
+}
+
+#[tokio::test]
+async fn pg_holds_release_in_arrival_order() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    holds_release_in_arrival_order(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    db.drop().await
+}
+
+#[tokio::test]
+async fn pg_park_list_take() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    park_list_take(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    db.drop().await
+}
+
+#[tokio::test]
+async fn pg_operators_replay_and_discard_with_audit() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    operators_replay_and_discard_with_audit(
+        Arc::new(PgDeliveryState::new(db.pool.clone())),
+        Arc::new(PgAudit::new(db.pool.clone())),
+    )
+    .await?;
+    db.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_hold_and_unblock_race_loses_no_message() -> anyhow::Result<()> {
+    // Whatever the interleaving, a message is either held (and returned by the unblock) or
+    // refused (and delivered by the caller) — never stored behind a vanished blocker.
+    let db = PgSchema::new().await?;
+    let state: Arc<dyn DeliveryState> = Arc::new(PgDeliveryState::new(db.pool.clone()));
+    for round in 0..20 {
+        let subject = format!("s{round}");
+        state.block("bron", &subject, Uuid::new_v4()).await?;
+        let msg = Uuid::new_v4();
+        let (s1, s2) = (state.clone(), state.clone());
+        let (sub1, sub2) = (subject.clone(), subject.clone());
+        let holder = tokio::spawn(async move { s1.hold("bron", &sub1, held(msg, 1)).await });
+        let unblocker = tokio::spawn(async move { s2.unblock_and_take_held("bron", &sub2).await });
+        let was_held = holder.await??;
+        let mut released = unblocker.await??;
+        released.extend(state.unblock_and_take_held("bron", &subject).await?);
+        let returned = released.iter().any(|m| m.message_id == msg);
+        assert!(
+            was_held == returned,
+            "round {round}: held {was_held}, returned {returned}"
+        );
+    }
+    db.drop().await
+}

@@ -1,0 +1,132 @@
+//! The metrics exposition: every family is there, and labels stay within the bounded set.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use knooppunt_ops::metrics::{LABEL_NAMES, partner_label};
+use knooppunt_ops::{BreakerState, Metrics};
+
+fn exercise(m: &Metrics) {
+    m.published("bron");
+    m.consumed("bron");
+    m.delivered("bron", Duration::from_millis(120));
+    m.rejected("duo", Duration::from_millis(80));
+    m.attempt_failed("bron", Duration::from_secs(3));
+    m.retried("bron", 0);
+    m.retried("bron", 2);
+    m.retried("bron", 200);
+    m.parked("bron");
+    m.set_waiting("bron", 4);
+    m.breaker("bron", BreakerState::Open);
+    m.breaker("intergrip", BreakerState::HalfOpen);
+    // a partner name that is not a code is not used as a label value
+    m.published("https://bron.example/api?id=4f1c2d3e-0000-4000-8000-000000000001");
+    m.published("Jan de Vries");
+}
+
+/// (family/sample name, label names, label values) of each sample line.
+fn samples(text: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, rest) = l
+                .split_once('{')
+                .unwrap_or((l.split(' ').next().unwrap_or(l), ""));
+            let labels = rest.split_once('}').map_or("", |(ls, _)| ls);
+            let mut names = Vec::new();
+            let mut values = Vec::new();
+            for pair in labels.split(',').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                names.push(k.to_owned());
+                values.push(v.trim_matches('"').to_owned());
+            }
+            (name.to_owned(), names, values)
+        })
+        .collect()
+}
+
+#[test]
+fn encode_contains_every_family() {
+    let m = Metrics::new();
+    exercise(&m);
+    let _guard = m.in_flight("bron");
+    let text = m.encode();
+    for family in [
+        "knooppunt_published",
+        "knooppunt_consumed",
+        "knooppunt_delivered",
+        "knooppunt_rejected",
+        "knooppunt_retried",
+        "knooppunt_parked",
+        "knooppunt_in_flight",
+        "knooppunt_waiting",
+        "knooppunt_breaker_state",
+        "knooppunt_delivery_latency_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "missing {family} in\n{text}"
+        );
+    }
+    assert!(text.contains("knooppunt_published_total{partner=\"bron\"} 1"));
+    assert!(text.contains("knooppunt_published_total{partner=\"other\"} 2"));
+    assert!(text.contains("knooppunt_retried_total{partner=\"bron\",tier=\"9\"} 1"));
+    assert!(text.contains("knooppunt_breaker_state{partner=\"bron\"} 2"));
+    assert!(text.contains("knooppunt_breaker_state{partner=\"intergrip\"} 1"));
+    assert!(text.contains("knooppunt_waiting{partner=\"bron\"} 4"));
+    assert!(text.contains("knooppunt_in_flight{partner=\"bron\"} 1"));
+    assert!(text.contains(
+        "knooppunt_delivery_latency_seconds_count{partner=\"bron\",outcome=\"delivered\"} 1"
+    ));
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+#[test]
+fn labels_are_bounded_and_never_ids() {
+    let m = Metrics::new();
+    exercise(&m);
+    let text = m.encode();
+    let allowed: BTreeSet<&str> = LABEL_NAMES.into_iter().chain(["le"]).collect();
+    let all = samples(&text);
+    assert!(!all.is_empty());
+    for (name, names, values) in all {
+        for n in &names {
+            assert!(allowed.contains(n.as_str()), "{name} has label {n}");
+        }
+        for v in &values {
+            assert!(v.len() <= 32, "{name} has a long label value {v}");
+            assert!(
+                uuid::Uuid::parse_str(v).is_err(),
+                "{name} has an id label {v}"
+            );
+        }
+    }
+    assert!(!text.contains("Jan"));
+    assert!(!text.contains("4f1c2d3e"));
+}
+
+#[test]
+fn in_flight_goes_down_when_the_attempt_ends() {
+    let m = Metrics::new();
+    {
+        let _a = m.in_flight("bron");
+        let _b = m.in_flight("bron");
+        assert!(
+            m.encode()
+                .contains("knooppunt_in_flight{partner=\"bron\"} 2")
+        );
+    }
+    assert!(
+        m.encode()
+            .contains("knooppunt_in_flight{partner=\"bron\"} 0")
+    );
+}
+
+#[test]
+fn partner_labels_are_codes_or_other() {
+    assert_eq!(partner_label("intergrip"), "intergrip");
+    assert_eq!(partner_label("bron-rod_2"), "bron-rod_2");
+    assert_eq!(partner_label("BRON"), "other");
+    assert_eq!(partner_label(""), "other");
+    assert_eq!(partner_label(&"a".repeat(33)), "other");
+}
