@@ -286,7 +286,7 @@ pub const PARTNERS: [(&str, &[Part], &[Part]); 6] = [
     (
         "cambo",
         &[Part::Aanmeldingen, Part::VaStatus],
-        &[Part::Aanmeldingen],
+        &[Part::Aanmeldingen, Part::VaStatus],
     ),
     ("oso", &[], &[Part::Overstapdossier]),
     ("koppelpunt", &[Part::VaStatus], &[]),

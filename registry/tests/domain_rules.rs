@@ -1221,3 +1221,90 @@ fn rejections_carry_no_personal_data() {
     );
     assert_eq!(r.code(), "invalid_value");
 }
+
+#[test]
+fn status_changes_name_the_municipality_only_when_the_law_says_so() {
+    let change = Command::ChangeAanmeldingStatus {
+        aanmelding: AANMELDING,
+        status: AanmeldStatus::Aangemeld,
+    };
+    let gemeente_of = |events: Vec<Event>| match events.as_slice() {
+        [Event::AanmeldingStatusGewijzigd { gemeente, .. }] => gemeente.clone(),
+        other => panic!("unexpected events {other:?}"),
+    };
+    // 15, living in Rotterdam, no startkwalificatie: the municipality is informed.
+    let mut h = Harness::after("overstapdossier arrives");
+    let events = h
+        .exec(roc(), at(2027, 2, 12, 9, 0), &change)
+        .expect("accepted");
+    assert_eq!(
+        gemeente_of(events).map(|g| g.to_string()),
+        Some("0599".to_owned())
+    );
+    // With a startkwalificatie: not.
+    let mut h = Harness::after("overstapdossier arrives");
+    let mut p = h.dossier.personalia.clone().expect("personalia");
+    p.startkwalificatie = true;
+    let duo = Actor::Partner {
+        partner: "duo".to_owned(),
+    };
+    h.exec(
+        duo.clone(),
+        at(2027, 2, 12, 8, 0),
+        &Command::RecordPersonalia {
+            personalia: p.clone(),
+        },
+    )
+    .expect("recorded");
+    let events = h
+        .exec(roc(), at(2027, 2, 12, 9, 0), &change)
+        .expect("accepted");
+    assert_eq!(gemeente_of(events), None);
+    // 23 or older: not.
+    let mut h = Harness::after("overstapdossier arrives");
+    p.startkwalificatie = false;
+    p.geboortedatum = Geboortedatum::from_date(date(2004, 1, 1));
+    h.exec(
+        duo,
+        at(2027, 2, 12, 8, 0),
+        &Command::RecordPersonalia { personalia: p },
+    )
+    .expect("recorded");
+    let events = h
+        .exec(roc(), at(2027, 2, 12, 9, 0), &change)
+        .expect("accepted");
+    assert_eq!(gemeente_of(events), None);
+}
+
+#[test]
+fn cambo_may_only_withdraw_an_aanmelding() {
+    let mut h = Harness::after("applies for Software Developer");
+    let cambo = Actor::Partner {
+        partner: "cambo".to_owned(),
+    };
+    let change = |status| Command::ChangeAanmeldingStatus {
+        aanmelding: AANMELDING,
+        status,
+    };
+    let r = h.exec(
+        cambo.clone(),
+        at(2027, 2, 12, 9, 0),
+        &change(AanmeldStatus::Aangemeld),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(Rejection::NotPermitted {
+                reason: DenyReason::CommandNotAllowed,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    h.exec(
+        cambo,
+        at(2027, 2, 12, 9, 0),
+        &change(AanmeldStatus::Ingetrokken),
+    )
+    .expect("withdrawn");
+}

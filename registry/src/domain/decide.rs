@@ -498,12 +498,20 @@ impl<'a> Rules<'a> {
         }])
     }
 
+    /// A VA status change, with its routing: the sending school, and the municipality when the
+    /// student lives in NL, has no startkwalificatie and may be under 23 (domain.md §2.2).
     fn status_event(&self, a: &Aanmelding, naar: AanmeldStatus) -> Event {
+        let gemeente = self.d.personalia.as_ref().and_then(|p| {
+            let applies =
+                !p.startkwalificatie && p.geboortedatum.may_be_younger_than(23, self.today);
+            p.woongemeente.clone().filter(|_| applies)
+        });
         Event::AanmeldingStatusGewijzigd {
             aanmelding: a.id,
             instelling: a.instelling.clone(),
             crebo: a.crebo.clone(),
             toeleverende_school: a.toeleverende_school.clone(),
+            gemeente,
             van: a.status,
             naar,
         }
@@ -517,8 +525,11 @@ impl<'a> Rules<'a> {
             .get(&id)
             .ok_or(Rejection::UnknownAanmelding { aanmelding: id })?;
         self.own_institution(Part::VaStatus, &a.instelling)?;
-        if matches!(self.actor, Actor::Student { .. } | Actor::Parent { .. })
-            && status != AanmeldStatus::Ingetrokken
+        // The student (and CAMBO on her behalf) may only withdraw.
+        if matches!(
+            self.actor,
+            Actor::Student { .. } | Actor::Parent { .. } | Actor::Partner { .. }
+        ) && status != AanmeldStatus::Ingetrokken
         {
             return Err(not_permitted(Part::VaStatus, DenyReason::CommandNotAllowed));
         }

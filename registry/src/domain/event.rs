@@ -17,6 +17,7 @@ use super::parts::{
 };
 use crate::ids::{Brin, Crebo, KeuzedeelCode, LeerbedrijfId};
 use crate::policy::Part;
+use crate::reference::GemeenteCode;
 
 /// Something that happened to a dossier. Holds personal data: never log it, log
 /// [`Event::type_name`] and ids.
@@ -53,6 +54,10 @@ pub enum Event {
         crebo: Crebo,
         /// The sending school, if any (VVA routing).
         toeleverende_school: Option<Brin>,
+        /// The municipality to inform (VVA routing): set when the student lives in a Dutch
+        /// municipality, has no startkwalificatie and may be under 23 on the day of the change.
+        #[serde(default)]
+        gemeente: Option<GemeenteCode>,
         /// Old status.
         van: AanmeldStatus,
         /// New status.

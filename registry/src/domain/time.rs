@@ -35,7 +35,7 @@ pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     (t + Duration::hours(offset)).date_naive()
 }
 
-/// The weekday helper used in tests.
+/// Whether `d` is a Sunday.
 pub fn is_sunday(d: NaiveDate) -> bool {
     d.weekday() == Weekday::Sun
 }
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn late_evening_of_1_april_is_still_1_april() {
-        // 1 April 23:30 CEST = 21:30 UTC; 2 April 00:30 CEST = 31 March... no: 1 April 22:30 UTC.
+        // 1 April 23:30 CEST = 21:30 UTC; 2 April 00:30 CEST = 1 April 22:30 UTC.
         let late = Utc.with_ymd_and_hms(2027, 4, 1, 21, 30, 0).unwrap();
         assert_eq!(
             local_date(late),
