@@ -2,3 +2,4 @@
 //! runtime, configuration and wiring. The `knooppunt` binary is a thin shell around it.
 
 pub mod bus;
+pub mod delivery;

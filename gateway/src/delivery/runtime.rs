@@ -1,0 +1,913 @@
+//! The delivery runtime of one adapter: consumes its work queue, drives the adapter and acts on
+//! each [`Outcome`]. See the module docs of [`crate::delivery`] for the rules it keeps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use knooppunt_adapters::{Adapter, Mode, Outcome};
+use knooppunt_ops::{
+    AuditEntry, AuditTrail, DeliveryState, Discarded, HeldMessage, Hop, Metrics, ParkedMessage,
+    payload_hash,
+};
+use knooppunt_registry::envelope::{Actor, CommandMeta};
+use knooppunt_registry::store::EventEnvelope;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::DeliveryError;
+use super::config::DeliveryConfig;
+use super::gate::{Gate, Health};
+use super::sink::{CommandSink, Submitted};
+use crate::bus::topology::{
+    AdapterQueues, PARKING_EXCHANGE, REQUEUE_EXCHANGE, RETRY_EXCHANGE, retry_key, work_queue,
+};
+use crate::bus::{Delivery, HeaderValue, Message, Transport, headers};
+
+/// Header: the index of the next retry tier to use (0 on first arrival).
+pub const TIER_HEADER: &str = "x-knooppunt-tier";
+/// Header: when the first attempt failed (RFC 3339).
+pub const FIRST_FAILURE_HEADER: &str = "x-knooppunt-first-failure";
+
+/// Reserved keys under which message properties are kept in durable copies (held, parked).
+const KEY_TYPE: &str = "amqp-type";
+const KEY_TIME: &str = "amqp-timestamp";
+const KEY_CORRELATION: &str = "amqp-correlation-id";
+/// Headers that travel as integers on the bus.
+const INT_HEADERS: [&str; 3] = [headers::SEQUENCE, headers::ATTEMPT, TIER_HEADER];
+
+/// What the runtime needs besides the adapter.
+#[derive(Clone)]
+pub struct Deps {
+    /// The bus.
+    pub transport: Arc<dyn Transport>,
+    /// Inbox, ordering holds, parked messages.
+    pub state: Arc<dyn DeliveryState>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditTrail>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Where partners' answers go (the registry).
+    pub sink: Arc<dyn CommandSink>,
+}
+
+impl fmt::Debug for Deps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+/// How a consumed message is settled on the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Its effect is durable (delivered, held, moved to a tier or parked): acknowledge.
+    Ack,
+    /// A step of ours failed (store, audit, bus): put it back, it will be redelivered.
+    Requeue,
+    /// Shutting down while it waited: leave it unsettled (redelivered to another consumer).
+    Abandon,
+}
+
+/// The delivery runtime of one adapter.
+pub struct DeliveryRuntime {
+    adapter: Arc<dyn Adapter>,
+    name: String,
+    config: DeliveryConfig,
+    tiers: Vec<Duration>,
+    deps: Deps,
+    gate: Gate,
+    chains: SubjectChains,
+}
+
+impl fmt::Debug for DeliveryRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryRuntime")
+            .field("adapter", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryRuntime {
+    /// A runtime for `adapter` with a validated `config`.
+    pub fn new(
+        adapter: Arc<dyn Adapter>,
+        config: DeliveryConfig,
+        deps: Deps,
+    ) -> Result<Self, DeliveryError> {
+        config.validate()?;
+        let name = adapter.name().to_owned();
+        Ok(Self {
+            gate: Gate::new(&name, &config, deps.metrics.clone()),
+            tiers: config.tiers(),
+            adapter,
+            name,
+            config,
+            deps,
+            chains: SubjectChains::default(),
+        })
+    }
+
+    /// The adapter's name (its consumer name in the delivery state).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The queues this runtime needs, for [`crate::bus::Topology::new`].
+    pub fn queues(&self) -> AdapterQueues {
+        AdapterQueues {
+            name: self.name.clone(),
+            bindings: self.adapter.topics(),
+            tiers: self.tiers.clone(),
+        }
+    }
+
+    /// The partner's gate (breaker state, draining) for operators.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Consumes the work queue until `cancel`, handling up to `prefetch` messages at once
+    /// (one at a time per subject). In-flight messages finish or are left unsettled on return.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> Result<(), DeliveryError> {
+        let queue = work_queue(&self.name);
+        let mut consumer = self
+            .deps
+            .transport
+            .consume(&queue, self.config.prefetch)
+            .await?;
+        let slots = Arc::new(Semaphore::new(usize::from(self.config.prefetch)));
+        let mut tasks = JoinSet::new();
+        let mut last_drain_check = Instant::now();
+        tracing::info!(partner = %self.name, queue = %queue, "delivery runtime started");
+        loop {
+            let slot = tokio::select! {
+                _ = cancel.cancelled() => break,
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                _ = cancel.cancelled() => break,
+                d = consumer.next() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+            };
+            let subject = delivery
+                .message
+                .header_str(headers::SUBJECT)
+                .map(str::to_owned);
+            let turn = subject.map(|s| self.chains.enter(s));
+            let this = self.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                if let Some(turn) = &turn {
+                    turn.wait_previous().await;
+                }
+                let disposition = this.process(&delivery.message, &cancel).await;
+                this.settle(delivery, disposition).await;
+                if let Some(turn) = turn {
+                    this.chains.leave(turn);
+                }
+                drop(slot);
+            });
+            while tasks.try_join_next().is_some() {}
+            if self.gate.draining() && last_drain_check.elapsed() >= Duration::from_millis(100) {
+                last_drain_check = Instant::now();
+                if let Ok(0) = self.deps.transport.queue_depth(&queue).await {
+                    tracing::info!(partner = %self.name, "maintenance backlog drained");
+                    self.gate.stop_draining();
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        tracing::info!(partner = %self.name, "delivery runtime stopped");
+        Ok(())
+    }
+
+    /// Settles a delivery as `disposition` says.
+    pub async fn settle(&self, delivery: Delivery, disposition: Disposition) {
+        let id = delivery.message.id;
+        let result = match disposition {
+            Disposition::Ack => delivery.ack().await,
+            Disposition::Requeue => {
+                // A short pause so a broken dependency does not spin the message around.
+                tokio::time::sleep(Duration::from_millis(self.config.immediate.base_ms)).await;
+                delivery.nack(true).await
+            }
+            Disposition::Abandon => {
+                drop(delivery);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(partner = %self.name, message_id = %id, error = %e, "settling failed; the message will be redelivered");
+        }
+    }
+
+    /// Handles one message: everything except settling it on the bus.
+    pub async fn process(&self, msg: &Message, cancel: &CancellationToken) -> Disposition {
+        match self.try_process(msg, cancel).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(partner = %self.name, message_id = %msg.id, error = %e, "delivery step failed, message requeued");
+                Disposition::Requeue
+            }
+        }
+    }
+
+    async fn try_process(
+        &self,
+        msg: &Message,
+        cancel: &CancellationToken,
+    ) -> Result<Disposition, DeliveryError> {
+        let id = msg.id;
+        let st = &self.deps.state;
+        self.deps.metrics.consumed(&self.name);
+        let mut trail = Trail::new(id, &self.name, payload_hash(&msg.body));
+        if st.seen(&self.name, id).await? {
+            trail.push(Hop::Consumed).reason = Some("duplicate".into());
+            trail.flush(&*self.deps.audit).await?;
+            tracing::debug!(partner = %self.name, message_id = %id, "duplicate ignored");
+            return Ok(Disposition::Ack);
+        }
+        let envelope: EventEnvelope = match serde_json::from_slice(&msg.body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(partner = %self.name, message_id = %id, line = e.line(), column = e.column(), "undecodable message parked");
+                let now = Utc::now();
+                self.park(
+                    msg,
+                    None,
+                    "undecodable",
+                    header_u32(msg, headers::ATTEMPT),
+                    now,
+                    now,
+                    "undecodable_body",
+                    &mut trail,
+                )
+                .await?;
+                trail.flush(&*self.deps.audit).await?;
+                return Ok(Disposition::Ack);
+            }
+        };
+        let subject = envelope.meta.subject;
+        let subject_s = subject.to_string();
+        trail.subject = Some(subject);
+        trail.push(Hop::Consumed);
+
+        // Ordering: never overtake an earlier message about this student that is retrying or parked.
+        let blocker = st.blocker(&self.name, &subject_s).await?;
+        if blocker.is_some_and(|b| b != id) {
+            st.hold(&self.name, &subject_s, to_held(msg)).await?;
+            trail.push(Hop::Held).reason = Some("behind_earlier_message".into());
+            trail.flush(&*self.deps.audit).await?;
+            self.update_waiting().await;
+            return Ok(Disposition::Ack);
+        }
+
+        let mode = if self.config.shadow {
+            Mode::Shadow
+        } else {
+            Mode::Live
+        };
+        let mut attempt = header_u32(msg, headers::ATTEMPT);
+        let mut backoff = self.immediate_backoff();
+        let immediate_max = Duration::from_millis(self.config.immediate.max_ms);
+        let (outcome, took) = loop {
+            if self.gate.admit(cancel).await.is_none() {
+                trail.flush(&*self.deps.audit).await?;
+                return Ok(Disposition::Abandon);
+            }
+            attempt = attempt.saturating_add(1);
+            let started = Instant::now();
+            let outcome = {
+                let _in_flight = self.deps.metrics.in_flight(&self.name);
+                self.adapter.deliver(&envelope, mode).await
+            };
+            let took = started.elapsed();
+            self.gate.report(match &outcome {
+                Outcome::Delivered { .. } | Outcome::Permanent { .. } => Health::Up,
+                Outcome::Transient { .. } => Health::Failing,
+                Outcome::Skip => Health::Unknown,
+            });
+            if !matches!(outcome, Outcome::Skip) {
+                let e = trail.push(Hop::Attempt);
+                e.endpoint = outcome.endpoint().map(clean_endpoint);
+                e.status = outcome.status().map(clean_code);
+                e.duration_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                e.attempt = Some(attempt);
+            }
+            let Outcome::Transient { retry_after, .. } = &outcome else {
+                break (outcome, took);
+            };
+            self.deps.metrics.attempt_failed(&self.name, took);
+            let wait = match (backoff.next(), retry_after) {
+                (Some(d), None) => d,
+                (Some(d), Some(ra)) if *ra <= immediate_max => d.max(*ra),
+                _ => break (outcome, took),
+            };
+            self.deps.metrics.retried(&self.name, 0);
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    trail.flush(&*self.deps.audit).await?;
+                    return Ok(Disposition::Abandon);
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        };
+
+        match outcome {
+            Outcome::Delivered {
+                answer,
+                status,
+                endpoint,
+            } => {
+                self.deps.metrics.delivered(&self.name, took);
+                let e = trail.push(Hop::Delivered);
+                e.status = Some(clean_code(&status));
+                e.endpoint = Some(clean_endpoint(&endpoint));
+                e.attempt = Some(attempt);
+                if let Some(command) = answer {
+                    self.answer(&envelope, command, &mut trail).await?;
+                }
+                trail.flush(&*self.deps.audit).await?;
+                st.mark_done(&self.name, id, "delivered").await?;
+                self.finish_blocker(id, &subject_s, blocker).await?;
+            }
+            Outcome::Permanent {
+                class,
+                reason,
+                answer,
+                status,
+                endpoint,
+            } => {
+                self.deps.metrics.rejected(&self.name, took);
+                let e = trail.push(Hop::Rejected);
+                e.reason = Some(clean_reason(&format!("{class}: {reason}")));
+                e.status = status.as_deref().map(clean_code);
+                e.endpoint = Some(clean_endpoint(&endpoint));
+                e.attempt = Some(attempt);
+                tracing::info!(partner = %self.name, message_id = %id, class = %class, "partner rejected the message");
+                if let Some(command) = answer {
+                    self.answer(&envelope, command, &mut trail).await?;
+                }
+                trail.flush(&*self.deps.audit).await?;
+                st.mark_done(&self.name, id, "rejected").await?;
+                self.finish_blocker(id, &subject_s, blocker).await?;
+            }
+            Outcome::Skip => {
+                trail.push(Hop::Consumed).status = Some("skipped".into());
+                trail.flush(&*self.deps.audit).await?;
+                st.mark_done(&self.name, id, "skipped").await?;
+                self.finish_blocker(id, &subject_s, blocker).await?;
+            }
+            Outcome::Transient {
+                class,
+                retry_after,
+                status,
+                ..
+            } => {
+                let last_error = clean_code(&match &status {
+                    Some(s) => format!("{class}_{s}"),
+                    None => class.to_string(),
+                });
+                let now = Utc::now();
+                let first_failure = msg
+                    .header_str(FIRST_FAILURE_HEADER)
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map_or(now, |t| t.with_timezone(&Utc));
+                let tier = self.next_tier(header_u32(msg, TIER_HEADER) as usize, retry_after);
+                if blocker.is_none() {
+                    st.block(&self.name, &subject_s, id).await?;
+                }
+                match tier.and_then(|t| self.tiers.get(t).map(|d| (t, *d))) {
+                    Some((t, delay)) => {
+                        let mut retry = msg.clone();
+                        set_int(&mut retry, headers::ATTEMPT, attempt);
+                        set_int(
+                            &mut retry,
+                            TIER_HEADER,
+                            u32::try_from(t + 1).unwrap_or(u32::MAX),
+                        );
+                        retry.headers.insert(
+                            FIRST_FAILURE_HEADER.into(),
+                            HeaderValue::Str(first_failure.to_rfc3339()),
+                        );
+                        retry.headers.insert(
+                            headers::LAST_ERROR.into(),
+                            HeaderValue::Str(last_error.clone()),
+                        );
+                        self.deps
+                            .transport
+                            .publish(RETRY_EXCHANGE, &retry_key(&self.name, delay), &retry)
+                            .await?;
+                        self.deps
+                            .metrics
+                            .retried(&self.name, u8::try_from(t + 1).unwrap_or(u8::MAX));
+                        let e = trail.push(Hop::Retried);
+                        e.reason = Some(last_error);
+                        e.status = Some(format!("tier-{}", t + 1));
+                        e.attempt = Some(attempt);
+                        e.duration_ms = Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                        tracing::info!(partner = %self.name, message_id = %id, tier = t + 1, attempt, "delivery failed, retrying later");
+                    }
+                    None => {
+                        self.park(
+                            msg,
+                            Some(&subject_s),
+                            "retries_exhausted",
+                            attempt,
+                            first_failure,
+                            now,
+                            &last_error,
+                            &mut trail,
+                        )
+                        .await?;
+                    }
+                }
+                trail.flush(&*self.deps.audit).await?;
+            }
+        }
+        Ok(Disposition::Ack)
+    }
+
+    fn immediate_backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let i = &self.config.immediate;
+        let mut b = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(i.base_ms))
+            .with_max_delay(Duration::from_millis(i.max_ms))
+            .with_max_times(i.retries as usize);
+        if i.jitter {
+            b = b.with_jitter();
+        }
+        b.build()
+    }
+
+    /// The tier to use next: the message's next tier, or a later one whose delay covers the
+    /// partner's `Retry-After`. `None` when the tiers are used up.
+    fn next_tier(&self, next: usize, retry_after: Option<Duration>) -> Option<usize> {
+        if next >= self.tiers.len() {
+            return None;
+        }
+        let Some(ra) = retry_after else {
+            return Some(next);
+        };
+        let covering =
+            (next..self.tiers.len()).find(|&t| self.tiers.get(t).is_some_and(|d| *d >= ra));
+        Some(covering.unwrap_or(self.tiers.len() - 1))
+    }
+
+    async fn answer(
+        &self,
+        envelope: &EventEnvelope,
+        command: knooppunt_registry::domain::Command,
+        trail: &mut Trail,
+    ) -> Result<(), DeliveryError> {
+        let mut meta = CommandMeta::caused_by(
+            &envelope.meta,
+            Actor::Partner {
+                partner: self.name.clone(),
+            },
+            Utc::now(),
+        );
+        meta.id = answer_id(&self.name, envelope.meta.id);
+        let submitted = self.deps.sink.submit(meta, command).await?;
+        let e = trail.push(Hop::Answered);
+        match submitted {
+            Submitted::Accepted { replayed } => {
+                e.status = Some(if replayed { "replayed" } else { "accepted" }.into());
+            }
+            Submitted::Rejected(rejection) => {
+                e.status = Some("refused".into());
+                e.reason = Some(clean_reason(&rejection.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The message finished for good: if it blocked its subject, the next held message goes.
+    async fn finish_blocker(
+        &self,
+        id: Uuid,
+        subject: &str,
+        blocker: Option<Uuid>,
+    ) -> Result<(), DeliveryError> {
+        if blocker == Some(id) {
+            let held = self
+                .deps
+                .state
+                .unblock_and_take_held(&self.name, subject)
+                .await?;
+            self.release(subject, held).await?;
+        }
+        Ok(())
+    }
+
+    /// Releases messages that waited behind a finished (or discarded) message, one at a time:
+    /// the first becomes the subject's blocker and goes back onto the work queue, the rest stay
+    /// held behind it. So a later message can never overtake a released one.
+    pub async fn release(
+        &self,
+        subject: &str,
+        held: Vec<HeldMessage>,
+    ) -> Result<(), DeliveryError> {
+        let mut held = held.into_iter();
+        let Some(first) = held.next() else {
+            self.update_waiting().await;
+            return Ok(());
+        };
+        let st = &self.deps.state;
+        st.block(&self.name, subject, first.message_id).await?;
+        for rest in held {
+            st.hold(&self.name, subject, rest).await?;
+        }
+        let msg = from_held(&first);
+        self.deps
+            .transport
+            .publish(REQUEUE_EXCHANGE, &self.name, &msg)
+            .await?;
+        let mut trail = Trail::new(first.message_id, &self.name, payload_hash(&first.body));
+        trail.subject = subject.parse().ok();
+        trail.push(Hop::Released);
+        trail.flush(&*self.deps.audit).await?;
+        self.update_waiting().await;
+        Ok(())
+    }
+
+    /// After an operator discarded a parked message: deliver what waited behind it.
+    pub async fn after_discard(&self, discarded: Discarded) -> Result<(), DeliveryError> {
+        match discarded.message.subject.as_deref() {
+            Some(subject) => self.release(subject, discarded.released).await,
+            None => Ok(()),
+        }
+    }
+
+    /// After an operator replayed a parked message: put it back on the work queue with a fresh
+    /// set of tiers. It still blocks its subject, so it goes before the messages held behind it.
+    pub async fn replay(&self, parked: &ParkedMessage) -> Result<(), DeliveryError> {
+        let mut msg = from_parts(parked.message_id, &parked.headers, &parked.body);
+        msg.headers.remove(TIER_HEADER);
+        msg.headers.remove(headers::PARK_REASON);
+        self.deps
+            .transport
+            .publish(REQUEUE_EXCHANGE, &self.name, &msg)
+            .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn park(
+        &self,
+        msg: &Message,
+        subject: Option<&str>,
+        reason: &str,
+        attempts: u32,
+        first_failure: DateTime<Utc>,
+        last_failure: DateTime<Utc>,
+        last_error: &str,
+        trail: &mut Trail,
+    ) -> Result<(), DeliveryError> {
+        let held = to_held(msg);
+        self.deps
+            .state
+            .park(ParkedMessage {
+                consumer: self.name.clone(),
+                message_id: msg.id,
+                subject: subject.map(str::to_owned),
+                partner: self.name.clone(),
+                reason: reason.to_owned(),
+                attempts,
+                first_failure,
+                last_failure,
+                last_error: last_error.to_owned(),
+                headers: held.headers,
+                body: held.body,
+            })
+            .await?;
+        let mut copy = msg.clone();
+        copy.headers.insert(
+            headers::PARK_REASON.into(),
+            HeaderValue::Str(reason.to_owned()),
+        );
+        copy.headers.insert(
+            headers::LAST_ERROR.into(),
+            HeaderValue::Str(last_error.to_owned()),
+        );
+        set_int(&mut copy, headers::ATTEMPT, attempts);
+        self.deps
+            .transport
+            .publish(PARKING_EXCHANGE, &self.name, &copy)
+            .await?;
+        self.deps.metrics.parked(&self.name);
+        let e = trail.push(Hop::Parked);
+        e.reason = Some(clean_reason(reason));
+        e.status = Some(clean_code(last_error));
+        e.attempt = Some(attempts);
+        tracing::warn!(partner = %self.name, message_id = %msg.id, attempts, reason, "message parked");
+        Ok(())
+    }
+
+    async fn update_waiting(&self) {
+        match self.deps.state.waiting(&self.name).await {
+            Ok(w) => self
+                .deps
+                .metrics
+                .set_waiting(&self.name, w.iter().map(|w| w.held).sum()),
+            Err(e) => {
+                tracing::debug!(partner = %self.name, error = %e, "waiting count unavailable")
+            }
+        }
+    }
+
+    /// The subjects of this partner that wait behind a retrying or parked message.
+    pub async fn waiting(&self) -> Result<Vec<knooppunt_ops::WaitingInfo>, DeliveryError> {
+        Ok(self.deps.state.waiting(&self.name).await?)
+    }
+}
+
+/// The answer command's id: derived from (consumer, message id), so a redelivered message gives
+/// the same id and the registry gives it one effect.
+pub fn answer_id(consumer: &str, message_id: Uuid) -> Uuid {
+    let mut h = Sha256::new();
+    h.update(b"knooppunt:answer:v1:");
+    h.update(consumer.as_bytes());
+    h.update(b":");
+    h.update(message_id.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    for (b, d) in bytes.iter_mut().zip(digest.iter()) {
+        *b = *d;
+    }
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Audit entries of one message, written together before the message is settled.
+struct Trail {
+    id: Uuid,
+    partner: String,
+    payload: String,
+    subject: Option<knooppunt_registry::envelope::DossierKey>,
+    entries: Vec<AuditEntry>,
+}
+
+impl Trail {
+    fn new(id: Uuid, partner: &str, payload: String) -> Self {
+        Self {
+            id,
+            partner: partner.to_owned(),
+            payload,
+            subject: None,
+            entries: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, hop: Hop) -> &mut AuditEntry {
+        let mut e = AuditEntry::for_message(self.id, hop).partner(self.partner.clone());
+        e.subject = self.subject;
+        if matches!(hop, Hop::Consumed | Hop::Attempt | Hop::Released) {
+            e.payload_hash = Some(self.payload.clone());
+        }
+        self.entries.push(e);
+        let last = self.entries.len() - 1;
+        &mut self.entries[last]
+    }
+
+    async fn flush(&mut self, audit: &dyn AuditTrail) -> Result<(), DeliveryError> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.entries);
+        audit.append_many(entries).await?;
+        Ok(())
+    }
+}
+
+fn header_u32(msg: &Message, name: &str) -> u32 {
+    msg.header_int(name)
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(0)
+}
+
+fn set_int(msg: &mut Message, name: &str, value: u32) {
+    msg.headers
+        .insert(name.to_owned(), HeaderValue::Int(i64::from(value)));
+}
+
+/// A durable copy of a bus message (properties under reserved keys).
+fn to_held(msg: &Message) -> HeldMessage {
+    let mut headers: BTreeMap<String, String> = msg
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                HeaderValue::Str(s) => s.clone(),
+                HeaderValue::Int(i) => i.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    headers.insert(KEY_TYPE.into(), msg.kind.clone());
+    headers.insert(KEY_TIME.into(), msg.time.to_rfc3339());
+    if let Some(c) = msg.correlation_id {
+        headers.insert(KEY_CORRELATION.into(), c.to_string());
+    }
+    HeldMessage {
+        message_id: msg.id,
+        headers,
+        body: msg.body.to_vec(),
+        held_at: Utc::now(),
+    }
+}
+
+fn from_held(h: &HeldMessage) -> Message {
+    from_parts(h.message_id, &h.headers, &h.body)
+}
+
+fn from_parts(id: Uuid, stored: &BTreeMap<String, String>, body: &[u8]) -> Message {
+    let mut headers = BTreeMap::new();
+    for (k, v) in stored {
+        if [KEY_TYPE, KEY_TIME, KEY_CORRELATION].contains(&k.as_str()) {
+            continue;
+        }
+        let value = match v.parse::<i64>() {
+            Ok(i) if INT_HEADERS.contains(&k.as_str()) => HeaderValue::Int(i),
+            _ => HeaderValue::Str(v.clone()),
+        };
+        headers.insert(k.clone(), value);
+    }
+    Message {
+        id,
+        kind: stored.get(KEY_TYPE).cloned().unwrap_or_default(),
+        time: stored
+            .get(KEY_TIME)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+        correlation_id: stored.get(KEY_CORRELATION).and_then(|c| c.parse().ok()),
+        headers,
+        body: bytes::Bytes::copy_from_slice(body),
+    }
+}
+
+/// A code for an audit field: only `[A-Za-z0-9._:@/-]`, at most 64 characters.
+fn clean_code(s: &str) -> String {
+    let c: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:@/-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if c.bytes().filter(u8::is_ascii_digit).count() >= 9 {
+        "redacted".into()
+    } else {
+        c
+    }
+}
+
+/// A reason for the audit trail: no control characters, at most 200 characters, no long
+/// digit runs (which could be a BSN).
+fn clean_reason(s: &str) -> String {
+    let c: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
+    let mut run = 0;
+    for ch in c.chars() {
+        run = if ch.is_ascii_digit() { run + 1 } else { 0 };
+        if run >= 9 {
+            return "redacted".into();
+        }
+    }
+    c
+}
+
+/// An endpoint for the audit trail: without query string or fragment.
+fn clean_endpoint(s: &str) -> String {
+    let base = s.split(['?', '#']).next().unwrap_or_default();
+    base.chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .take(256)
+        .collect()
+}
+
+/// Per-subject turns inside one process: a message waits until the previous message about the
+/// same subject has finished here, so concurrency never reorders one student's messages.
+#[derive(Debug, Default)]
+struct SubjectChains {
+    last: Mutex<HashMap<String, (u64, watch::Receiver<bool>)>>,
+    tickets: AtomicU64,
+}
+
+/// One message's place in its subject's line.
+#[derive(Debug)]
+struct Turn {
+    subject: String,
+    ticket: u64,
+    done: watch::Sender<bool>,
+    previous: Option<watch::Receiver<bool>>,
+}
+
+impl Turn {
+    async fn wait_previous(&self) {
+        if let Some(prev) = &self.previous {
+            let mut prev = prev.clone();
+            // An error means the previous task is gone: its turn is over too.
+            let _ = prev.wait_for(|done| *done).await;
+        }
+    }
+}
+
+impl SubjectChains {
+    fn enter(&self, subject: String) -> Turn {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let (done, rx) = watch::channel(false);
+        let previous = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(subject.clone(), (ticket, rx))
+            .map(|(_, rx)| rx);
+        Turn {
+            subject,
+            ticket,
+            done,
+            previous,
+        }
+    }
+
+    fn leave(&self, turn: Turn) {
+        let _ = turn.done.send(true);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last
+            .get(&turn.subject)
+            .is_some_and(|(t, _)| *t == turn.ticket)
+        {
+            last.remove(&turn.subject);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_copy_round_trips_properties_and_header_types() {
+        let msg = Message::new("nl.knooppunt.x.v1", b"{}".to_vec())
+            .with_header(headers::SEQUENCE, 7i64)
+            .with_header(headers::SUBJECT, "abc");
+        let back = from_held(&to_held(&msg));
+        assert_eq!(back.id, msg.id);
+        assert_eq!(back.kind, msg.kind);
+        assert_eq!(back.header_int(headers::SEQUENCE), Some(7));
+        assert_eq!(back.header_str(headers::SUBJECT), Some("abc"));
+        assert_eq!(back.body, msg.body);
+    }
+
+    #[test]
+    fn answer_ids_are_stable_per_consumer_and_message() {
+        let m = Uuid::now_v7();
+        assert_eq!(answer_id("duo", m), answer_id("duo", m));
+        assert_ne!(answer_id("duo", m), answer_id("sbb", m));
+    }
+
+    #[test]
+    fn audit_texts_are_cleaned() {
+        assert_eq!(clean_code("server error 503"), "server_error_503");
+        assert_eq!(clean_code("bsn 111222333"), "redacted");
+        assert_eq!(clean_reason("E042\nrejected"), "E042rejected");
+        assert_eq!(clean_endpoint("https://x/y?bsn=1#f"), "https://x/y");
+    }
+
+    #[tokio::test]
+    async fn subject_turns_run_in_arrival_order() {
+        let chains = Arc::new(SubjectChains::default());
+        let a = chains.enter("s".into());
+        let b = chains.enter("s".into());
+        let other = chains.enter("t".into());
+        other.wait_previous().await; // not blocked by "s"
+        let waiter = tokio::spawn(async move {
+            b.wait_previous().await;
+            b
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        chains.leave(a);
+        let b = waiter.await.unwrap();
+        chains.leave(b);
+        chains.leave(other);
+        assert!(chains.last.lock().unwrap().is_empty());
+    }
+}
