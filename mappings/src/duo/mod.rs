@@ -16,6 +16,7 @@
 
 pub mod bron;
 pub mod codes;
+pub mod convert;
 pub mod grondslag;
 pub mod persoon;
 pub mod records;

@@ -458,3 +458,93 @@ fn vooropleiding(n: &N<'_>) -> Result<DuoVooropleiding, MappingError> {
         vakken,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// To registry commands
+// ---------------------------------------------------------------------------------------------
+
+use knooppunt_registry::domain::{Command, Personalia, Vooropleiding};
+
+use super::convert::{geboortedatum_from_duo, geslacht_from_duo};
+
+/// `RecordPersonalia` for a DUO person. The registry requires voornamen (DUO may lack them for
+/// someone registered with one name only: then the error names the field).
+pub fn personalia(p: &DuoPersoon, path: &str) -> Result<Personalia, MappingError> {
+    let voornamen = p
+        .voornamen
+        .clone()
+        .ok_or_else(|| MappingError::missing(format!("{path}/Voornamen")))?;
+    let woongemeente = p
+        .woongemeente
+        .as_deref()
+        .map(|g| {
+            g.parse()
+                .map_err(|e| MappingError::id(format!("{path}/Woongemeente"), e))
+        })
+        .transpose()?;
+    let out = Personalia {
+        voornamen,
+        voorvoegsels: p.voorvoegsels.clone(),
+        achternaam: p.geslachtsnaam.clone(),
+        geboortedatum: geboortedatum_from_duo(&format!("{path}/Geboortedatum"), p.geboortedatum)?,
+        geslacht: geslacht_from_duo(p.geslacht),
+        woongemeente,
+        startkwalificatie: p.startkwalificatie.unwrap_or(false),
+    };
+    out.validate()
+        .map_err(|e| MappingError::invalid(format!("{path}/{}", e.field), e.reason))?;
+    Ok(out)
+}
+
+/// `RecordVooropleiding` value for a DUO vooropleiding.
+pub fn vooropleiding_value(
+    v: &DuoVooropleiding,
+    path: &str,
+) -> Result<Vooropleiding, MappingError> {
+    let out = Vooropleiding {
+        instelling: v.instelling.clone(),
+        opleiding: v.opleiding.clone(),
+        omschrijving: v.omschrijving.clone(),
+        vanaf: v.vanaf,
+        tot_en_met: v.tot_en_met,
+        diploma_behaald: v.diploma_behaald,
+        datum_uitslag: v.datum_uitslag,
+    };
+    out.validate()
+        .map_err(|e| MappingError::invalid(format!("{path}/{}", e.field), e.reason))?;
+    Ok(out)
+}
+
+/// The commands for a lookup answer: `RecordPersonalia`, then one `RecordVooropleiding` each.
+/// (The caller opens the dossier for `answer.persoon.id` first if needed.)
+pub fn lookup_to_commands(answer: &PersoonEnVooropleidingen) -> Result<Vec<Command>, MappingError> {
+    let base = "PersoonEnVooropleidingen";
+    let mut out = vec![Command::RecordPersonalia {
+        personalia: personalia(&answer.persoon, &format!("{base}/Persoon"))?,
+    }];
+    for (i, v) in answer.vooropleidingen.iter().enumerate() {
+        out.push(Command::RecordVooropleiding {
+            vooropleiding: vooropleiding_value(v, &format!("{base}/Vooropleiding[{}]", i + 1))?,
+        });
+    }
+    Ok(out)
+}
+
+/// The command for a mutation notification: `RecordPersonalia` or `RecordVooropleiding`.
+pub fn melding_to_command(m: &Mutatiemelding) -> Result<Command, MappingError> {
+    let base = "Mutatiemelding";
+    match (m.soort, &m.persoon, &m.vooropleiding) {
+        (MutatieSoort::PersoonsgegevensGewijzigd, Some(p), _) => Ok(Command::RecordPersonalia {
+            personalia: personalia(p, &format!("{base}/Persoon"))?,
+        }),
+        (MutatieSoort::DiplomaBehaald | MutatieSoort::VooropleidingGewijzigd, _, Some(v)) => {
+            Ok(Command::RecordVooropleiding {
+                vooropleiding: vooropleiding_value(v, &format!("{base}/Vooropleiding"))?,
+            })
+        }
+        (MutatieSoort::PersoonsgegevensGewijzigd, None, _) => {
+            Err(MappingError::missing(format!("{base}/Persoon")))
+        }
+        _ => Err(MappingError::missing(format!("{base}/Vooropleiding"))),
+    }
+}

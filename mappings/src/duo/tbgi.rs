@@ -429,3 +429,167 @@ fn diploma(n: &N<'_>) -> Result<TbgiDiploma, MappingError> {
         signalen: n.signalen()?,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// To registry commands
+// ---------------------------------------------------------------------------------------------
+
+use knooppunt_registry::domain::{
+    self as reg, BekostigingsStatus, Command as RegCommand, DuoUitkomst, OokId,
+};
+use knooppunt_registry::envelope::DossierKey;
+
+/// Where an inschrijving DUO reports on lives in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InschrijvingRef {
+    /// The student's dossier.
+    pub dossier: DossierKey,
+    /// The OOK (enrolment).
+    pub ook: OokId,
+    /// Id of the last event delivered to DUO for this inschrijving, when known: signals are
+    /// recorded as feedback on it.
+    pub laatste_mutatie: Option<uuid::Uuid>,
+}
+
+/// Looks up the registry's enrolment for DUO's key (BRIN, person, inschrijvingvolgnummer).
+/// Implemented by the adapter over the store; a closure works too.
+pub trait InschrijvingLookup {
+    /// The enrolment, if Knooppunt knows it.
+    fn inschrijving(
+        &self,
+        brin: &Brin,
+        persoon: &PersonId,
+        inschrijvingvolgnummer: &Volgnummer,
+    ) -> Option<InschrijvingRef>;
+}
+
+impl<F> InschrijvingLookup for F
+where
+    F: Fn(&Brin, &PersonId, &Volgnummer) -> Option<InschrijvingRef>,
+{
+    fn inschrijving(
+        &self,
+        brin: &Brin,
+        persoon: &PersonId,
+        inschrijvingvolgnummer: &Volgnummer,
+    ) -> Option<InschrijvingRef> {
+        self(brin, persoon, inschrijvingvolgnummer)
+    }
+}
+
+/// The commands a TBG-i file yields, per dossier, and what could not be placed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TbgiCommands {
+    /// Commands in file order, each for a dossier.
+    pub commands: Vec<(DossierKey, RegCommand)>,
+    /// Records that could not be placed, by their path in the file (no personal data), with
+    /// the reason.
+    pub niet_verwerkt: Vec<(String, &'static str)>,
+}
+
+fn to_reg_signalen(signalen: &[Signaal]) -> Vec<reg::Signaal> {
+    signalen
+        .iter()
+        .map(|s| reg::Signaal {
+            code: s.code.clone(),
+            omschrijving: s.omschrijving.clone().unwrap_or_else(|| s.code.clone()),
+            parameters: s
+                .parameters
+                .iter()
+                .map(|p| reg::SignaalParameter {
+                    naam: p.naam.clone(),
+                    waarde: p.waarde.clone().unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Maps a TBG-i file to registry commands:
+/// - per inschrijving and teldatum: `RecordBekostigingsstatus` (voorlopig/definitief, funded);
+/// - signals of a teldatum or diploma: `RecordDuoFeedback` (accepted with signals) on the last
+///   mutation delivered for that inschrijving, when the lookup knows it;
+/// - an inschrijving without teldata is not fundable: nothing to record (DUO sends no status).
+///
+/// DUO's bekostigingsstatus of a *diploma* has no registry command yet; it is reported in
+/// `niet_verwerkt` (its signals are recorded as feedback like above).
+pub fn to_commands(tbgi: &Tbgi, lookup: &impl InschrijvingLookup) -> TbgiCommands {
+    let mut out = TbgiCommands::default();
+    for (i, ins) in tbgi.inschrijvingen.iter().enumerate() {
+        let path = format!("Bekostigingsgrondslagen/Inschrijving[{}]", i + 1);
+        let Some(r) = lookup.inschrijving(&ins.brin, &ins.persoon, &ins.inschrijvingvolgnummer)
+        else {
+            out.niet_verwerkt
+                .push((path, "inschrijving unknown to Knooppunt"));
+            continue;
+        };
+        for t in &ins.teldata {
+            out.commands.push((
+                r.dossier,
+                RegCommand::RecordBekostigingsstatus {
+                    ook: r.ook,
+                    teldatum: t.teldatum,
+                    status: match t.status {
+                        StatusBepaling::Voorlopig => BekostigingsStatus::Voorlopig,
+                        StatusBepaling::Definitief => BekostigingsStatus::Definitief,
+                    },
+                    bekostigbaar: t.bekostigingsstatus,
+                },
+            ));
+        }
+        let signalen: Vec<Signaal> = ins
+            .teldata
+            .iter()
+            .flat_map(|t| t.signalen.clone())
+            .collect();
+        push_signalen(&mut out, &path, &ins.brin, &r, &signalen);
+    }
+    for (i, dip) in tbgi.diplomas.iter().enumerate() {
+        let path = format!("Bekostigingsgrondslagen/Diploma[{}]", i + 1);
+        let found = dip
+            .inschrijvingvolgnummer
+            .as_ref()
+            .and_then(|v| lookup.inschrijving(&dip.brin, &dip.persoon, v));
+        match found {
+            Some(r) => {
+                push_signalen(&mut out, &path, &dip.brin, &r, &dip.signalen);
+                out.niet_verwerkt.push((
+                    path,
+                    "bekostigingsstatus of a diploma has no registry command",
+                ));
+            }
+            None => out
+                .niet_verwerkt
+                .push((path, "diploma unknown to Knooppunt")),
+        }
+    }
+    out
+}
+
+fn push_signalen(
+    out: &mut TbgiCommands,
+    path: &str,
+    brin: &Brin,
+    r: &InschrijvingRef,
+    signalen: &[Signaal],
+) {
+    if signalen.is_empty() {
+        return;
+    }
+    match r.laatste_mutatie {
+        Some(mutatie) => out.commands.push((
+            r.dossier,
+            RegCommand::RecordDuoFeedback {
+                mutatie,
+                instelling: brin.instelling(),
+                uitkomst: DuoUitkomst::GeaccepteerdMetSignalen {
+                    signalen: to_reg_signalen(signalen),
+                },
+            },
+        )),
+        None => out.niet_verwerkt.push((
+            path.to_owned(),
+            "signals for an inschrijving without a delivered mutation",
+        )),
+    }
+}

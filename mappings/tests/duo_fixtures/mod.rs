@@ -447,3 +447,41 @@ pub fn arb_bericht() -> impl Strategy<Value = BronBericht> {
             inhoud,
         })
 }
+
+/// The `n`-th valid BSN of a fixed test series (for replacing the masked `BSN1`… in DUO demos).
+pub fn test_bsn(n: u32) -> String {
+    let mut seed = 23_456_000 + n * 7;
+    loop {
+        let digits: Vec<u8> = format!("{seed:08}").bytes().map(|b| b - b'0').collect();
+        if let Some(s) = with_check_digit(&digits, 0) {
+            return s;
+        }
+        seed += 1;
+    }
+}
+
+/// The `n`-th valid onderwijsnummer of a fixed test series.
+pub fn test_onr(n: u32) -> String {
+    let mut seed = 345_000 + n * 13;
+    loop {
+        let mut digits: Vec<u8> = vec![1, 0];
+        digits.extend(format!("{seed:06}").bytes().map(|b| b - b'0'));
+        if let Some(s) = with_check_digit(&digits, 5) {
+            return s;
+        }
+        seed += 1;
+    }
+}
+
+/// A DUO demo file with its masked `BSNn` values replaced by valid test BSNs (and by valid
+/// onderwijsnummers where the mask stands in the RO's onderwijsnummer column).
+pub fn unmask(text: &str) -> String {
+    let mut out = text.to_owned();
+    for n in (1..=20).rev() {
+        out = out.replace(&format!("||BSN{n}|"), &format!("||{}|", test_onr(n)));
+    }
+    for n in (1..=20).rev() {
+        out = out.replace(&format!("BSN{n}"), &test_bsn(n));
+    }
+    out
+}
