@@ -175,6 +175,26 @@ impl MemoryTransport {
         }
     }
 
+    fn publish_one(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        msg: &Message,
+        mandatory: bool,
+    ) -> Result<(), BusError> {
+        self.check_open()?;
+        let mut state = self.broker.lock();
+        let reached = route(&self.broker, &mut state, exchange, routing_key, msg)?;
+        if reached == 0 && mandatory {
+            return Err(BusError::Unroutable {
+                message_id: msg.id,
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn check_open(&self) -> Result<(), BusError> {
         if self.broker.closed.load(Ordering::SeqCst) {
             Err(BusError::Closed)
@@ -252,23 +272,12 @@ impl Transport for MemoryTransport {
         routing_key: &str,
         msg: &Message,
     ) -> Result<(), BusError> {
-        self.check_open()?;
-        let mut state = self.broker.lock();
-        let reached = route(&self.broker, &mut state, exchange, routing_key, msg)?;
-        if reached == 0 {
-            return Err(BusError::Unroutable {
-                message_id: msg.id,
-                exchange: exchange.to_owned(),
-                routing_key: routing_key.to_owned(),
-            });
-        }
-        Ok(())
+        self.publish_one(exchange, routing_key, msg, true)
     }
 
     async fn publish_batch(&self, items: &[Publish]) -> Result<(), BusError> {
         for p in items {
-            self.publish(&p.exchange, &p.routing_key, &p.message)
-                .await?;
+            self.publish_one(&p.exchange, &p.routing_key, &p.message, p.mandatory)?;
         }
         Ok(())
     }

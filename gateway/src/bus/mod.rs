@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-// pub mod amqp; (next commit)
+pub mod amqp;
 pub mod memory;
 pub mod topology;
 
@@ -161,6 +161,38 @@ pub struct Publish {
     pub routing_key: String,
     /// The message.
     pub message: Message,
+    /// When true (the default), a message no queue is bound for is an error
+    /// ([`BusError::Unroutable`]); when false the broker drops it silently (the outbox relay
+    /// publishes events no adapter subscribes to this way).
+    pub mandatory: bool,
+}
+
+impl Publish {
+    /// A mandatory publish.
+    pub fn new(
+        exchange: impl Into<String>,
+        routing_key: impl Into<String>,
+        message: Message,
+    ) -> Self {
+        Self {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            message,
+            mandatory: true,
+        }
+    }
+
+    /// A publish that may reach no queue at all.
+    pub fn optional(
+        exchange: impl Into<String>,
+        routing_key: impl Into<String>,
+        message: Message,
+    ) -> Self {
+        Self {
+            mandatory: false,
+            ..Self::new(exchange, routing_key, message)
+        }
+    }
 }
 
 /// A transport failure. Never carries a message body or header value.
