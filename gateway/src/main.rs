@@ -20,7 +20,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Demo => {
-            println!("knooppunt demo: the registry journey is being built (issue 2)");
+            let store = knooppunt_registry::store::MemoryStore::new();
+            let report = tokio::runtime::Runtime::new()?.block_on(async {
+                let mut out = std::io::stdout().lock();
+                knooppunt_registry::demo::run(&store, &mut out).await
+            })?;
+            anyhow::ensure!(report.all_succeeded(), "demo: some steps were rejected");
             Ok(())
         }
     }
