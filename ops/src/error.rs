@@ -28,6 +28,10 @@ pub enum OpsError {
     /// No connection could be taken from the pool.
     #[error("database pool error: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// The batch this append was part of failed (see the log line of the batch writer), or the
+    /// batch writer has stopped.
+    #[error("audit batch failed: {0}")]
+    Batch(String),
     /// Metrics could not be encoded.
     #[error("metrics encoding failed")]
     Encode,
@@ -37,6 +41,9 @@ impl OpsError {
     /// Whether trying again later may succeed (a database or pool hiccup), as opposed to a
     /// refusal that will fail the same way every time.
     pub fn is_transient(&self) -> bool {
-        matches!(self, OpsError::Db(_) | OpsError::Pool(_))
+        matches!(
+            self,
+            OpsError::Db(_) | OpsError::Pool(_) | OpsError::Batch(_)
+        )
     }
 }

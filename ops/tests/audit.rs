@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::PgSchema;
-use knooppunt_ops::audit::{BrokenReason, GENESIS_HASH};
+use knooppunt_ops::audit::{BatchConfig, BatchingAudit, BrokenReason, GENESIS_HASH};
 use knooppunt_ops::{
     AuditEntry, AuditRecord, AuditTrail, Hop, MemoryAudit, OpsError, PgAudit, payload_hash,
     verify_chain,
@@ -270,6 +270,55 @@ async fn four_attempts(trail: &dyn AuditTrail, id: Uuid) -> anyhow::Result<Vec<A
     Ok(trail.chain(&AuditEntry::message_chain(id)).await?)
 }
 
+async fn batched_callers_get_their_own_records_and_errors(
+    trail: Arc<dyn AuditTrail>,
+) -> anyhow::Result<()> {
+    let id = Uuid::new_v4();
+    let mut tasks = Vec::new();
+    for t in 0..32u32 {
+        let trail = trail.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut e = AuditEntry::for_message(id, Hop::Attempt).attempt(t);
+            if t % 8 == 7 {
+                e = e.reason("student 111222333");
+            }
+            (t, trail.append(e).await)
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (t, res) = task.await?;
+        if t % 8 == 7 {
+            assert!(matches!(
+                res,
+                Err(OpsError::Invalid {
+                    field: "reason",
+                    ..
+                })
+            ));
+        } else {
+            let rec = res?;
+            assert_eq!(rec.entry.attempt, Some(t));
+            ok += 1;
+        }
+    }
+    let chain = trail.chain(&AuditEntry::message_chain(id)).await?;
+    assert_eq!(chain.len(), ok);
+    verify_chain(&chain)?;
+    Ok(())
+}
+
+fn batching(inner: Arc<dyn AuditTrail>) -> Arc<dyn AuditTrail> {
+    Arc::new(BatchingAudit::spawn(
+        inner,
+        BatchConfig {
+            max_entries: 16,
+            writers: 2,
+            queue: 64,
+        },
+    ))
+}
+
 // ---- memory ----
 
 #[tokio::test]
@@ -311,7 +360,26 @@ async fn memory_tampered_record_is_found() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_batching_suite() -> anyhow::Result<()> {
+    append_keeps_chain_order_and_links(batching(Arc::new(MemoryAudit::new()))).await?;
+    append_many_is_one_batch_over_several_chains(batching(Arc::new(MemoryAudit::new()))).await?;
+    concurrent_appends_keep_one_chain_valid(batching(Arc::new(MemoryAudit::new()))).await?;
+    batched_callers_get_their_own_records_and_errors(batching(Arc::new(MemoryAudit::new()))).await
+}
+
 // ---- PostgreSQL ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_batching_suite() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    let pg = || -> Arc<dyn AuditTrail> { Arc::new(PgAudit::new(db.pool.clone())) };
+    append_keeps_chain_order_and_links(batching(pg())).await?;
+    append_many_is_one_batch_over_several_chains(batching(pg())).await?;
+    concurrent_appends_keep_one_chain_valid(batching(pg())).await?;
+    batched_callers_get_their_own_records_and_errors(batching(pg())).await?;
+    db.drop().await
+}
 
 #[tokio::test]
 async fn pg_append_keeps_chain_order_and_links() -> anyhow::Result<()> {

@@ -79,15 +79,15 @@ impl AuditTrail for MemoryAudit {
         Ok(self.lock().push(entry.normalised()))
     }
 
-    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<(), OpsError> {
+    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, OpsError> {
         for e in &entries {
             e.validate()?;
         }
         let mut inner = self.lock();
-        for e in entries {
-            inner.push(e.normalised());
-        }
-        Ok(())
+        Ok(entries
+            .into_iter()
+            .map(|e| inner.push(e.normalised()))
+            .collect())
     }
 
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError> {

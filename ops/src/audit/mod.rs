@@ -11,6 +11,7 @@
 //! Chains are small on purpose (one per message, one per dossier for reads), so concurrent appends
 //! to different chains never wait for each other; see [`AuditEntry::message_chain`].
 
+mod batching;
 mod memory;
 mod pg;
 
@@ -26,6 +27,7 @@ use uuid::Uuid;
 
 use crate::OpsError;
 
+pub use batching::{BatchConfig, BatchingAudit};
 pub use memory::MemoryAudit;
 pub use pg::PgAudit;
 
@@ -387,9 +389,11 @@ fn check_code(field: &'static str, v: Option<&str>) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// Whether `s` holds a run of exactly nine digits that passes the BSN eleven-test.
+/// Whether `s` holds a run of exactly nine digits that passes the BSN eleven-test, outside
+/// hyphenated UUIDs (whose hex groups may contain such runs by chance).
 fn has_bsn_shape(s: &str) -> bool {
-    let bytes = s.as_bytes();
+    let bytes = mask_uuids(s.as_bytes());
+    let bytes = bytes.as_slice();
     let mut i = 0;
     while i < bytes.len() {
         if bytes.get(i).is_some_and(u8::is_ascii_digit) {
@@ -414,6 +418,30 @@ fn has_bsn_shape(s: &str) -> bool {
         }
     }
     false
+}
+
+/// `bytes` with every hyphenated UUID replaced by `#`s.
+fn mask_uuids(bytes: &[u8]) -> Vec<u8> {
+    const LEN: usize = 36;
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + LEN <= bytes.len() {
+        let is_uuid = bytes.get(i..i + LEN).is_some_and(|w| {
+            w.iter().enumerate().all(|(j, b)| match j {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+        });
+        if is_uuid {
+            if let Some(w) = out.get_mut(i..i + LEN) {
+                w.fill(b'#');
+            }
+            i += LEN;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A stored audit record: the entry, its place in its chain and the hashes that link it.
@@ -564,8 +592,8 @@ pub trait AuditTrail: Send + Sync {
     /// Validates the entry, links it to the head of its chain and stores it.
     async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, OpsError>;
     /// Appends a batch in one go (one transaction on PostgreSQL): all or nothing. Entries of the
-    /// same chain are linked in the order given.
-    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<(), OpsError>;
+    /// same chain are linked in the order given. Returns the records in input order.
+    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, OpsError>;
     /// The whole chain, in sequence order (empty when unknown).
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError>;
     /// Every record that names this message id, ordered by chain and sequence number.
@@ -582,6 +610,11 @@ mod tests {
         assert!(!has_bsn_shape("111222334"));
         assert!(!has_bsn_shape("1112223330")); // ten digits
         assert!(!has_bsn_shape("http_503"));
+        // a UUID whose hex group holds an eleven-test run is not a BSN
+        assert!(!has_bsn_shape("msg:00000000-0000-7000-8000-111222333abc"));
+        assert!(has_bsn_shape(
+            "msg:00000000-0000-7000-8000-111222333abc 111222333"
+        ));
     }
 
     #[test]

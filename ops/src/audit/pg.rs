@@ -237,13 +237,12 @@ impl AuditTrail for PgAudit {
             })
     }
 
-    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<(), OpsError> {
+    async fn append_many(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, OpsError> {
         for e in &entries {
             e.validate()?;
         }
         self.append_batch(entries.into_iter().map(AuditEntry::normalised).collect())
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError> {
