@@ -4,7 +4,7 @@
 //! - [`envelope`]: the metadata every command and event carries.
 //! - [`domain`]: the dossier, its commands, events and rejections.
 //! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
-//! - [`reference`]: institutions, opleidingen, schools — what the rules look up.
+//! - [`reference`](mod@reference): institutions, opleidingen, schools — what the rules look up.
 //! - [`demo`]: sample reference data and one student's journey, runnable on any store.
 //! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
 

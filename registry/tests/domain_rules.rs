@@ -1308,3 +1308,133 @@ fn cambo_may_only_withdraw_an_aanmelding() {
     )
     .expect("withdrawn");
 }
+
+#[test]
+fn a_concept_ook_is_offered_later_and_an_offer_needs_an_aangemeld_aanmelding() {
+    let mut h = Harness::after("applies for Software Developer");
+    let details = OokDetails {
+        aanmelding: Some(AANMELDING),
+        opleiding: Some(demo::SOFTWARE_DEVELOPER),
+        crebo: "25998".parse().expect("crebo"),
+        niveau: Niveau::Mbo4,
+        leertraject: Leertraject::Bol,
+        intensiteit: Intensiteit::VT,
+        begin: date(2027, 8, 30),
+        gepland_einde: date(2030, 7, 31),
+    };
+    let draft = Command::DraftOnderwijsovereenkomst {
+        ook: OOK,
+        instelling: brin("25LX"),
+        details: details.clone(),
+    };
+    let offer = Command::OfferOnderwijsovereenkomst {
+        ook: OOK,
+        instelling: brin("25LX"),
+        details,
+    };
+    let types = h.types(roc(), at(2027, 2, 11, 9, 0), &draft);
+    assert_eq!(types, ["nl.knooppunt.onderwijsovereenkomst.opgesteld.v1"]);
+    assert_eq!(
+        h.exec(roc(), at(2027, 2, 11, 9, 0), &draft),
+        Err(Rejection::OokExists { ook: OOK })
+    );
+    // The aanmelding is still `ontvangen`: no offer yet.
+    assert_eq!(
+        h.exec(roc(), at(2027, 2, 11, 10, 0), &offer),
+        Err(Rejection::InvalidTransition {
+            part: Part::VaStatus,
+            from: "ontvangen".to_owned(),
+            to: "ook_aangeboden".to_owned()
+        })
+    );
+    h.exec(
+        roc(),
+        at(2027, 2, 12, 9, 0),
+        &Command::ChangeAanmeldingStatus {
+            aanmelding: AANMELDING,
+            status: AanmeldStatus::Aangemeld,
+        },
+    )
+    .expect("aangemeld");
+    h.exec(roc(), at(2027, 2, 12, 10, 0), &offer)
+        .expect("the concept is offered");
+    assert_eq!(
+        h.dossier.onderwijsovereenkomsten[&OOK].status,
+        OokStatus::Aangeboden
+    );
+    assert_eq!(
+        h.exec(roc(), at(2027, 2, 12, 11, 0), &offer),
+        Err(Rejection::OokExists { ook: OOK })
+    );
+}
+
+#[test]
+fn krd_parts_need_an_institution_at_level_krd() {
+    let mut h = Harness::after("ROC Zuidwaard signs");
+    // Move 25LX down to `aanmelden`: BPV, keuzedelen, exams and diplomas are refused.
+    if let Some(i) = h.reference.institutions.get_mut(&brin("25LX")) {
+        i.participatie = Participation::Aanmelden;
+    }
+    let r = h.exec(
+        roc(),
+        at(2027, 9, 15, 9, 0),
+        &Command::RegisterKeuzedeel {
+            ook: OOK,
+            code: "K0067".parse().expect("code"),
+            gastinstelling: None,
+        },
+    );
+    assert_eq!(
+        r,
+        Err(Rejection::ParticipationTooLow {
+            instelling: brin("25LX"),
+            level: Participation::Aanmelden,
+            required: Participation::Krd,
+        })
+    );
+    let r = h.exec(
+        Actor::System,
+        at(2027, 9, 15, 9, 0),
+        &Command::AwardDiploma {
+            crebo: "25998".parse().expect("crebo"),
+            datum: date(2027, 9, 15),
+        },
+    );
+    assert!(
+        matches!(r, Err(Rejection::ParticipationTooLow { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_signing_transaction_belongs_to_one_agreement() {
+    let mut h = Harness::after("transaction in progress");
+    let signing = Actor::Partner {
+        partner: "signing".to_owned(),
+    };
+    let r = h.exec(
+        signing.clone(),
+        at(2027, 6, 3, 19, 0),
+        &Command::RecordSigningStatus {
+            transactie: "sh-ook-0001".to_owned(),
+            subject: SigningSubject::Bpv(BPV),
+            status: SigningStatus::Signed,
+        },
+    );
+    assert_eq!(r, Err(Rejection::UnknownBpv { bpv: BPV }));
+    let r = h.exec(
+        signing,
+        at(2027, 6, 3, 19, 0),
+        &Command::RecordSigningStatus {
+            transactie: "sh-ook-0001".to_owned(),
+            subject: SigningSubject::Ook(OokId(uuid::Uuid::from_u128(9))),
+            status: SigningStatus::Signed,
+        },
+    );
+    assert_eq!(
+        r,
+        Err(Rejection::UnknownOok {
+            ook: OokId(uuid::Uuid::from_u128(9))
+        })
+    );
+}
