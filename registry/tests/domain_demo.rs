@@ -90,3 +90,58 @@ fn the_demo_reference_data_is_consistent() {
         serde_json::from_str(&json).expect("deserialise");
     assert_eq!(back, r);
 }
+
+/// The same journey through PostgreSQL (a fresh schema from `DATABASE_URL`, dropped at the end):
+/// every step is accepted and the stored dossier equals the fold of the journey's events.
+#[tokio::test]
+async fn the_demo_journey_succeeds_on_postgres() {
+    use knooppunt_registry::domain::{DecideContext, Dossier};
+    use knooppunt_registry::store::{DEFAULT_DATABASE_URL, PgStore, PgStoreConfig, Store};
+
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL at DATABASE_URL");
+    tokio::spawn(connection);
+    let schema = format!("domain_demo_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    let config = PgStoreConfig {
+        url,
+        schema: Some(schema.clone()),
+        pool_size: 2,
+    };
+    let outcome = async {
+        let store = PgStore::open(&config).await?;
+        let mut out = Vec::new();
+        let report = demo::run(&store, &mut out).await?;
+        let history = store.history(report.dossier).await?;
+        anyhow::Ok((report, history))
+    }
+    .await;
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
+    let (report, history) = outcome.expect("demo on PostgreSQL");
+
+    assert!(report.all_succeeded(), "{:?}", report.steps);
+    let stored = report.final_dossier.expect("dossier");
+    let reference = demo::reference_data();
+    let mut local = Dossier::default();
+    for step in demo::journey(report.dossier) {
+        let ctx = DecideContext {
+            reference: &reference,
+            meta: &step.meta,
+        };
+        for e in local.decide(&step.command, &ctx).expect("accepted") {
+            local.apply(&e);
+        }
+    }
+    assert_eq!(stored, local);
+    let types: Vec<&str> = history.iter().map(|e| e.data.type_name()).collect();
+    assert_eq!(types.len() as u64, stored.sequence);
+    assert_eq!(types.last(), Some(&"nl.knooppunt.diploma.uitgereikt.v1"));
+}
