@@ -525,6 +525,7 @@ proptest! {
                 Ok(events) => {
                     prop_assert!(!events.is_empty(), "an accepted command yields events");
                     for e in &events {
+                        prop_assert!(Event::TYPE_NAMES.contains(&e.type_name()));
                         let seq = dossier.sequence;
                         dossier.apply(e);
                         prop_assert_eq!(dossier.sequence, seq + 1);
