@@ -61,6 +61,9 @@ pub struct AmqpConfig {
     pub lapin_recovery: bool,
     /// How long lapin's recovery may take before the supervisor rebuilds the connection.
     pub recovery_grace: Duration,
+    /// Upper bound of one broker operation (open a channel, declare, subscribe, ack): a call
+    /// that hangs in a half-dead connection fails instead of blocking forever.
+    pub op_timeout: Duration,
 }
 
 impl AmqpConfig {
@@ -77,6 +80,7 @@ impl AmqpConfig {
             health_interval: Duration::from_millis(250),
             lapin_recovery: true,
             recovery_grace: Duration::from_secs(30),
+            op_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -101,6 +105,7 @@ impl fmt::Debug for AmqpConfig {
             .field("health_interval", &self.health_interval)
             .field("lapin_recovery", &self.lapin_recovery)
             .field("recovery_grace", &self.recovery_grace)
+            .field("op_timeout", &self.op_timeout)
             .finish()
     }
 }
@@ -155,6 +160,17 @@ fn broker_err(e: &lapin::Error) -> BusError {
         };
     }
     BusError::Broker(e.to_string())
+}
+
+/// Runs one broker operation with an upper bound.
+async fn bounded<T>(
+    limit: Duration,
+    what: &'static str,
+    fut: impl std::future::Future<Output = Result<T, BusError>>,
+) -> Result<T, BusError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| Err(BusError::Unavailable(format!("{what} timed out"))))
 }
 
 fn short(field: &'static str, s: &str) -> Result<ShortString, BusError> {
@@ -222,29 +238,36 @@ impl AmqpTransport {
                 .shared
                 .ready_session(Instant::now() + cfg.publish_wait)
                 .await?;
-            let channel = session.publishing_channel().await?;
+            let channel = bounded(
+                cfg.op_timeout,
+                "opening the publishing channel",
+                session.publishing_channel(),
+            )
+            .await?;
             let mut confirms = Vec::with_capacity(pending.len());
             let mut last_err = None;
             for &i in &pending {
                 let Some((ex, key, props, msg, mandatory)) = prepared.get(i) else {
                     continue;
                 };
-                match channel
-                    .basic_publish(
-                        ex.clone(),
-                        key.clone(),
-                        BasicPublishOptions {
-                            mandatory: *mandatory,
-                            immediate: false,
-                        },
-                        &msg.body,
-                        props.clone(),
-                    )
-                    .await
-                {
-                    Ok(c) => confirms.push((i, c)),
-                    Err(e) => {
+                let publish = channel.basic_publish(
+                    ex.clone(),
+                    key.clone(),
+                    BasicPublishOptions {
+                        mandatory: *mandatory,
+                        immediate: false,
+                    },
+                    &msg.body,
+                    props.clone(),
+                );
+                match tokio::time::timeout(cfg.op_timeout, publish).await {
+                    Ok(Ok(c)) => confirms.push((i, c)),
+                    Ok(Err(e)) => {
                         last_err = Some(broker_err(&e));
+                        break;
+                    }
+                    Err(_) => {
+                        last_err = Some(BusError::Unavailable("basic.publish timed out".into()));
                         break;
                     }
                 }
@@ -353,6 +376,30 @@ async fn open_session(shared: &Shared) -> Result<Arc<Session>, BusError> {
         .await
         .map_err(|_| BusError::Unavailable("connect timed out".into()))?
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
+    match bounded(
+        cfg.op_timeout,
+        "opening the session",
+        prepare_session(shared, &connection),
+    )
+    .await
+    {
+        Ok(publisher) => Ok(Arc::new(Session {
+            connection,
+            publisher: tokio::sync::Mutex::new(publisher),
+        })),
+        Err(e) => {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                connection.close(200, "setup failed".into()),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Publishing channel in confirm mode and every known topology, on a fresh connection.
+async fn prepare_session(shared: &Shared, connection: &Connection) -> Result<Channel, BusError> {
     let publisher = connection
         .create_channel()
         .await
@@ -367,12 +414,9 @@ async fn open_session(shared: &Shared) -> Result<Arc<Session>, BusError> {
         .map(|t| t.clone())
         .unwrap_or_default();
     for t in &topologies {
-        declare_on(&connection, t).await?;
+        declare_on(connection, t).await?;
     }
-    Ok(Arc::new(Session {
-        connection,
-        publisher: tokio::sync::Mutex::new(publisher),
-    }))
+    Ok(publisher)
 }
 
 async fn declare_on(connection: &Connection, topology: &Topology) -> Result<(), BusError> {
@@ -448,7 +492,7 @@ async fn declare_on(connection: &Connection, topology: &Topology) -> Result<(), 
         .await
         .map_err(|e| broker_err(&e))?;
     }
-    let _ = ch.close(200, "declared".into()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), ch.close(200, "declared".into())).await;
     Ok(())
 }
 
@@ -647,7 +691,12 @@ impl Transport for AmqpTransport {
             .shared
             .ready_session(Instant::now() + self.shared.config.publish_wait)
             .await?;
-        declare_on(&session.connection, topology).await?;
+        bounded(
+            self.shared.config.op_timeout,
+            "declaring the topology",
+            declare_on(&session.connection, topology),
+        )
+        .await?;
         if let Ok(mut list) = self.shared.topologies.lock()
             && !list.contains(topology)
         {
@@ -699,6 +748,17 @@ impl Transport for AmqpTransport {
             .shared
             .ready_session(Instant::now() + self.shared.config.publish_wait)
             .await?;
+        bounded(
+            self.shared.config.op_timeout,
+            "queue depth",
+            depth_of(&session, queue),
+        )
+        .await
+    }
+}
+
+async fn depth_of(session: &Session, queue: &str) -> Result<u64, BusError> {
+    {
         let ch = session
             .connection
             .create_channel()
@@ -721,7 +781,7 @@ impl Transport for AmqpTransport {
                 },
                 other => other,
             })?;
-        let _ = ch.close(200, "depth".into()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), ch.close(200, "depth".into())).await;
         Ok(u64::from(q.message_count()))
     }
 }
@@ -752,6 +812,15 @@ impl fmt::Debug for AmqpConsumer {
 impl AmqpConsumer {
     async fn subscribe(&self, deadline: Instant) -> Result<Subscription, BusError> {
         let session = self.shared.ready_session(deadline).await?;
+        bounded(
+            self.shared.config.op_timeout,
+            "subscribing",
+            self.subscribe_on(&session),
+        )
+        .await
+    }
+
+    async fn subscribe_on(&self, session: &Session) -> Result<Subscription, BusError> {
         let epoch = *self.shared.epoch.borrow();
         let channel = session
             .connection
@@ -852,6 +921,7 @@ impl Consumer for AmqpConsumer {
                                 self.queue.clone(),
                                 Box::new(AmqpSettle {
                                     acker: Some(d.acker),
+                                    limit: cfg.op_timeout,
                                 }),
                             ));
                         }
@@ -875,6 +945,7 @@ impl Consumer for AmqpConsumer {
 
 struct AmqpSettle {
     acker: Option<lapin::Acker>,
+    limit: Duration,
 }
 
 impl fmt::Debug for AmqpSettle {
@@ -883,13 +954,16 @@ impl fmt::Debug for AmqpSettle {
     }
 }
 
-fn settled(r: Result<bool, lapin::Error>) -> Result<(), BusError> {
+fn settled(
+    r: Result<Result<bool, lapin::Error>, tokio::time::error::Elapsed>,
+) -> Result<(), BusError> {
     match r {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(BusError::AckLost(
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(BusError::AckLost(
             "channel was recovered or closed; the message will be redelivered".into(),
         )),
-        Err(e) => Err(BusError::AckLost(e.to_string())),
+        Ok(Err(e)) => Err(BusError::AckLost(e.to_string())),
+        Err(_) => Err(BusError::AckLost("acknowledgement timed out".into())),
     }
 }
 
@@ -897,7 +971,9 @@ fn settled(r: Result<bool, lapin::Error>) -> Result<(), BusError> {
 impl Settle for AmqpSettle {
     async fn ack(&mut self) -> Result<(), BusError> {
         match self.acker.take() {
-            Some(a) => settled(a.ack(BasicAckOptions::default()).await),
+            Some(a) => {
+                settled(tokio::time::timeout(self.limit, a.ack(BasicAckOptions::default())).await)
+            }
             None => Ok(()),
         }
     }
@@ -905,10 +981,13 @@ impl Settle for AmqpSettle {
     async fn nack(&mut self, requeue: bool) -> Result<(), BusError> {
         match self.acker.take() {
             Some(a) => settled(
-                a.nack(BasicNackOptions {
-                    multiple: false,
-                    requeue,
-                })
+                tokio::time::timeout(
+                    self.limit,
+                    a.nack(BasicNackOptions {
+                        multiple: false,
+                        requeue,
+                    }),
+                )
                 .await,
             ),
             None => Ok(()),
