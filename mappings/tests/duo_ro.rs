@@ -425,3 +425,49 @@ proptest! {
         }
     }
 }
+
+/// The import sequence is accepted by the registry's own rules: every command of every person of
+/// the (recounted) demo decides without rejection on a fresh dossier of an institution at `krd`.
+#[test]
+fn the_import_commands_are_accepted_by_the_registry() {
+    use knooppunt_registry::demo::reference_data;
+    use knooppunt_registry::domain::{DecideContext, Dossier};
+    use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
+    use knooppunt_registry::reference::Participation;
+
+    let mut reference = reference_data();
+    let brin: knooppunt_registry::ids::Brin = "27DV".parse().unwrap();
+    reference
+        .institutions
+        .get_mut(&brin)
+        .expect("27DV in the demo reference data")
+        .participatie = Participation::Krd;
+    let text = demo_recounted();
+    let (vlp, personen) = ro::open(BufReader::new(text.as_bytes())).unwrap();
+    let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 25, 12, 0, 0).unwrap();
+    let mut rejected = Vec::new();
+    let mut decided = 0;
+    for (n, p) in personen.enumerate() {
+        let import = import_commands(&vlp, &p.unwrap(), &niveau).unwrap();
+        let key = DossierKey(uuid::Uuid::from_u128(n as u128 + 1));
+        let mut dossier = Dossier::default();
+        for c in &import.commands {
+            let meta = CommandMeta::new(key, Actor::System, now);
+            let ctx = DecideContext {
+                reference: &reference,
+                meta: &meta,
+            };
+            match dossier.decide(c, &ctx) {
+                Ok(events) => {
+                    decided += 1;
+                    for e in &events {
+                        dossier.apply(e);
+                    }
+                }
+                Err(r) => rejected.push(format!("person {n}: {}: {r}", c.name())),
+            }
+        }
+    }
+    assert!(rejected.is_empty(), "{rejected:#?}");
+    assert_eq!(decided, 112);
+}
