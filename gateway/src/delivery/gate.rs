@@ -37,6 +37,7 @@ struct State {
     limiter: Option<TokenBucket>,
     drain: Option<TokenBucket>,
     draining: bool,
+    opened: u64,
 }
 
 /// One partner's gate. Shared by all of the partner's in-flight messages.
@@ -70,6 +71,7 @@ impl Gate {
                     .map(|r| TokenBucket::new(r.per_second, r.burst, now)),
                 drain: None,
                 draining: false,
+                opened: 0,
             }),
             changed: Notify::new(),
             metrics,
@@ -83,6 +85,11 @@ impl Gate {
     /// The breaker's state now.
     pub fn breaker_state(&self) -> BreakerState {
         self.lock().breaker.state()
+    }
+
+    /// How many times the breaker opened (including re-opening after a failed probe).
+    pub fn opened_count(&self) -> u64 {
+        self.lock().opened
     }
 
     /// Whether a post-maintenance backlog is being drained at the drain rate.
@@ -171,12 +178,17 @@ impl Gate {
     pub fn report(&self, health: Health) {
         let state = {
             let mut s = self.lock();
+            let before = s.breaker.state();
             match health {
                 Health::Up => s.breaker.on_success(),
                 Health::Failing => s.breaker.on_failure(Instant::now()),
                 Health::Unknown => s.breaker.on_neutral(),
             }
-            s.breaker.state()
+            let after = s.breaker.state();
+            if after == BreakerState::Open && before != BreakerState::Open {
+                s.opened += 1;
+            }
+            after
         };
         self.metrics.breaker(&self.partner, state);
         self.changed.notify_waiters();
@@ -209,6 +221,7 @@ mod tests {
         gate.admit(&cancel).await.unwrap();
         gate.report(Health::Failing);
         assert_eq!(gate.breaker_state(), BreakerState::Open);
+        assert_eq!(gate.opened_count(), 1);
         let started = Instant::now();
         gate.admit(&cancel).await.unwrap(); // the probe, after the cool-down
         assert!(started.elapsed() >= Duration::from_millis(50));

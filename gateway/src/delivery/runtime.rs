@@ -146,7 +146,6 @@ impl DeliveryRuntime {
             .await?;
         let slots = Arc::new(Semaphore::new(usize::from(self.config.prefetch)));
         let mut tasks = JoinSet::new();
-        let mut last_drain_check = Instant::now();
         tracing::info!(partner = %self.name, queue = %queue, "delivery runtime started");
         loop {
             let slot = tokio::select! {
@@ -156,12 +155,26 @@ impl DeliveryRuntime {
                     Err(_) => break,
                 },
             };
-            let delivery = tokio::select! {
-                _ = cancel.cancelled() => break,
-                d = consumer.next() => match d {
-                    Some(d) => d,
-                    None => break,
-                },
+            let delivery = {
+                let next = consumer.next();
+                tokio::pin!(next);
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break None,
+                        d = &mut next => break d,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                            if self.gate.draining() {
+                                // Nothing in flight but the slot held for the next delivery.
+                                let idle = slots.available_permits() + 1
+                                    == usize::from(self.config.prefetch);
+                                self.check_drained(&queue, idle).await;
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(delivery) = delivery else {
+                break;
             };
             let subject = delivery
                 .message
@@ -182,17 +195,22 @@ impl DeliveryRuntime {
                 drop(slot);
             });
             while tasks.try_join_next().is_some() {}
-            if self.gate.draining() && last_drain_check.elapsed() >= Duration::from_millis(100) {
-                last_drain_check = Instant::now();
-                if let Ok(0) = self.deps.transport.queue_depth(&queue).await {
-                    tracing::info!(partner = %self.name, "maintenance backlog drained");
-                    self.gate.stop_draining();
-                }
-            }
         }
         while tasks.join_next().await.is_some() {}
         tracing::info!(partner = %self.name, "delivery runtime stopped");
         Ok(())
+    }
+
+    /// Ends the post-maintenance drain once the backlog is gone: the work queue is empty and
+    /// nothing is in flight.
+    async fn check_drained(&self, queue: &str, idle: bool) {
+        if !idle {
+            return;
+        }
+        if let Ok(0) = self.deps.transport.queue_depth(queue).await {
+            tracing::info!(partner = %self.name, "maintenance backlog drained");
+            self.gate.stop_draining();
+        }
     }
 
     /// Settles a delivery as `disposition` says.
