@@ -7,6 +7,7 @@
 //!   cargo run --release -p knooppunt-ops --example audit_load -- [messages] [tasks] [hops]
 //! ```
 //! Works in a fresh schema and drops it at the end. Prints throughput; asserts nothing.
+//! `LOAD_SYNC_COMMIT=off` runs with `synchronous_commit=off`, to see the share of fsync.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -87,7 +88,11 @@ async fn main() -> anyhow::Result<()> {
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await?;
     let mut cfg: tokio_postgres::Config = url.parse()?;
-    cfg.options(format!("-c search_path={schema}"));
+    // LOAD_SYNC_COMMIT=off shows how much of the time is the commit's fsync.
+    let sync = std::env::var("LOAD_SYNC_COMMIT").unwrap_or_else(|_| "on".to_owned());
+    cfg.options(format!(
+        "-c search_path={schema} -c synchronous_commit={sync}"
+    ));
     let mgr = Manager::from_config(
         cfg,
         NoTls,

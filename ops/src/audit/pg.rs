@@ -45,22 +45,18 @@ impl PgAudit {
             .collect();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let create = tx
-            .prepare_cached(
-                "INSERT INTO ops_audit_head (chain, seq, hash) \
-                 SELECT c, 0, $2 FROM unnest($1::text[]) AS c ORDER BY c \
-                 ON CONFLICT (chain) DO NOTHING",
-            )
-            .await?;
-        tx.execute(&create, &[&chains, &GENESIS_HASH]).await?;
+        // Creates missing heads and locks every head row (DO UPDATE takes the row lock, like
+        // FOR UPDATE) in one round trip; RETURNING gives the current seq and hash.
         let lock = tx
             .prepare_cached(
-                "SELECT chain, seq, hash FROM ops_audit_head \
-                 WHERE chain = ANY($1::text[]) ORDER BY chain FOR UPDATE",
+                "INSERT INTO ops_audit_head AS h (chain, seq, hash) \
+                 SELECT c, 0, $2 FROM unnest($1::text[]) AS c ORDER BY c \
+                 ON CONFLICT (chain) DO UPDATE SET seq = h.seq \
+                 RETURNING chain, seq, hash",
             )
             .await?;
         let mut heads: BTreeMap<String, (u64, String)> = BTreeMap::new();
-        for row in tx.query(&lock, &[&chains]).await? {
+        for row in tx.query(&lock, &[&chains, &GENESIS_HASH]).await? {
             let chain: String = row.try_get(0)?;
             let seq = to_u64("seq", row.try_get::<_, i64>(1)?)?;
             heads.insert(chain, (seq, row.try_get(2)?));
@@ -80,50 +76,57 @@ impl PgAudit {
         for r in &records {
             cols.push(r)?;
         }
-        let insert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO ops_audit ({COLUMNS}) SELECT * FROM unnest(\
-                 $1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[], \
-                 $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
-                 $13::text[], $14::bigint[], $15::text[], $16::text[])"
-            ))
-            .await?;
-        tx.execute(
-            &insert,
-            &[
-                &cols.chain,
-                &cols.seq,
-                &cols.hop,
-                &cols.at,
-                &cols.message_id,
-                &cols.subject,
-                &cols.partner,
-                &cols.endpoint,
-                &cols.status,
-                &cols.duration_ms,
-                &cols.payload_hash,
-                &cols.actor,
-                &cols.reason,
-                &cols.attempt,
-                &cols.prev_hash,
-                &cols.hash,
-            ],
-        )
-        .await?;
-
         let (head_chains, (head_seqs, head_hashes)): (Vec<String>, (Vec<i64>, Vec<String>)) = heads
             .into_iter()
             .map(|(c, (s, h))| (c, (i64::try_from(s).unwrap_or(i64::MAX), h)))
             .unzip();
-        let update = tx
-            .prepare_cached(
-                "UPDATE ops_audit_head h SET seq = v.seq, hash = v.hash \
-                 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(chain, seq, hash) \
-                 WHERE h.chain = v.chain",
+        // Inserts the records and moves the heads in one statement (one round trip).
+        let write = tx
+            .prepare_cached(&format!(
+                "WITH ins AS (INSERT INTO ops_audit ({COLUMNS}) SELECT * FROM unnest(\
+                 $1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[], \
+                 $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
+                 $13::text[], $14::bigint[], $15::text[], $16::text[]) RETURNING 1), \
+                 upd AS (UPDATE ops_audit_head h SET seq = v.seq, hash = v.hash \
+                 FROM unnest($17::text[], $18::bigint[], $19::text[]) AS v(chain, seq, hash) \
+                 WHERE h.chain = v.chain RETURNING 1) \
+                 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS heads"
+            ))
+            .await?;
+        let row = tx
+            .query_one(
+                &write,
+                &[
+                    &cols.chain,
+                    &cols.seq,
+                    &cols.hop,
+                    &cols.at,
+                    &cols.message_id,
+                    &cols.subject,
+                    &cols.partner,
+                    &cols.endpoint,
+                    &cols.status,
+                    &cols.duration_ms,
+                    &cols.payload_hash,
+                    &cols.actor,
+                    &cols.reason,
+                    &cols.attempt,
+                    &cols.prev_hash,
+                    &cols.hash,
+                    &head_chains,
+                    &head_seqs,
+                    &head_hashes,
+                ],
             )
             .await?;
-        tx.execute(&update, &[&head_chains, &head_seqs, &head_hashes])
-            .await?;
+        let inserted: i64 = row.try_get("inserted")?;
+        let moved: i64 = row.try_get("heads")?;
+        if inserted != records.len() as i64 || moved != head_chains.len() as i64 {
+            return Err(OpsError::Corrupt {
+                what: "audit append",
+                reason: format!("wrote {inserted} records and {moved} heads"),
+            });
+        }
         tx.commit().await?;
         Ok(records)
     }
