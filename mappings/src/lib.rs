@@ -7,8 +7,15 @@
 //! DOCTYPE/entity declarations are refused (never expanded), and input over the size limit is
 //! refused before parsing (see [`xml`]).
 
+pub mod cambo;
+pub mod digid;
 pub mod duo;
 pub mod error;
+pub mod oso;
+pub mod rio;
+pub mod sbb;
+pub mod signing;
+pub mod va;
 pub mod xml;
 
 pub use error::MappingError;

@@ -1,0 +1,8 @@
+//! Fuzz target: the cambo aanmelding parser must return a value or a typed error, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = knooppunt_mappings::cambo::parse_page(data);
+});
