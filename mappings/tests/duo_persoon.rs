@@ -230,3 +230,24 @@ mod props {
         }
     }
 }
+
+#[test]
+fn debug_output_carries_no_names_or_numbers() {
+    let a = persoon::parse_persoon_en_vooropleidingen(ANSWER.as_bytes()).unwrap();
+    let d = format!("{a:?}");
+    assert!(
+        !d.contains("Ñúñez") && !d.contains("111222333") && !d.contains("2008"),
+        "{d}"
+    );
+    let mut p = persoon_bsn();
+    p.naam = Some(knooppunt_mappings::duo::bron::Naam {
+        voornamen: Some("Ayşe".into()),
+        voorvoegsels: None,
+        geslachtsnaam: "Hof".into(),
+    });
+    let d = format!("{p:?}");
+    assert!(
+        !d.contains("Ayşe") && !d.contains("Hof") && !d.contains(BSN),
+        "{d}"
+    );
+}

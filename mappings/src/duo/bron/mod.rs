@@ -65,8 +65,8 @@ pub struct BronPersoon {
     pub naam: Option<Naam>,
 }
 
-/// A person's name as BRP writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A person's name as BRP writes it. Personal data: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Naam {
     /// Voornamen (≤ 200).
     pub voornamen: Option<String>,
@@ -74,6 +74,12 @@ pub struct Naam {
     pub voorvoegsels: Option<String>,
     /// Geslachtsnaam (≤ 200).
     pub geslachtsnaam: String,
+}
+
+impl std::fmt::Debug for Naam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Naam(***)")
+    }
 }
 
 /// Maximum lengths of the name parts (CAMBO vca.Aanmelding limits).
