@@ -9,7 +9,7 @@ use knooppunt_registry::domain::{Command, Person, Rejection};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey, REGISTRY_SOURCE};
 use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::reference::ReferenceData;
-use knooppunt_registry::store::bench::synthetic_person;
+use knooppunt_registry::store::bench::{follow_up, synthetic_person};
 use knooppunt_registry::store::{
     CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, OutboxRow, Store,
     outbox_partition,
@@ -164,6 +164,105 @@ async fn concurrent_commands_on_one_dossier(store: Shared) {
     let sequences: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
     assert_eq!(sequences, (1..=history.len() as u64).collect::<Vec<_>>());
     assert_eq!(store.dossier(key).await.unwrap().unwrap().sequence, 1);
+}
+
+fn record(i: u64) -> Command {
+    follow_up(i).expect("the domain knows record_personalia")
+}
+
+async fn concurrent_updates_leave_no_gaps(store: Shared) {
+    let key = DossierKey::new();
+    exec(&store, &meta(key), &open(60)).await;
+    // Six commands on one dossier at once: each loses at most five races, is re-decided on
+    // fresh state and succeeds; the sequence has no gaps and no duplicates.
+    let metas: Vec<CommandMeta> = (0..6).map(|_| meta(key)).collect();
+    let tasks: Vec<_> = metas
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (store, m) = (Arc::clone(&store), m.clone());
+            tokio::spawn(async move { exec(&store, &m, &record(i as u64)).await })
+        })
+        .collect();
+    let mut sequences = Vec::new();
+    for t in tasks {
+        let outcome = t.await.expect("task");
+        sequences.extend(events(&outcome).iter().map(|e| e.meta.sequence));
+    }
+    sequences.sort_unstable();
+    assert_eq!(sequences, (2..=7).collect::<Vec<u64>>());
+    let history = store.history(key).await.unwrap();
+    let in_order: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
+    assert_eq!(in_order, (1..=7).collect::<Vec<u64>>());
+    assert_eq!(store.dossier(key).await.unwrap().unwrap().sequence, 7);
+    // Replays change nothing.
+    for (i, m) in metas.iter().enumerate() {
+        assert!(exec(&store, m, &record(i as u64)).await.replayed);
+    }
+    assert_eq!(store.history(key).await.unwrap(), history);
+    // The outbox holds the dossier's events in sequence order.
+    let rows: Vec<u64> = drain(&store)
+        .await
+        .into_iter()
+        .filter(|r| r.event.meta.subject == key)
+        .map(|r| r.event.meta.sequence)
+        .collect();
+    assert_eq!(rows, (1..=7).collect::<Vec<u64>>());
+}
+
+/// Two instances on one database: each one's view of a dossier may be stale; commands must
+/// still be decided on the current state.
+async fn two_instances(a: Shared, b: Shared) {
+    let key = DossierKey::new();
+    exec(&a, &meta(key), &open(70)).await;
+    let on_a = meta(key);
+    assert_eq!(
+        events(&exec(&a, &on_a, &record(1)).await)[0].meta.sequence,
+        2
+    );
+    assert_eq!(
+        events(&exec(&b, &meta(key), &record(2)).await)[0]
+            .meta
+            .sequence,
+        3
+    );
+    assert_eq!(
+        events(&exec(&a, &meta(key), &record(3)).await)[0]
+            .meta
+            .sequence,
+        4
+    );
+    assert_eq!(
+        events(&exec(&b, &meta(key), &record(4)).await)[0]
+            .meta
+            .sequence,
+        5
+    );
+    let history = a.history(key).await.unwrap();
+    let sequences: Vec<u64> = history.iter().map(|e| e.meta.sequence).collect();
+    assert_eq!(sequences, (1..=5).collect::<Vec<u64>>());
+    assert_eq!(b.dossier(key).await.unwrap(), a.dossier(key).await.unwrap());
+    // A command handled by one instance is a replay on the other.
+    let replay = exec(&b, &on_a, &record(1)).await;
+    assert!(replay.replayed);
+    assert_eq!(replay.result.unwrap(), vec![history[1].clone()]);
+    // The person index is shared.
+    let dup = exec(&b, &meta(DossierKey::new()), &open(70)).await;
+    assert_eq!(dup.result, Err(Rejection::DossierAlreadyOpen));
+}
+
+#[tokio::test]
+async fn memory_two_instances() {
+    let store = knooppunt_registry::store::MemoryStore::new();
+    two_instances(Arc::new(store.clone()), Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances() {
+    let db = TestDb::create().await;
+    let second = PgStore::open(&db.config).await.expect("second instance");
+    two_instances(db.store(), Arc::new(second)).await;
+    db.drop_schema().await;
 }
 
 async fn rejection_changes_nothing_and_replays(store: Shared) {
@@ -357,6 +456,7 @@ fn partitions_are_stable() {
 struct TestDb {
     admin: tokio_postgres::Client,
     schema: String,
+    config: PgStoreConfig,
     store: Option<Arc<PgStore>>,
 }
 
@@ -383,6 +483,7 @@ impl TestDb {
         Self {
             admin,
             schema,
+            config,
             store: Some(Arc::new(store)),
         }
     }
@@ -470,6 +571,7 @@ suite!(
     execute_and_replay,
     concurrent_same_id,
     concurrent_commands_on_one_dossier,
+    concurrent_updates_leave_no_gaps,
     rejection_changes_nothing_and_replays,
     history_is_ordered_and_per_dossier,
     find_dossier_by_person,

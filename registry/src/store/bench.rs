@@ -100,9 +100,10 @@ pub fn synthetic_person(n: u64) -> PersonId {
     }
 }
 
-/// The follow-up command for step `i`, if the domain knows it (built from its serde form, so the
-/// bench keeps compiling while the domain grows).
-fn follow_up(i: u64) -> Option<Command> {
+/// A cheap valid follow-up command for an open dossier (`RecordPersonalia` with data varying
+/// with `i`), if the domain knows it. Built from its serde form, so the bench keeps compiling
+/// while the domain grows. Synthetic data only.
+pub fn follow_up(i: u64) -> Option<Command> {
     let day = 1 + (i % 28);
     serde_json::from_value(json!({
         "command": "record_personalia",

@@ -1,10 +1,12 @@
 //! The PostgreSQL store.
 //!
-//! *Command path: two round trips.* One read (stored answer for the command id, dossier state
-//! and version, the owner of the person's fingerprint) and one write: a single statement whose
-//! CTEs update or insert the dossier with a version check, insert the command row, the events
-//! and the outbox rows. A single statement in autocommit is one transaction, so there is one
-//! commit (one WAL flush) per command and nothing to roll back by hand.
+//! *Command path: one or two round trips.* One read (stored answer for the command id, dossier
+//! state and version, the owner of the person's fingerprint) and one write: a single statement
+//! whose CTEs update or insert the dossier with a version check, insert the command row, the
+//! events and the outbox rows. A single statement in autocommit is one transaction, so there is
+//! one commit (one WAL flush) per command and nothing to roll back by hand. The read is skipped
+//! when the state is known (this instance wrote it last, or an `OpenDossier` on a new key): the
+//! write's guards make a stale guess harmless — it fails and the command is re-loaded.
 //!
 //! *Races.* Optimistic concurrency: the dossier update only matches the version the decision was
 //! made on (a new dossier is an insert that does nothing on conflict, also on the person
@@ -16,9 +18,9 @@
 //! Isolation is the default READ COMMITTED: the version check makes it safe, and SERIALIZABLE
 //! would only add aborts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -98,6 +100,7 @@ impl Durability {
 pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
+    cache: StateCache,
 }
 
 impl fmt::Debug for PgStore {
@@ -200,7 +203,7 @@ SELECT CASE
     ELSE 1
 END";
 
-fn write_new_sql() -> String {
+static WRITE_NEW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH d AS (
     INSERT INTO dossiers (key, person_fingerprint, version, state)
@@ -209,9 +212,9 @@ fn write_new_sql() -> String {
     RETURNING key
 ){WRITE_TAIL}"
     )
-}
+});
 
-fn write_update_sql() -> String {
+static WRITE_UPDATE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH d AS (
     UPDATE dossiers SET version = $3, state = $4, updated_at = now()
@@ -219,10 +222,54 @@ fn write_update_sql() -> String {
     RETURNING key
 ){WRITE_TAIL}"
     )
-}
+});
 
 /// The SQLSTATE raised by `knooppunt_abort_conflict()`.
 const ABORT_CONFLICT: &str = "KN409";
+
+/// A dossier state and the version it was stored with.
+#[derive(Clone)]
+struct Known {
+    state: Dossier,
+    version: i64,
+}
+
+/// The states this instance last wrote, so the next command on a dossier can skip the read.
+/// Never trusted: every write checks the version. Bounded: cleared when full.
+#[derive(Default)]
+struct StateCache {
+    map: Mutex<HashMap<DossierKey, Known>>,
+}
+
+/// Entries before the cache is cleared.
+const STATE_CACHE_CAPACITY: usize = 65_536;
+
+impl StateCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DossierKey, Known>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, key: DossierKey) -> Option<Known> {
+        self.lock().get(&key).cloned()
+    }
+
+    /// Remembers a written state; never goes back to an older version (two commands on one
+    /// dossier may finish in either order).
+    fn put(&self, key: DossierKey, known: Known) {
+        let mut map = self.lock();
+        if map.get(&key).is_some_and(|k| k.version >= known.version) {
+            return;
+        }
+        if map.len() >= STATE_CACHE_CAPACITY && !map.contains_key(&key) {
+            map.clear();
+        }
+        map.insert(key, known);
+    }
+
+    fn forget(&self, key: DossierKey) {
+        self.lock().remove(&key);
+    }
+}
 
 /// What the read at the start of a command found.
 struct Loaded {
@@ -268,6 +315,7 @@ impl PgStore {
         Ok(Self {
             pool,
             schema: config.schema.clone(),
+            cache: StateCache::default(),
         })
     }
 
@@ -472,12 +520,12 @@ impl PgStore {
             envs.push(to_json("event", e)?);
         }
         let partition = outbox_partition(meta.dossier) as i32;
-        let (sql, last_param): (String, &(dyn ToSql + Sync)) = if version == 0 {
-            (write_new_sql(), &person)
+        let (sql, last_param): (&str, &(dyn ToSql + Sync)) = if version == 0 {
+            (&WRITE_NEW, &person)
         } else {
-            (write_update_sql(), &version)
+            (&WRITE_UPDATE, &version)
         };
-        let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
+        let stmt = client.prepare_cached(sql).await.map_err(db_err)?;
         let params: [&(dyn ToSql + Sync); 12] = [
             &meta.id,
             &meta.dossier.0,
@@ -514,20 +562,42 @@ impl Store for PgStore {
         let client = self.client().await?;
         let person = opened_person(&command);
         let person = person.as_deref();
+        // First attempt without a read when the state is known (cached from this instance's
+        // last write, or an `OpenDossier`, which normally targets a new key): every write is
+        // guarded by the version check, the command-id key and the person index, so a wrong
+        // guess only costs a re-load.
+        let mut guess = self.cache.get(meta.dossier).or_else(|| {
+            person.map(|_| Known {
+                state: Dossier::default(),
+                version: 0,
+            })
+        });
         for attempt in 0..MAX_CONFLICT_RETRIES {
-            let loaded = self.load(&client, &meta, person).await?;
-            if let Some(stored) = loaded.stored {
-                return Ok(stored);
-            }
-            let taken = loaded.person_owner.is_some_and(|o| o != meta.dossier);
+            let (known, taken) = match guess.take() {
+                Some(known) => (known, false),
+                None => {
+                    let loaded = self.load(&client, &meta, person).await?;
+                    if let Some(stored) = loaded.stored {
+                        return Ok(stored);
+                    }
+                    let taken = loaded.person_owner.is_some_and(|o| o != meta.dossier);
+                    (
+                        Known {
+                            state: loaded.state,
+                            version: loaded.version,
+                        },
+                        taken,
+                    )
+                }
+            };
             let decision = if taken {
                 Decision::Rejected(Rejection::DossierAlreadyOpen)
             } else {
-                decide(&loaded.state, &meta, &command, reference)?
+                decide(&known.state, &meta, &command, reference)?
             };
             let (stored, result) = match decision {
                 Decision::Rejected(rejection) => (
-                    self.store_rejection(&client, &meta, &rejection, loaded.version)
+                    self.store_rejection(&client, &meta, &rejection, known.version)
                         .await?,
                     Err(rejection),
                 ),
@@ -544,16 +614,21 @@ impl Store for PgStore {
                         .await
                         .map_err(db_err)?;
                     let n = client
-                        .execute(&stmt, &[&meta.id, &meta.dossier.0, &loaded.version])
+                        .execute(&stmt, &[&meta.id, &meta.dossier.0, &known.version])
                         .await
                         .map_err(db_err)?;
                     (n == 1, Ok(Vec::new()))
                 }
-                Decision::Accepted { events, state } => (
-                    self.store_accepted(&client, &meta, person, loaded.version, &events, &state)
-                        .await?,
-                    Ok(events),
-                ),
+                Decision::Accepted { events, state } => {
+                    let stored = self
+                        .store_accepted(&client, &meta, person, known.version, &events, &state)
+                        .await?;
+                    if stored {
+                        let version = known.version + events.len() as i64;
+                        self.cache.put(meta.dossier, Known { state, version });
+                    }
+                    (stored, Ok(events))
+                }
             };
             if stored {
                 return Ok(CommandOutcome {
@@ -563,11 +638,12 @@ impl Store for PgStore {
                     replayed: false,
                 });
             }
+            self.cache.forget(meta.dossier);
             tracing::debug!(
                 command = %meta.id,
                 dossier = %meta.dossier,
                 attempt,
-                "command lost a race on its dossier, deciding again"
+                "command lost a race on its dossier or was seen before, loading again"
             );
         }
         Err(StoreError::Conflict(meta.dossier))
