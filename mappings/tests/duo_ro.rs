@@ -471,3 +471,30 @@ fn the_import_commands_are_accepted_by_the_registry() {
     assert!(rejected.is_empty(), "{rejected:#?}");
     assert_eq!(decided, 112);
 }
+
+#[test]
+fn extra_ondersteuning_is_read_and_reported_as_not_imported() {
+    let b1 = test_bsn(1);
+    let text = demo_recounted()
+        .replacen(
+            &format!("ISP|{b1}||C3|2023-01-30|25655|BBL||J||100A501|101X591||\r\n"),
+            &format!("ISP|{b1}||C3|2023-01-30|25655|BBL||J||100A501|101X591||\r\nISE|{b1}||C3|2023-09-01|2024-01-31\r\n"),
+            1,
+        )
+        .replace("SLR|10|12|19|0|", "SLR|10|12|19|1|");
+    let (vlp, mut personen) = ro::open(BufReader::new(text.as_bytes())).unwrap();
+    let p = personen.next().unwrap().unwrap();
+    assert_eq!(
+        p.inschrijvingen[0].inschrijving.extra_ondersteuning,
+        vec![ExtraOndersteuning {
+            datum_begin: d("2023-09-01"),
+            datum_eind: Some(d("2024-01-31"))
+        }]
+    );
+    let i = import_commands(&vlp, &p, &niveau).unwrap();
+    assert!(i.overgeslagen.contains(&(
+        "PER/ISG[1]/ISE[1]".to_owned(),
+        "extra ondersteuning has no registry part"
+    )));
+    assert!(personen.all(|p| p.is_ok()));
+}

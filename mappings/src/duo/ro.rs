@@ -1455,6 +1455,12 @@ pub fn import_commands(
             .ok_or_else(|| {
                 MappingError::invalid(format!("{at}/ISP/Niveau"), "unknown niveau for the crebo")
             })?;
+        for (e_i, _) in ins.extra_ondersteuning.iter().enumerate() {
+            overgeslagen.push((
+                format!("{at}/ISE[{}]", e_i + 1),
+                "extra ondersteuning has no registry part",
+            ));
+        }
         let ook = import_ook_id(&brin, &p.per.persoon, &ins.inschrijvingvolgnummer);
         commands.push(RegCommand::ImportInschrijving {
             ook,
