@@ -11,8 +11,9 @@ pub mod metrics;
 mod migrate;
 
 pub use audit::{
-    AuditEntry, AuditRecord, AuditTrail, BrokenLink, BrokenReason, Hop, MemoryAudit, PgAudit,
-    payload_hash, verify_chain,
+    AuditEntry, AuditRecord, AuditTrail, BatchConfig, BatchingAudit, BrokenLink, BrokenReason,
+    ChainHead, Hop, MemoryAudit, PgAudit, payload_hash, verify_chain, verify_chain_with_head,
+    verify_stored_chain,
 };
 pub use error::OpsError;
 pub use failed::{

@@ -8,7 +8,7 @@ use common::PgSchema;
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit, BrokenReason, GENESIS_HASH};
 use knooppunt_ops::{
     AuditEntry, AuditRecord, AuditTrail, Hop, MemoryAudit, OpsError, PgAudit, payload_hash,
-    verify_chain,
+    verify_chain, verify_stored_chain,
 };
 use knooppunt_registry::envelope::DossierKey;
 use uuid::Uuid;
@@ -60,7 +60,16 @@ async fn append_keeps_chain_order_and_links(trail: Arc<dyn AuditTrail>) -> anyho
     );
     assert_eq!(chain[1].entry.subject, Some(subject));
     verify_chain(&chain)?;
-    verify_chain(&trail.chain(&AuditEntry::message_chain(b)).await?)?;
+    verify_stored_chain(&*trail, &AuditEntry::message_chain(a)).await??;
+    verify_stored_chain(&*trail, &AuditEntry::message_chain(b)).await??;
+    assert_eq!(
+        trail
+            .head(&AuditEntry::message_chain(a))
+            .await?
+            .map(|h| h.seq),
+        Some(5)
+    );
+    assert_eq!(trail.head("msg:unknown").await?, None);
 
     let by_message = trail.for_message(a).await?;
     assert_eq!(by_message, chain);
@@ -349,6 +358,15 @@ async fn memory_tampered_record_is_found() -> anyhow::Result<()> {
     let chain = four_attempts(&trail, id).await?;
     verify_chain(&chain)?;
     verify_finds_the_first_broken_link(&chain);
+    // removing the last record is invisible to the chain alone, not against its head
+    let name = AuditEntry::message_chain(id);
+    trail.truncate(&name, 1);
+    verify_chain(&trail.chain(&name).await?)?;
+    let err = verify_stored_chain(&trail, &name).await?.unwrap_err();
+    assert_eq!(
+        (err.index, err.seq, err.reason),
+        (3, 4, BrokenReason::TruncatedTail)
+    );
     trail.tamper(&AuditEntry::message_chain(id), 2, |r| {
         r.entry.status = Some("200".to_owned());
     });
@@ -436,13 +454,27 @@ async fn pg_tampered_record_is_found_and_the_trigger_refuses_changes() -> anyhow
     }
     assert_eq!(trail.chain(&AuditEntry::message_chain(id)).await?.len(), 4);
 
-    // An attacker with table rights disables the trigger and edits a record: verification finds it.
+    // An attacker with table rights disables the trigger. Deleting the last record leaves a
+    // chain that verifies on its own; its head shows the truncation.
+    let name = AuditEntry::message_chain(id);
     db.exec(&format!(
         "ALTER TABLE ops_audit DISABLE TRIGGER ops_audit_no_change;
-         UPDATE ops_audit SET status = '200' WHERE chain = 'msg:{id}' AND seq = 3;"
+         DELETE FROM ops_audit WHERE chain = '{name}' AND seq = 4;"
     ))
     .await?;
-    let err = verify_chain(&trail.chain(&AuditEntry::message_chain(id)).await?).unwrap_err();
+    verify_chain(&trail.chain(&name).await?)?;
+    let err = verify_stored_chain(&trail, &name).await?.unwrap_err();
+    assert_eq!(
+        (err.index, err.seq, err.reason),
+        (3, 4, BrokenReason::TruncatedTail)
+    );
+
+    // ... or edits a record: the hash no longer matches.
+    db.exec(&format!(
+        "UPDATE ops_audit SET status = '200' WHERE chain = '{name}' AND seq = 3;"
+    ))
+    .await?;
+    let err = verify_chain(&trail.chain(&name).await?).unwrap_err();
     assert_eq!(
         (err.index, err.seq, err.reason),
         (2, 3, BrokenReason::HashMismatch)

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{AuditEntry, AuditRecord, AuditTrail};
+use super::{AuditEntry, AuditRecord, AuditTrail, ChainHead};
 use crate::OpsError;
 
 /// Settings of a [`BatchingAudit`].
@@ -150,6 +150,10 @@ impl AuditTrail for BatchingAudit {
 
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError> {
         self.inner.chain(chain).await
+    }
+
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, OpsError> {
+        self.inner.head(chain).await
     }
 
     async fn for_message(&self, id: Uuid) -> Result<Vec<AuditRecord>, OpsError> {

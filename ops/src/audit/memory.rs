@@ -6,12 +6,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{AuditEntry, AuditRecord, AuditTrail, GENESIS_HASH};
+use super::{AuditEntry, AuditRecord, AuditTrail, ChainHead, GENESIS_HASH};
 use crate::OpsError;
 
 #[derive(Debug, Default)]
 struct Inner {
     chains: HashMap<String, Vec<AuditRecord>>,
+    heads: HashMap<String, ChainHead>,
     /// message id → (chain, index in that chain)
     by_message: HashMap<Uuid, Vec<(String, usize)>>,
 }
@@ -26,6 +27,13 @@ impl Inner {
         let record = AuditRecord::link(seq, entry, prev);
         let index = chain.len();
         chain.push(record.clone());
+        self.heads.insert(
+            record.entry.chain.clone(),
+            ChainHead {
+                seq: record.seq,
+                hash: record.hash.clone(),
+            },
+        );
         if let Some(id) = record.entry.message_id {
             self.by_message
                 .entry(id)
@@ -55,6 +63,15 @@ impl MemoryAudit {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Test and drill helper: removes the last `n` records of `chain` (the head stays), to
+    /// show that [`super::verify_chain_with_head`] finds it. Not part of [`AuditTrail`].
+    #[doc(hidden)]
+    pub fn truncate(&self, chain: &str, n: usize) {
+        if let Some(c) = self.lock().chains.get_mut(chain) {
+            c.truncate(c.len().saturating_sub(n));
+        }
     }
 
     /// Test and drill helper: replaces the stored record at `index` of `chain` (if any), to show
@@ -92,6 +109,10 @@ impl AuditTrail for MemoryAudit {
 
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError> {
         Ok(self.lock().chains.get(chain).cloned().unwrap_or_default())
+    }
+
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, OpsError> {
+        Ok(self.lock().heads.get(chain).cloned())
     }
 
     async fn for_message(&self, id: Uuid) -> Result<Vec<AuditRecord>, OpsError> {

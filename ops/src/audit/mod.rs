@@ -523,6 +523,11 @@ pub enum BrokenReason {
     },
     /// The record belongs to another chain than the first record.
     ChainMismatch,
+    /// The chain ends before its recorded head: records at the end were removed. `index` is
+    /// the length of the chain as read, `seq` the head's sequence number.
+    TruncatedTail,
+    /// The last record's hash differs from the hash in the chain's head.
+    HeadMismatch,
 }
 
 impl fmt::Display for BrokenReason {
@@ -536,6 +541,8 @@ impl fmt::Display for BrokenReason {
                 write!(f, "sequence gap (expected {expected}, found {found})")
             }
             BrokenReason::ChainMismatch => f.write_str("record of another chain"),
+            BrokenReason::TruncatedTail => f.write_str("records removed at the end of the chain"),
+            BrokenReason::HeadMismatch => f.write_str("last record differs from the chain head"),
         }
     }
 }
@@ -586,6 +593,56 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<(), BrokenLink> {
     Ok(())
 }
 
+/// The head of a chain as the store keeps it apart from the records: the last sequence number
+/// and hash. Comparing it with the records detects removal of records at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The last sequence number appended.
+    pub seq: u64,
+    /// The hash of that record.
+    pub hash: String,
+}
+
+/// Like [`verify_chain`], and also checks that the chain reaches its recorded `head`: a chain
+/// whose last records were removed verifies on its own, but not against its head.
+pub fn verify_chain_with_head(
+    records: &[AuditRecord],
+    head: Option<&ChainHead>,
+) -> Result<(), BrokenLink> {
+    verify_chain(records)?;
+    let Some(head) = head else {
+        return Ok(());
+    };
+    let last = records.last();
+    let last_seq = last.map_or(0, |r| r.seq);
+    if last_seq < head.seq {
+        return Err(BrokenLink {
+            index: records.len(),
+            seq: head.seq,
+            reason: BrokenReason::TruncatedTail,
+        });
+    }
+    if last_seq > head.seq || last.is_some_and(|r| r.hash != head.hash) {
+        return Err(BrokenLink {
+            index: records.len().saturating_sub(1),
+            seq: last_seq,
+            reason: BrokenReason::HeadMismatch,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a chain and its head from `trail` and verifies both ([`verify_chain_with_head`]).
+/// The outer error is a storage failure; the inner one the first broken link.
+pub async fn verify_stored_chain(
+    trail: &dyn AuditTrail,
+    chain: &str,
+) -> Result<Result<(), BrokenLink>, OpsError> {
+    let records = trail.chain(chain).await?;
+    let head = trail.head(chain).await?;
+    Ok(verify_chain_with_head(&records, head.as_ref()))
+}
+
 /// Where audit records are appended and read back. Append-only: there is no update or delete.
 #[async_trait]
 pub trait AuditTrail: Send + Sync {
@@ -598,6 +655,8 @@ pub trait AuditTrail: Send + Sync {
     async fn chain(&self, chain: &str) -> Result<Vec<AuditRecord>, OpsError>;
     /// Every record that names this message id, ordered by chain and sequence number.
     async fn for_message(&self, id: Uuid) -> Result<Vec<AuditRecord>, OpsError>;
+    /// The recorded head of a chain (`None` when the chain has no records).
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, OpsError>;
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use knooppunt_registry::envelope::DossierKey;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{AuditEntry, AuditRecord, AuditTrail, GENESIS_HASH, Hop};
+use super::{AuditEntry, AuditRecord, AuditTrail, ChainHead, GENESIS_HASH, Hop};
 use crate::OpsError;
 
 const COLUMNS: &str = "chain, seq, hop, at, message_id, subject, partner, endpoint, status, \
@@ -261,6 +261,20 @@ impl AuditTrail for PgAudit {
             .iter()
             .map(from_row)
             .collect()
+    }
+
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, OpsError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached("SELECT seq, hash FROM ops_audit_head WHERE chain = $1 AND seq > 0")
+            .await?;
+        match client.query_opt(&stmt, &[&chain]).await? {
+            Some(row) => Ok(Some(ChainHead {
+                seq: to_u64("seq", row.try_get("seq")?)?,
+                hash: row.try_get("hash")?,
+            })),
+            None => Ok(None),
+        }
     }
 
     async fn for_message(&self, id: Uuid) -> Result<Vec<AuditRecord>, OpsError> {
