@@ -283,6 +283,109 @@ pub fn parse_aanmelding(input: &[u8]) -> Result<CamboAanmelding, MappingError> {
     one(v, "$")
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutVooropleiding<'a> {
+    #[serde(rename = "$type")]
+    soort: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vanaf: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tot_en_met: Option<NaiveDate>,
+    instelling: &'a str,
+    opleiding: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datum_uitslag: Option<NaiveDate>,
+    diploma_behaald: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutAanmelding<'a> {
+    #[serde(rename = "$type")]
+    soort_type: &'static str,
+    keten_id: &'a KetenId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_keten_id: Option<Uuid>,
+    wijzigingsvolgnummer: u64,
+    #[serde(rename = "type")]
+    soort: &'static str,
+    ingetrokken: bool,
+    datum_tijd_indienen: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bsn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geboortedatum: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geslacht: Option<&'static str>,
+    roepnaam: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voornamen: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voorvoegsels: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    achternaam: Option<&'a str>,
+    vooropleidingen: Vec<OutVooropleiding<'a>>,
+    instelling: &'a Brin,
+    opleiding: &'a str,
+    opleiding_cohort: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aanmelding_voor_eerste_leerjaar: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_ondersteuning: Option<bool>,
+}
+
+/// Writes aanmeldingen as a CAMBO page `{"items": […]}` (for the CAMBO simulator): what
+/// [`parse_page`] reads back to the same values.
+pub fn write_page(items: &[CamboAanmelding]) -> Result<String, MappingError> {
+    let out: Vec<OutAanmelding<'_>> = items
+        .iter()
+        .map(|a| OutAanmelding {
+            soort_type: "vca.Aanmelding",
+            keten_id: &a.keten_id,
+            ca_keten_id: a.ca_keten_id,
+            wijzigingsvolgnummer: a.wijzigingsvolgnummer,
+            soort: match a.soort {
+                Soort::Aanmelding => "A",
+                Soort::Interessemelding => "I",
+            },
+            ingetrokken: a.ingetrokken,
+            datum_tijd_indienen: a.ingediend_op,
+            bsn: a.bsn.as_ref().map(Bsn::as_str),
+            geboortedatum: a.geboortedatum.map(|g| g.duo_format()),
+            geslacht: a.geslacht.map(|g| match g {
+                Geslacht::V => "V",
+                Geslacht::M => "M",
+                Geslacht::O => "-",
+            }),
+            roepnaam: &a.roepnaam,
+            voornamen: a.voornamen.as_deref(),
+            voorvoegsels: a.voorvoegsels.as_deref(),
+            achternaam: a.achternaam.as_deref(),
+            vooropleidingen: a
+                .vooropleidingen
+                .iter()
+                .map(|v| OutVooropleiding {
+                    soort: "vca.Vooropleiding",
+                    vanaf: v.vanaf,
+                    tot_en_met: v.tot_en_met,
+                    instelling: &v.instelling,
+                    opleiding: &v.opleiding,
+                    datum_uitslag: v.datum_uitslag,
+                    diploma_behaald: v.diploma_behaald,
+                })
+                .collect(),
+            instelling: &a.instelling,
+            opleiding: &a.opleiding,
+            opleiding_cohort: &a.opleiding_cohort,
+            aanmelding_voor_eerste_leerjaar: a.voor_eerste_leerjaar,
+            extra_ondersteuning: a.extra_ondersteuning,
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "items": out }))
+        .map_err(|e| MappingError::Unsupported(e.to_string()))
+}
+
 /// The notification CAMBO sends when new aanmeldingen wait at a koppelpunt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -441,6 +441,33 @@ pub fn parse(input: &[u8]) -> Result<Inkomend, MappingError> {
     }
 }
 
+/// Reads a natrekken question (for the SBB simulator).
+pub fn parse_verzoek(input: &[u8]) -> Result<Verzoek, MappingError> {
+    let root = xml::parse(input, MAX_BYTES)?;
+    check_children_ns(&root)?;
+    let path = "natrekkenErkenningVerzoek";
+    if root.name != path {
+        return Err(MappingError::invalid(
+            &root.name,
+            "expected natrekkenErkenningVerzoek",
+        ));
+    }
+    Ok(Verzoek {
+        bericht: read_bericht(&root, path)?,
+        referentie: BpvId(guid(&root, path, "referentie")?),
+        leerbedrijf: leerbedrijf(&root, path)?,
+        onderdeel: read_onderdeel(
+            root.child("onderdeel")
+                .ok_or_else(|| MappingError::missing(format!("{path}/onderdeel")))?,
+            &format!("{path}/onderdeel"),
+        )?,
+        startdatum: parse_date(
+            &format!("{path}/startdatum"),
+            root.require(path, "startdatum")?,
+        )?,
+    })
+}
+
 /// The registry command for a message from SBB: `RecordSbbCheck` for an answer (dated on the
 /// answer's send date), `WithdrawErkenning` for a withdrawal.
 pub fn to_command(m: &Inkomend) -> Command {

@@ -411,3 +411,165 @@ proptest! {
         prop_assert_eq!(soap::parse_request(body.as_bytes()).unwrap(), (h, q));
     }
 }
+
+mod simulator_side {
+    use super::*;
+    use knooppunt_mappings::rio::soap::{Foutmelding, Paginering};
+    use knooppunt_mappings::rio::{AangebodenOpleiding, Cohort, Onderwijslocatie};
+
+    #[test]
+    fn written_responses_are_valid_and_read_back() {
+        let parsed = soap::parse_response(response("", "duo").as_bytes()).unwrap();
+        let x = soap::write_response(&header(), &parsed).unwrap();
+        common::assert_valid_against(&x, &common::spec(XSD));
+        assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), parsed);
+
+        let locatie = RioResponse::Onderwijslocatie(Onderwijslocatie {
+            code: "101X591".parse().unwrap(),
+            postcode: Some("1811JJ".into()),
+            huisnummer: Some(99_999),
+            toevoeging: Some("bis".into()),
+            plaatsnaam: Some("'s-Hertogenbosch".into()),
+        });
+        let x = soap::write_response(&header(), &locatie).unwrap();
+        common::assert_valid_against(&x, &common::spec(XSD));
+        assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), locatie);
+    }
+
+    #[test]
+    fn written_rejections_are_valid_and_read_back() {
+        let f = vec![Foutmelding {
+            foutcode: "A01060".into(),
+            fouttekst: "Onderwijslocatie onbekend".into(),
+            sleutelgegevens: vec![("onderwijslocatiecode".into(), "999X999".into())],
+        }];
+        let x = soap::write_rejection(&header(), "opvragen_onderwijslocatie", &f).unwrap();
+        common::assert_valid_against(&x, &common::spec(XSD));
+        match soap::parse_response(x.as_bytes()).unwrap_err() {
+            RioError::Rejected {
+                operation,
+                foutmeldingen,
+            } => {
+                assert_eq!(operation, "opvragen_onderwijslocatie");
+                assert_eq!(foutmeldingen, f);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(soap::write_rejection(&header(), "opvragen_x", &[]).is_err());
+    }
+
+    fn date() -> impl Strategy<Value = NaiveDate> {
+        (2000i32..2100, 1u32..13, 1u32..29)
+            .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    fn cohort() -> impl Strategy<Value = Cohort> {
+        (
+            "[A-Z0-9-]{1,60}",
+            any::<bool>(),
+            date(),
+            proptest::option::of(date()),
+            prop_oneof![
+                date().prop_map(|moment| Instroom::Vast { moment }),
+                (date(), proptest::option::of(date()))
+                    .prop_map(|(begin, eind)| Instroom::Flexibel { begin, eind }),
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(code, g, begin, einde, instroom, toestemming)| Cohort {
+                code,
+                status: if g {
+                    CohortStatus::Gepubliceerd
+                } else {
+                    CohortStatus::Ontwerp
+                },
+                begin_aanmeldperiode: begin,
+                einde_aanmeldperiode: einde,
+                instroom,
+                toestemming_vereist: toestemming,
+                deelnemersplaatsen: None,
+            })
+    }
+
+    fn offer() -> impl Strategy<Value = AangebodenOpleiding> {
+        (
+            any::<u128>(),
+            (0u32..1000, 0u32..10_000, proptest::option::of(0u32..1000)),
+            (
+                date(),
+                proptest::option::of(date()),
+                proptest::option::of(date()),
+            ),
+            proptest::option::of("[A-Za-zÇéÑ'&<>()-]{1,10}( [A-Za-zÇéÑ'&<>()-]{1,10}){0,5}"),
+            proptest::option::of(10_000u32..99_999),
+            prop::sample::select(vec!["BOL", "BBL", "BOL_DT", "OVO", "EX", "ODT"]),
+            proptest::option::of(prop::sample::select(vec![
+                "MBO-1", "MBO-2", "MBO-3", "MBO-4",
+            ])),
+            (any::<bool>(), prop::sample::select(vec!["ALL", "SPEC"])),
+            proptest::collection::vec(cohort(), 0..4),
+        )
+            .prop_map(
+                |(
+                    u,
+                    (a, e, l),
+                    (begin, eerste, eind),
+                    naam,
+                    crebo,
+                    lt,
+                    niveau,
+                    (toelating, toegang),
+                    cohorts,
+                )| AangebodenOpleiding {
+                    code: Uuid::from_u128(u),
+                    aanbieder: Some(format!("{a:03}A{:03}", a % 1000).parse().unwrap()),
+                    opleidingseenheid: Some(format!("{:04}O{e:04}", e % 10_000).parse().unwrap()),
+                    locatie: l.map(|l| format!("{l:03}X{l:03}").parse().unwrap()),
+                    crebo: crebo.map(|c| c.to_string().parse().unwrap()),
+                    begindatum: begin,
+                    einddatum: eind,
+                    eerste_instroom: eerste,
+                    naam,
+                    leertraject: Some(lt.to_owned()),
+                    niveau: niveau.map(str::to_owned),
+                    toelatingseisen: Some(toelating),
+                    toegankelijkheid: Some(toegang.to_owned()),
+                    cohorts,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn responses_round_trip(items in proptest::collection::vec(offer(), 0..4), pages in proptest::option::of((0u32..999_999, 0u32..1000, 0u32..100_000))) {
+            let r = RioResponse::AangebodenOpleidingen {
+                items,
+                paginering: pages.map(|(pagina, aantal_paginas, aantal_resultaten)| Paginering { pagina, aantal_paginas, aantal_resultaten }),
+            };
+            let x = soap::write_response(&header(), &r).unwrap();
+            prop_assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn some_generated_responses_are_valid_against_the_xsd() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for _ in 0..5 {
+            let items = proptest::collection::vec(offer(), 1..4)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let x = soap::write_response(
+                &header(),
+                &RioResponse::AangebodenOpleidingen {
+                    items,
+                    paginering: None,
+                },
+            )
+            .unwrap();
+            common::assert_valid_against(&x, &common::spec(XSD));
+        }
+    }
+}

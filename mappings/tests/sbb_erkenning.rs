@@ -49,6 +49,7 @@ fn the_question_for_a_registered_bpv_is_valid() {
     let x = sbb::write_verzoek(&v).unwrap();
     common::assert_valid_against(&x, &xsd());
     insta::assert_snapshot!("sbb_verzoek", x);
+    assert_eq!(sbb::parse_verzoek(x.as_bytes()).unwrap(), v);
     let keuzedeel = Verzoek {
         onderdeel: BpvOnderdeel::Keuzedeel("K0067".parse().unwrap()),
         ..v

@@ -62,6 +62,8 @@ struct LodAangebodenOpleiding {
     soort: String,
     leertraject: Option<String>,
     mboniveau: Option<String>,
+    toelatingseisen: Option<String>,
+    toegankelijkheid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +124,14 @@ pub fn parse_aangeboden_opleidingen(
         if let Some(n) = &o.eigennaam {
             check_len(&format!("$[{i}].eigennaam"), n, 225)?;
         }
+        let toelatingseisen = o
+            .toelatingseisen
+            .as_deref()
+            .map(|t| ja_nee(&format!("$[{i}].toelatingseisen"), t))
+            .transpose()?;
         out.push(AangebodenOpleiding {
+            toelatingseisen,
+            toegankelijkheid: o.toegankelijkheid,
             code,
             aanbieder: None,
             opleidingseenheid: None,

@@ -65,6 +65,10 @@ pub struct AangebodenOpleiding {
     pub leertraject: Option<String>,
     /// Niveau (`MBO-1` … `MBO-4`, or RIO's code) for mbo.
     pub niveau: Option<String>,
+    /// Whether extra admission requirements apply (`toelatingseisen` JA/NEE).
+    pub toelatingseisen: Option<bool>,
+    /// Who may apply (`toegankelijkheid`: `ALL` or `SPEC`).
+    pub toegankelijkheid: Option<String>,
     /// Cohorts (instroommomenten with an aanmeldperiode).
     pub cohorts: Vec<Cohort>,
 }

@@ -377,6 +377,8 @@ pub struct Foutmelding {
     pub foutcode: String,
     /// RIO's text (about the request, not personal data).
     pub fouttekst: String,
+    /// The key data the error is about (`sleutelnaam`, `sleutelwaarde`), 1–5.
+    pub sleutelgegevens: Vec<(String, String)>,
 }
 
 /// What can go wrong with a RIO answer.
@@ -478,9 +480,18 @@ pub fn parse_response(input: &[u8]) -> Result<RioResponse, RioError> {
         let mut foutmeldingen = Vec::new();
         for (i, f) in root.all("foutmelding").enumerate() {
             let fp = format!("{path}/foutmelding[{}]", i + 1);
+            let mut sleutelgegevens = Vec::new();
+            for (j, k) in f.all("sleutelgegeven").enumerate() {
+                let kp = format!("{fp}/sleutelgegeven[{}]", j + 1);
+                sleutelgegevens.push((
+                    k.require(&kp, "sleutelnaam")?.to_owned(),
+                    k.text_of("sleutelwaarde").unwrap_or("").to_owned(),
+                ));
+            }
             foutmeldingen.push(Foutmelding {
                 foutcode: f.require(&fp, "foutcode")?.to_owned(),
                 fouttekst: f.text_of("fouttekst").unwrap_or("").to_owned(),
+                sleutelgegevens,
             });
         }
         if foutmeldingen.is_empty() {
@@ -639,6 +650,11 @@ fn read_offer(e: &Element, path: &str) -> Result<AangebodenOpleiding, MappingErr
         naam: naam.and_then(|(_, n)| n),
         leertraject: e.text_of("leertrajectMBO").map(str::to_owned),
         niveau: e.text_of("mboNiveau").map(str::to_owned),
+        toelatingseisen: e
+            .text_of("toelatingseisen")
+            .map(|t| ja_nee(&format!("{path}/toelatingseisen"), t))
+            .transpose()?,
+        toegankelijkheid: e.text_of("toegankelijkheid").map(str::to_owned),
         cohorts,
     })
 }
@@ -750,4 +766,216 @@ fn read_locatie(l: &Element, path: &str) -> Result<Onderwijslocatie, MappingErro
         toevoeging: l.text_of("huisnummertoevoeging").map(str::to_owned),
         plaatsnaam: l.text_of("plaatsnaam").map(str::to_owned),
     })
+}
+
+/// The opleidingsstelsel written with a crebo in `opleidingserkenningSleutel` by
+/// [`write_response`] (the reader accepts any stelsel; RIO's real value is not public).
+pub const CREBO_STELSEL: &str = "MBO";
+
+fn write_offer(out: &mut String, o: &AangebodenOpleiding) -> Result<(), MappingError> {
+    let path = format!("aangebodenOpleiding[{}]", o.code);
+    let need = |v: Option<&str>, n: &str| -> Result<String, MappingError> {
+        v.map(str::to_owned)
+            .ok_or_else(|| MappingError::missing(format!("{path}/{n}")))
+    };
+    let leertraject = need(o.leertraject.as_deref(), "leertrajectMBO")?;
+    let toegankelijkheid = need(o.toegankelijkheid.as_deref(), "toegankelijkheid")?;
+    let toelatingseisen = o
+        .toelatingseisen
+        .ok_or_else(|| MappingError::missing(format!("{path}/toelatingseisen")))?;
+    let aanbieder = o
+        .aanbieder
+        .as_ref()
+        .ok_or_else(|| MappingError::missing(format!("{path}/onderwijsaanbiedercode")))?;
+    let eenheid = o
+        .opleidingseenheid
+        .as_ref()
+        .ok_or_else(|| MappingError::missing(format!("{path}/opleidingseenheidcode")))?;
+    let date = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    out.push_str("<duo:aangebodenMboOpleiding>");
+    el(out, "aangebodenOpleidingCode", &o.code.to_string());
+    el(out, "onderwijsaanbiedercode", aanbieder.as_str());
+    el(out, "opleidingseenheidcode", eenheid.as_str());
+    if let Some(l) = &o.locatie {
+        el(out, "onderwijslocatiecode", l.as_str());
+    }
+    el(out, "begindatum", &date(o.begindatum));
+    if let Some(d) = o.eerste_instroom {
+        el(out, "eersteInstroomDatum", &date(d));
+    }
+    if let Some(d) = o.einddatum {
+        el(out, "einddatum", &date(d));
+    }
+    if let Some(c) = &o.crebo {
+        out.push_str("<duo:opleidingserkenningSleutel>");
+        el(out, "opleidingsstelsel", CREBO_STELSEL);
+        el(out, "opleidingscode", c.as_str());
+        out.push_str("</duo:opleidingserkenningSleutel>");
+    }
+    out.push_str("<duo:aangebodenMboOpleidingPeriode>");
+    el(out, "begindatum", &date(o.begindatum));
+    if let Some(n) = &o.naam {
+        check_len(&format!("{path}/eigenNaamAangebodenOpleiding"), n, 225)?;
+        el(out, "eigenNaamAangebodenOpleiding", n);
+    }
+    out.push_str("</duo:aangebodenMboOpleidingPeriode>");
+    for c in &o.cohorts {
+        check_len(&format!("{path}/cohortcode"), &c.code, 60)?;
+        out.push_str("<duo:aangebodenMboOpleidingCohort>");
+        el(out, "cohortcode", &c.code);
+        el(out, "cohortstatus", c.status.code());
+        el(out, "beginAanmeldperiode", &date(c.begin_aanmeldperiode));
+        match c.instroom {
+            Instroom::Vast { moment } => {
+                out.push_str("<duo:vastInstroommoment>");
+                el(out, "instroommoment", &date(moment));
+                out.push_str("</duo:vastInstroommoment>");
+            }
+            Instroom::Flexibel { begin, eind } => {
+                out.push_str("<duo:flexibeleInstroom>");
+                el(out, "beginInstroomperiode", &date(begin));
+                if let Some(e) = eind {
+                    el(out, "eindeInstroomperiode", &date(e));
+                }
+                out.push_str("</duo:flexibeleInstroom>");
+            }
+        }
+        if let Some(e) = c.einde_aanmeldperiode {
+            el(out, "eindeAanmeldperiode", &date(e));
+        }
+        el(
+            out,
+            "toestemmingVereistVoorAanmelding",
+            if c.toestemming_vereist { "JA" } else { "NEE" },
+        );
+        out.push_str("</duo:aangebodenMboOpleidingCohort>");
+    }
+    el(out, "leertrajectMBO", &leertraject);
+    if let Some(n) = &o.niveau {
+        el(out, "mboNiveau", n);
+    }
+    el(
+        out,
+        "toelatingseisen",
+        if toelatingseisen { "JA" } else { "NEE" },
+    );
+    el(out, "toegankelijkheid", &toegankelijkheid);
+    out.push_str("</duo:aangebodenMboOpleiding>");
+    Ok(())
+}
+
+/// Writes an approved response (for the RIO simulator), valid against the XSD. Mbo offers only;
+/// an onderwijsaanbieder answer needs data the model does not keep and is refused.
+pub fn write_response(
+    header: &RequestHeader,
+    response: &RioResponse,
+) -> Result<String, MappingError> {
+    header.validate()?;
+    let op = match response {
+        RioResponse::AangebodenOpleidingen { .. } => "opvragen_aangebodenOpleidingenVanOrganisatie",
+        RioResponse::AangebodenOpleiding(_) => "opvragen_aangebodenOpleiding",
+        RioResponse::Onderwijslocatie(_) => "opvragen_onderwijslocatie",
+        RioResponse::Onderwijsaanbieder(_) => {
+            return Err(MappingError::Unsupported(
+                "writing an onderwijsaanbieder answer".to_owned(),
+            ));
+        }
+    };
+    let mut out = format!("<duo:{op}_response xmlns:duo=\"{NS}\">");
+    header.write(&mut out);
+    el(&mut out, "requestGoedgekeurd", "true");
+    match response {
+        RioResponse::AangebodenOpleidingen { items, paginering } => {
+            if items.len() > 500 {
+                return Err(MappingError::invalid(
+                    "aangebodenOpleiding",
+                    "at most 500 per page",
+                ));
+            }
+            for o in items {
+                write_offer(&mut out, o)?;
+            }
+            if let Some(p) = paginering {
+                out.push_str("<duo:paginering>");
+                el(&mut out, "pagina", &p.pagina.to_string());
+                el(&mut out, "aantalPaginas", &p.aantal_paginas.to_string());
+                el(
+                    &mut out,
+                    "aantalResultaten",
+                    &p.aantal_resultaten.to_string(),
+                );
+                out.push_str("</duo:paginering>");
+            }
+        }
+        RioResponse::AangebodenOpleiding(o) => write_offer(&mut out, o)?,
+        RioResponse::Onderwijslocatie(l) => {
+            out.push_str("<duo:onderwijslocatie>");
+            el(&mut out, "onderwijslocatiecode", l.code.as_str());
+            if let Some(p) = &l.postcode {
+                el(&mut out, "postcode", p);
+            }
+            if let Some(h) = l.huisnummer {
+                el(&mut out, "huisnummer", &h.to_string());
+            }
+            if let Some(t) = &l.toevoeging {
+                el(&mut out, "huisnummertoevoeging", t);
+            }
+            if let Some(p) = &l.plaatsnaam {
+                el(&mut out, "plaatsnaam", p);
+            }
+            out.push_str("</duo:onderwijslocatie>");
+        }
+        RioResponse::Onderwijsaanbieder(_) => {}
+    }
+    out.push_str(&format!("</duo:{op}_response>"));
+    Ok(out)
+}
+
+/// Writes a refusal (`requestGoedgekeurd=false` with 1–99 foutmeldingen, each with 1–5
+/// sleutelgegevens) for `operation` (for the RIO simulator).
+pub fn write_rejection(
+    header: &RequestHeader,
+    operation: &str,
+    foutmeldingen: &[Foutmelding],
+) -> Result<String, MappingError> {
+    header.validate()?;
+    if !operation.starts_with("opvragen_")
+        || !operation
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(MappingError::invalid(
+            "operation",
+            "expected an opvragen_… operation",
+        ));
+    }
+    if foutmeldingen.is_empty() || foutmeldingen.len() > 99 {
+        return Err(MappingError::invalid(
+            "foutmelding",
+            "1 to 99 foutmeldingen",
+        ));
+    }
+    let mut out = format!("<duo:{operation}_response xmlns:duo=\"{NS}\">");
+    header.write(&mut out);
+    el(&mut out, "requestGoedgekeurd", "false");
+    for (i, f) in foutmeldingen.iter().enumerate() {
+        if f.sleutelgegevens.is_empty() || f.sleutelgegevens.len() > 5 {
+            return Err(MappingError::invalid(
+                format!("foutmelding[{}]/sleutelgegeven", i + 1),
+                "1 to 5 sleutelgegevens",
+            ));
+        }
+        out.push_str("<duo:foutmelding>");
+        el(&mut out, "foutcode", &f.foutcode);
+        el(&mut out, "fouttekst", &f.fouttekst);
+        for (naam, waarde) in &f.sleutelgegevens {
+            out.push_str("<duo:sleutelgegeven>");
+            el(&mut out, "sleutelnaam", naam);
+            el(&mut out, "sleutelwaarde", waarde);
+            out.push_str("</duo:sleutelgegeven>");
+        }
+        out.push_str("</duo:foutmelding>");
+    }
+    out.push_str(&format!("</duo:{operation}_response>"));
+    Ok(out)
 }
