@@ -87,6 +87,22 @@ async fn main() -> anyhow::Result<()> {
     admin
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await?;
+    let outcome = measure(&url, &schema, &admin, messages, tasks, hops).await;
+    // Drop the schema also when the measurement failed.
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    outcome
+}
+
+async fn measure(
+    url: &str,
+    schema: &str,
+    admin: &tokio_postgres::Client,
+    messages: usize,
+    tasks: usize,
+    hops: usize,
+) -> anyhow::Result<()> {
     let mut cfg: tokio_postgres::Config = url.parse()?;
     // LOAD_SYNC_COMMIT=off shows how much of the time is the commit's fsync.
     let sync = std::env::var("LOAD_SYNC_COMMIT").unwrap_or_else(|_| "on".to_owned());
@@ -136,8 +152,5 @@ async fn main() -> anyhow::Result<()> {
     let chain: String = row.get(0);
     verify_chain(&trail.chain(&chain).await?)?;
     pool.close();
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The ops crate's PostgreSQL migrations: numbered SQL files embedded at build time, applied in
-//! order in one transaction under an advisory lock, each recorded in `ops_schema_migrations`.
+//! order in one transaction under a per-schema advisory lock, each recorded in `ops_schema_migrations`.
 //! Running it again (or from several instances at once) is safe.
 
 use deadpool_postgres::Pool;
@@ -16,9 +16,6 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
 ];
 
-/// Advisory-lock key that serialises ops migrations across processes ("ops-migr").
-const LOCK_KEY: i64 = 0x6f70_732d_6d69_6772;
-
 /// Applies the pending ops migrations using a connection from `pool`.
 pub async fn migrate(pool: &Pool) -> Result<(), OpsError> {
     let mut client = pool.get().await?;
@@ -28,8 +25,13 @@ pub async fn migrate(pool: &Pool) -> Result<(), OpsError> {
 /// Applies the pending ops migrations on `client` (one transaction, under an advisory lock).
 pub async fn migrate_client(client: &mut tokio_postgres::Client) -> Result<(), OpsError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-        .await?;
+    // One lock per schema: instances migrating the same schema wait for each other, tests in
+    // their own schemas do not.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('knooppunt-ops-migrate:' || coalesce(current_schema(), '')))",
+        &[],
+    )
+    .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS ops_schema_migrations (
              version    integer     PRIMARY KEY,
