@@ -249,6 +249,25 @@ async fn operators_replay_and_discard_with_audit(
     verify_chain(&trail)?;
     assert!(svc.list("bron").await?.is_empty());
     assert!(svc.discard("bron", first.message_id, &who).await?.is_none());
+
+    // two operators act on the same message at once: exactly one of them gets it
+    let third = parked("bron", None, 1);
+    state.park(third.clone()).await?;
+    let (s1, s2) = (svc.clone(), svc.clone());
+    let w1 = OperatorAction::new("op.one", "retry after fix");
+    let w2 = OperatorAction::new("op.two", "duplicate");
+    let (r1, r2) = tokio::join!(
+        s1.replay("bron", third.message_id, &w1),
+        s2.discard("bron", third.message_id, &w2)
+    );
+    assert_eq!(usize::from(r1?.is_some()) + usize::from(r2?.is_some()), 1);
+    assert_eq!(
+        audit
+            .chain(&AuditEntry::message_chain(third.message_id))
+            .await?
+            .len(),
+        1
+    );
     Ok(())
 }
 

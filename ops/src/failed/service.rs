@@ -76,6 +76,26 @@ impl FailedMessages {
         e
     }
 
+    /// Takes the parked message out and builds its audit entry; puts it back when the entry is
+    /// refused (so a refused action changes nothing).
+    async fn take(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        hop: Hop,
+        who: &OperatorAction,
+    ) -> Result<Option<(ParkedMessage, AuditEntry)>, OpsError> {
+        let Some(p) = self.state.take_parked(consumer, message_id).await? else {
+            return Ok(None);
+        };
+        let entry = Self::entry(hop, &p, who);
+        if let Err(e) = entry.validate() {
+            self.state.park(p).await?;
+            return Err(e);
+        }
+        Ok(Some((p, entry)))
+    }
+
     fn check(who: &OperatorAction) -> Result<(), OpsError> {
         if who.actor.trim().is_empty() {
             return Err(OpsError::Invalid {
@@ -89,7 +109,11 @@ impl FailedMessages {
                 reason: "a reason is required",
             });
         }
-        Ok(())
+        // The actor and reason rules of the audit trail, checked before anything changes.
+        AuditEntry::for_message(Uuid::nil(), Hop::Replayed)
+            .actor(who.actor.clone())
+            .reason(who.reason.clone())
+            .validate()
     }
 
     /// Takes a parked message out for replay and records `replayed` (actor, reason). Returns the
@@ -103,19 +127,7 @@ impl FailedMessages {
         who: &OperatorAction,
     ) -> Result<Option<ParkedMessage>, OpsError> {
         Self::check(who)?;
-        let Some(p) = self
-            .state
-            .parked(consumer)
-            .await?
-            .into_iter()
-            .find(|p| p.message_id == message_id)
-        else {
-            return Ok(None);
-        };
-        // Validate the audit entry before anything changes, so a bad reason changes nothing.
-        let entry = Self::entry(Hop::Replayed, &p, who);
-        entry.validate()?;
-        let Some(p) = self.state.take_parked(consumer, message_id).await? else {
+        let Some((p, entry)) = self.take(consumer, message_id, Hop::Replayed, who).await? else {
             return Ok(None);
         };
         if let Err(e) = self.audit.append(entry).await {
@@ -137,18 +149,7 @@ impl FailedMessages {
         who: &OperatorAction,
     ) -> Result<Option<Discarded>, OpsError> {
         Self::check(who)?;
-        let Some(p) = self
-            .state
-            .parked(consumer)
-            .await?
-            .into_iter()
-            .find(|p| p.message_id == message_id)
-        else {
-            return Ok(None);
-        };
-        let entry = Self::entry(Hop::Discarded, &p, who);
-        entry.validate()?;
-        let Some(p) = self.state.take_parked(consumer, message_id).await? else {
+        let Some((p, entry)) = self.take(consumer, message_id, Hop::Discarded, who).await? else {
             return Ok(None);
         };
         if let Err(e) = self.audit.append(entry).await {
