@@ -14,6 +14,39 @@ struct Cli {
 enum Cmd {
     /// Runs a scripted student journey (memo steps a–f) on the in-memory registry and prints it.
     Demo,
+    /// Applies pending registry migrations to the database at DATABASE_URL.
+    Migrate {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+    /// Benchmarks a component.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    /// Commands per second on the PostgreSQL registry store (durable), in a throwaway schema.
+    Registry {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// Concurrent dossiers per level.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        levels: Vec<usize>,
+        /// Seconds per level.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Connection pool size (at least the highest level).
+        #[arg(long, default_value_t = 32)]
+        pool_size: usize,
+        /// Commands per dossier before a worker opens the next one.
+        #[arg(long, default_value_t = 10)]
+        commands_per_dossier: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,6 +59,67 @@ fn main() -> anyhow::Result<()> {
                 knooppunt_registry::demo::run(&store, &mut out).await
             })?;
             anyhow::ensure!(report.all_succeeded(), "demo: some steps were rejected");
+            Ok(())
+        }
+        Cmd::Migrate { database_url } => {
+            use knooppunt_registry::store::{PgStore, PgStoreConfig};
+            let config = PgStoreConfig {
+                url: database_url,
+                schema: None,
+                pool_size: 1,
+            };
+            let applied = tokio::runtime::Runtime::new()?
+                .block_on(async { PgStore::connect(&config)?.migrate().await })?;
+            if applied.is_empty() {
+                println!("registry schema is up to date");
+            } else {
+                println!("applied registry migrations: {applied:?}");
+            }
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Registry {
+                    database_url,
+                    levels,
+                    seconds,
+                    pool_size,
+                    commands_per_dossier,
+                },
+        } => {
+            use knooppunt_registry::store::{PgStoreConfig, bench};
+            let config = bench::BenchConfig {
+                store: PgStoreConfig {
+                    url: database_url,
+                    schema: None,
+                    pool_size,
+                },
+                levels,
+                duration: std::time::Duration::from_secs(seconds),
+                commands_per_dossier,
+            };
+            let report = tokio::runtime::Runtime::new()?.block_on(bench::run(&config))?;
+            println!(
+                "registry store bench: PostgreSQL, fsync={} synchronous_commit={}, pool {}, \
+                 {seconds} s per level, follow-up command: {}",
+                report.durability.fsync,
+                report.durability.synchronous_commit,
+                report.pool_size,
+                report.follow_up.unwrap_or("none (OpenDossier only)"),
+            );
+            println!(
+                "{:>12} {:>10} {:>9} {:>12}",
+                "concurrency", "commands", "rejected", "commands/s"
+            );
+            for level in &report.levels {
+                println!(
+                    "{:>12} {:>10} {:>9} {:>12.0}",
+                    level.concurrency,
+                    level.commands,
+                    level.rejected,
+                    level.per_second()
+                );
+            }
             Ok(())
         }
     }
