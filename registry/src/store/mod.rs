@@ -164,6 +164,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 /// the lease is released — explicitly, by dropping it, or (PostgreSQL) because its connection
 /// died — the partitions are free and the next lease claims those rows again (at-least-once;
 /// consumers deduplicate by event id).
+///
+/// *Failure.* An error from [`claim`](Self::claim) or [`mark_sent`](Self::mark_sent) may mean
+/// the lease is lost (its connection broke and the server let go of the locks): release it and
+/// take a new one. A relay that keeps publishing rows it claimed before such a loss can
+/// duplicate an event another relay also publishes; duplicates carry the same event id and
+/// sequence, so consumers drop them.
 #[async_trait]
 pub trait OutboxLease: Send + Sync + fmt::Debug {
     /// The partitions this lease holds, ascending.
