@@ -4,13 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
 use knooppunt_gateway::bus::memory::MemoryTransport;
 use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
-use knooppunt_gateway::bus::{AdapterQueues, Topology, Transport, headers};
+use knooppunt_gateway::bus::{
+    AdapterQueues, BusError, Consumer, Message, Publish, Topology, Transport, headers,
+};
 use knooppunt_gateway::relay::{Relay, RelayConfig, event_message};
 use knooppunt_registry::demo;
 use knooppunt_registry::domain::{Command, Person};
@@ -252,5 +255,118 @@ fn event_message_carries_the_envelope() -> anyhow::Result<()> {
     assert_eq!(msg.header_int(headers::SEQUENCE), Some(1));
     let back: EventEnvelope = serde_json::from_slice(&msg.body)?;
     assert_eq!(back, event);
+    Ok(())
+}
+
+/// A bus whose first `failures` batches are published but reported as failed (a lost confirm).
+#[derive(Debug)]
+struct LostConfirms {
+    inner: MemoryTransport,
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Transport for LostConfirms {
+    async fn declare(&self, t: &Topology) -> Result<(), BusError> {
+        self.inner.declare(t).await
+    }
+    async fn publish(&self, e: &str, k: &str, m: &Message) -> Result<(), BusError> {
+        self.inner.publish(e, k, m).await
+    }
+    async fn publish_batch(&self, items: &[Publish]) -> Result<(), BusError> {
+        self.inner.publish_batch(items).await?;
+        let lost = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lost {
+            return Err(BusError::Unavailable("confirm lost (test)".into()));
+        }
+        Ok(())
+    }
+    async fn consume(&self, q: &str, prefetch: u16) -> Result<Box<dyn Consumer>, BusError> {
+        self.inner.consume(q, prefetch).await
+    }
+    async fn queue_depth(&self, q: &str) -> Result<u64, BusError> {
+        self.inner.queue_depth(q).await
+    }
+}
+
+/// A row is marked sent only after its confirm: when confirms are lost, the rows are published
+/// again (duplicates), still in sequence order per dossier, and the outbox drains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_confirms_republish_in_order() -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    store.save_reference(&demo::reference_data()).await?;
+    let written = write_journeys(Arc::clone(&store), 6).await?;
+    let total: usize = written.values().map(Vec::len).sum();
+    let transport = Arc::new(LostConfirms {
+        inner: MemoryTransport::new(),
+        failures: std::sync::atomic::AtomicUsize::new(3),
+    });
+    let topology = Topology::new(
+        DEFAULT_EVENTS_EXCHANGE,
+        &[AdapterQueues {
+            name: "all".into(),
+            bindings: vec!["#".into()],
+            tiers: vec![],
+        }],
+    )?;
+    transport.declare(&topology).await?;
+    let mut consumer = transport.consume(&work_queue("all"), 0).await?;
+    let cancel = CancellationToken::new();
+    let relay = Relay::new(
+        Arc::clone(&store),
+        transport.clone(),
+        RelayConfig {
+            batch_size: 40,
+            idle_wait: Duration::from_millis(10),
+            error_backoff: Duration::from_millis(10),
+            ..RelayConfig::default()
+        },
+    );
+    let running = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { relay.run(cancel).await })
+    };
+    let collected = tokio::time::timeout(BOUND, async {
+        let mut first_seen: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut per_id: HashMap<uuid::Uuid, u32> = HashMap::new();
+        while per_id.len() < total {
+            let d = consumer.next().await.context("consumer closed")?;
+            let n = per_id.entry(d.message.id).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                let subject = d.message.header_str(headers::SUBJECT).context("subject")?;
+                let seq = d
+                    .message
+                    .header_int(headers::SEQUENCE)
+                    .context("sequence")?;
+                first_seen.entry(subject.to_owned()).or_default().push(seq);
+            }
+            d.ack().await?;
+        }
+        while store.outbox_backlog().await? > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok::<_, anyhow::Error>((first_seen, per_id))
+    })
+    .await;
+    cancel.cancel();
+    running.await?;
+    let (first_seen, per_id) = match collected {
+        Ok(r) => r?,
+        Err(_) => bail!("did not drain within {BOUND:?}"),
+    };
+    let duplicates: u32 = per_id.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates > 0,
+        "lost confirms must lead to publishing again"
+    );
+    for (key, events) in &written {
+        let want: Vec<i64> = (1..=events.len() as i64).collect();
+        assert_eq!(first_seen.get(key), Some(&want), "dossier {key} in order");
+    }
+    println!("lost confirms: {total} events, {duplicates} duplicate deliveries, none lost");
     Ok(())
 }

@@ -88,7 +88,11 @@ impl AmqpConfig {
 /// The URI without its userinfo (for logs and Debug).
 fn redacted_uri(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &uri[..s], &uri[at + 1..]),
+        (Some(s), Some(at)) if at > s => format!(
+            "{}://***@{}",
+            uri.get(..s).unwrap_or_default(),
+            uri.get(at + 1..).unwrap_or_default()
+        ),
         _ => uri.to_owned(),
     }
 }
@@ -1011,5 +1015,63 @@ impl Settle for AmqpSettle {
                     .await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_then_decode_keeps_the_message() {
+        let mut msg = Message::new("nl.knooppunt.test.v1", "{}")
+            .with_header("ce-subject", "abc")
+            .with_header("sequence", 42);
+        msg.correlation_id = Some(Uuid::new_v4());
+        let props = encode(&msg).unwrap();
+        let back = decode(&props, msg.body.to_vec()).unwrap();
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn foreign_messages_are_typed_errors() {
+        let err = |p: BasicProperties| decode(&p, Vec::new()).unwrap_err().to_string();
+        assert!(err(BasicProperties::default()).contains("message_id"));
+        let no_type = BasicProperties::default().with_message_id(Uuid::new_v4().to_string().into());
+        assert!(err(no_type.clone()).contains("type"));
+        let bad_id = BasicProperties::default().with_message_id("not-a-uuid".into());
+        assert!(err(bad_id).contains("not a UUID"));
+        let no_time = no_type.with_type("t".into());
+        assert!(err(no_time).contains("timestamp"));
+        let mut headers = FieldTable::default();
+        headers.insert(
+            TIME_HEADER.into(),
+            AMQPValue::LongString("yesterday".into()),
+        );
+        let bad_time = BasicProperties::default()
+            .with_message_id(Uuid::new_v4().to_string().into())
+            .with_type("t".into())
+            .with_headers(headers);
+        assert!(err(bad_time).contains("ce-time"));
+    }
+
+    #[test]
+    fn broker_headers_are_not_message_headers() {
+        let msg = Message::new("t", "{}");
+        let mut props = encode(&msg).unwrap();
+        let mut headers = props.headers().clone().unwrap_or_default();
+        headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(3));
+        headers.insert("x-death".into(), AMQPValue::FieldArray(Default::default()));
+        props = props.with_headers(headers);
+        let back = decode(&props, Vec::new()).unwrap();
+        assert!(back.headers.is_empty());
+    }
+
+    #[test]
+    fn uri_password_is_redacted() {
+        let cfg = AmqpConfig::new("amqp://guest:secret@localhost:5672/%2f");
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("secret"));
+        assert!(text.contains("localhost:5672"));
     }
 }
