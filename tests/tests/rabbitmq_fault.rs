@@ -44,8 +44,28 @@ struct Effects {
     acks_lost: usize,
 }
 
+/// What goes wrong mid-flight.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// `rabbitmqctl stop_app`, 2 s, `start_app`: every connection and queue process goes down.
+    BrokerRestart,
+    /// `rabbitmqctl close_all_connections -p <vhost>` twice: only this test's connections are
+    /// closed by the broker (other tests are not disturbed); lapin's recovery or the supervisor
+    /// reconnects.
+    ConnectionsClosed,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_loses_nothing() -> anyhow::Result<()> {
+    scenario(Fault::BrokerRestart).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_connections_lose_nothing() -> anyhow::Result<()> {
+    scenario(Fault::ConnectionsClosed).await
+}
+
+async fn scenario(fault: Fault) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -132,10 +152,29 @@ async fn broker_restart_loses_nothing() -> anyhow::Result<()> {
         published.load(Ordering::SeqCst),
         effects.lock().await.seen.len(),
     );
-    let stopped = tokio::task::spawn_blocking(BrokerStopped::stop).await??;
     let stopped_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    tokio::task::spawn_blocking(move || stopped.start()).await??;
+    match fault {
+        Fault::BrokerRestart => {
+            let stopped = tokio::task::spawn_blocking(BrokerStopped::stop).await??;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::task::spawn_blocking(move || stopped.start()).await??;
+        }
+        Fault::ConnectionsClosed => {
+            for _ in 0..2 {
+                let name = vhost.name().to_owned();
+                tokio::task::spawn_blocking(move || {
+                    knooppunt_tests::rabbitmqctl(&[
+                        "close_all_connections",
+                        "-p",
+                        &name,
+                        "knooppunt fault test",
+                    ])
+                })
+                .await??;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+        }
+    }
     let outage = stopped_at.elapsed();
 
     let rest = BOUND.saturating_sub(started.elapsed());
@@ -160,7 +199,7 @@ async fn broker_restart_loses_nothing() -> anyhow::Result<()> {
     let unique: BTreeSet<uuid::Uuid> = e.seen.keys().copied().collect();
     let duplicates: u32 = e.seen.values().map(|c| c.saturating_sub(1)).sum();
     println!(
-        "fault test: {N} messages; broker stopped after {} published / {} consumed, outage {:?}; \
+        "fault test ({fault:?}): {N} messages; fault after {} published / {} consumed, fault lasted {:?}; \
          {} deliveries, {} unique, {} duplicate deliveries, {} redelivered, {} acks lost; \
          publisher epoch {}, consumer epoch {}; total {:?}",
         before_stop.0,
