@@ -302,6 +302,29 @@ async fn batch_is_all_confirmed(f: Fixture) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn dropped_consumer_hands_messages_over(f: Fixture) -> anyhow::Result<()> {
+    let items: Vec<Publish> = (0..3)
+        .map(|i| Publish::new(REQUEUE_EXCHANGE, "va", event(INGEDIEND, i)))
+        .collect();
+    f.transport.publish_batch(&items).await?;
+    let mut a = f.transport.consume(&work_queue("va"), 10).await?;
+    let first = next(&mut a).await?;
+    // A consumer that goes away (with a delivery it did not settle) …
+    drop(first);
+    drop(a);
+    // … leaves every message to the next consumer, prefetched ones included.
+    let mut b = f.transport.consume(&work_queue("va"), 10).await?;
+    let mut ids = BTreeSet::new();
+    while ids.len() < 3 {
+        let d = next(&mut b).await?;
+        ids.insert(d.message.id);
+        d.ack().await?;
+    }
+    let want: BTreeSet<_> = items.iter().map(|p| p.message.id).collect();
+    assert_eq!(ids, want);
+    Ok(())
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -326,6 +349,7 @@ on_both!(
     declare_is_idempotent,
     prefetch_limits_unacked,
     batch_is_all_confirmed,
+    dropped_consumer_hands_messages_over,
 );
 
 /// The in-memory TTL runs on tokio time: with the clock paused, a 3-hour tier takes no time.

@@ -860,15 +860,25 @@ impl AmqpConsumer {
 
     fn drop_subscription(&mut self) {
         if let Some(sub) = self.current.take() {
-            // Closing the channel returns its unacknowledged messages to the queue.
-            tokio::spawn(async move {
+            // Closing the channel returns its unacknowledged and prefetched messages to the queue.
+            let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                return; // no runtime left: the connection closes with it
+            };
+            handle.spawn(async move {
                 let _ = tokio::time::timeout(
                     Duration::from_secs(2),
-                    sub.channel.close(200, "resubscribe".into()),
+                    sub.channel.close(200, "consumer closed".into()),
                 )
                 .await;
             });
         }
+    }
+}
+
+impl Drop for AmqpConsumer {
+    /// A dropped consumer closes its channel, so its prefetched messages go to other consumers.
+    fn drop(&mut self) {
+        self.drop_subscription();
     }
 }
 
