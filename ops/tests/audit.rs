@@ -519,3 +519,45 @@ async fn pg_migrate_is_idempotent_and_serialised() -> anyhow::Result<()> {
     assert_eq!(n, 2);
     db.drop().await
 }
+
+/// A trail whose writes always fail, as a database outage would.
+struct Failing;
+
+#[async_trait::async_trait]
+impl AuditTrail for Failing {
+    async fn append(&self, _: AuditEntry) -> Result<AuditRecord, OpsError> {
+        Err(OpsError::Batch("down".to_owned()))
+    }
+    async fn append_many(&self, _: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, OpsError> {
+        Err(OpsError::Batch("down".to_owned()))
+    }
+    async fn chain(&self, _: &str) -> Result<Vec<AuditRecord>, OpsError> {
+        Ok(Vec::new())
+    }
+    async fn for_message(&self, _: Uuid) -> Result<Vec<AuditRecord>, OpsError> {
+        Ok(Vec::new())
+    }
+    async fn head(&self, _: &str) -> Result<Option<knooppunt_ops::ChainHead>, OpsError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_reports_a_failed_write_to_every_caller_as_transient() -> anyhow::Result<()> {
+    let trail = batching(Arc::new(Failing));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let trail = trail.clone();
+        tasks.push(tokio::spawn(async move {
+            trail
+                .append(AuditEntry::for_message(Uuid::new_v4(), Hop::Consumed))
+                .await
+        }));
+    }
+    for t in tasks {
+        let err = t.await?.unwrap_err();
+        assert!(matches!(err, OpsError::Batch(_)));
+        assert!(err.is_transient());
+    }
+    Ok(())
+}
