@@ -281,3 +281,21 @@ mod round_trip {
         }
     }
 }
+
+proptest::proptest! {
+    /// Cut or flip bytes of a valid page: a value or a typed error, never a panic.
+    #[test]
+    fn reader_never_panics_on_mutations(cut in 0usize..3000, flips in proptest::collection::vec((0usize..3000, proptest::prelude::any::<u8>()), 0..8)) {
+        let mut x = page(vec![aanmelding()]);
+        for (i, b) in flips {
+            let n = x.len();
+            x[i % n] = b;
+        }
+        x.truncate(cut.max(1));
+        if let Ok(items) = cambo::parse_page(&x) {
+            for a in &items {
+                let _ = cambo::to_commands(a, &no_lookup);
+            }
+        }
+    }
+}

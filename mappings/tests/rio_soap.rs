@@ -573,3 +573,19 @@ mod simulator_side {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Cut or flip bytes of a valid response: a value or a typed error, never a panic.
+    #[test]
+    fn response_reader_never_panics_on_mutations(cut in 0usize..4000, flips in proptest::collection::vec((0usize..4000, any::<u8>()), 0..8)) {
+        let mut x = response("S", "duo").into_bytes();
+        for (i, b) in flips {
+            let n = x.len();
+            x[i % n] = b;
+        }
+        x.truncate(cut.max(1));
+        let _ = soap::parse_response(&x);
+        let _ = soap::parse_request(&x);
+    }
+}

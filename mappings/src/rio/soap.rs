@@ -559,14 +559,19 @@ fn is_offer(name: &str) -> bool {
     name.starts_with("aangeboden") && !name.ends_with("Cohort") && !name.ends_with("Periode")
 }
 
+/// Parses a date, building the field path only on error (this runs per record).
+fn date_at(path: &str, name: &str, s: &str) -> Result<NaiveDate, MappingError> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        MappingError::invalid(format!("{path}/{name}"), "expected a date as YYYY-MM-DD")
+    })
+}
+
 fn opt_date(e: &Element, path: &str, name: &str) -> Result<Option<NaiveDate>, MappingError> {
-    e.text_of(name)
-        .map(|s| parse_date(&format!("{path}/{name}"), s))
-        .transpose()
+    e.text_of(name).map(|s| date_at(path, name, s)).transpose()
 }
 
 fn req_date(e: &Element, path: &str, name: &str) -> Result<NaiveDate, MappingError> {
-    parse_date(&format!("{path}/{name}"), e.require(path, name)?)
+    date_at(path, name, e.require(path, name)?)
 }
 
 fn read_u32(e: &Element, path: &str, name: &str) -> Result<u32, MappingError> {
@@ -661,7 +666,9 @@ fn read_offer(e: &Element, path: &str) -> Result<AangebodenOpleiding, MappingErr
 
 fn read_cohort(c: &Element, path: &str) -> Result<Cohort, MappingError> {
     let code = c.require(path, "cohortcode")?;
-    check_len(&format!("{path}/cohortcode"), code, 60)?;
+    if code.len() > 60 {
+        check_len(&format!("{path}/cohortcode"), code, 60)?;
+    }
     let instroom = if let Some(v) = c.child("vastInstroommoment") {
         Instroom::Vast {
             moment: req_date(v, &format!("{path}/vastInstroommoment"), "instroommoment")?,
@@ -679,17 +686,19 @@ fn read_cohort(c: &Element, path: &str) -> Result<Cohort, MappingError> {
     };
     Ok(Cohort {
         code: code.to_owned(),
-        status: CohortStatus::from_code(
-            &format!("{path}/cohortstatus"),
-            c.require(path, "cohortstatus")?,
-        )?,
+        status: match c.require(path, "cohortstatus")? {
+            "G" => CohortStatus::Gepubliceerd,
+            "O" => CohortStatus::Ontwerp,
+            other => CohortStatus::from_code(&format!("{path}/cohortstatus"), other)?,
+        },
         begin_aanmeldperiode: req_date(c, path, "beginAanmeldperiode")?,
         einde_aanmeldperiode: opt_date(c, path, "eindeAanmeldperiode")?,
         instroom,
-        toestemming_vereist: ja_nee(
-            &format!("{path}/toestemmingVereistVoorAanmelding"),
-            c.require(path, "toestemmingVereistVoorAanmelding")?,
-        )?,
+        toestemming_vereist: match c.require(path, "toestemmingVereistVoorAanmelding")? {
+            "JA" => true,
+            "NEE" => false,
+            other => ja_nee(&format!("{path}/toestemmingVereistVoorAanmelding"), other)?,
+        },
         deelnemersplaatsen: None,
     })
 }
