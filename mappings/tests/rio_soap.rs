@@ -311,6 +311,15 @@ fn aanbieder_and_locatie_are_read() {
     assert_eq!(a.naam.as_deref(), Some("ROC Çelik-'t Hof"));
     assert_eq!(a.brins[0].as_str(), "25BE");
     assert_eq!(a.bevoegd_gezag.as_ref().unwrap().as_str(), "100B490");
+    let inst = knooppunt_mappings::rio::reference::to_institution(
+        &a,
+        knooppunt_registry::reference::Participation::Krd,
+    )
+    .unwrap();
+    assert_eq!(
+        (inst.brin.as_str(), inst.oin.as_str(), inst.naam.as_str()),
+        ("25BE", "0000000700025BE00000", "ROC Çelik-'t Hof")
+    );
 
     let locatie = format!(
         r#"<x:opvragen_onderwijslocatie_response xmlns:x="{}">
@@ -423,6 +432,15 @@ mod simulator_side {
         let x = soap::write_response(&header(), &parsed).unwrap();
         common::assert_valid_against(&x, &common::spec(XSD));
         assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), parsed);
+
+        // The single-opleiding answer.
+        let RioResponse::AangebodenOpleidingen { items, .. } = &parsed else {
+            panic!("{parsed:?}")
+        };
+        let one = RioResponse::AangebodenOpleiding(items[0].clone());
+        let x = soap::write_response(&header(), &one).unwrap();
+        common::assert_valid_against(&x, &common::spec(XSD));
+        assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), one);
 
         let locatie = RioResponse::Onderwijslocatie(Onderwijslocatie {
             code: "101X591".parse().unwrap(),
