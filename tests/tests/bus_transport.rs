@@ -325,6 +325,23 @@ async fn dropped_consumer_hands_messages_over(f: Fixture) -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn unknown_queue_is_not_found(f: Fixture) -> anyhow::Result<()> {
+    match f.transport.consume("knooppunt.nope", 1).await {
+        Err(BusError::NotFound {
+            kind: "queue",
+            name,
+        }) => assert_eq!(name, "knooppunt.nope"),
+        other => bail!("expected NotFound, got {other:?}"),
+    }
+    match f.transport.queue_depth("knooppunt.nope").await {
+        Err(BusError::NotFound { kind: "queue", .. }) => {}
+        other => bail!("expected NotFound, got {other:?}"),
+    }
+    // The transport is still usable afterwards.
+    assert_eq!(f.depth(&work_queue("va")).await?, 0);
+    Ok(())
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -350,7 +367,47 @@ on_both!(
     prefetch_limits_unacked,
     batch_is_all_confirmed,
     dropped_consumer_hands_messages_over,
+    unknown_queue_is_not_found,
 );
+
+/// Without a broker, connecting (and so publishing) gives up after the configured wait with a
+/// typed, transient error.
+#[tokio::test]
+async fn no_broker_is_unavailable_after_the_wait() -> anyhow::Result<()> {
+    let mut cfg = AmqpConfig::new("amqp://guest:guest@127.0.0.1:1/%2f");
+    cfg.publish_wait = Duration::from_millis(300);
+    // lapin would keep retrying the first connect in its own thread after this test's runtime
+    // is gone; the supervisor's own retries are what is tested here.
+    cfg.lapin_recovery = false;
+    match AmqpTransport::connect(cfg).await {
+        Err(e @ BusError::Unavailable(_)) => assert!(e.is_transient()),
+        other => bail!("expected Unavailable, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// Publishing one message at a time (each waiting for its confirm), for the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_publishes_are_confirmed() -> anyhow::Result<()> {
+    let f = Fixture::rabbitmq().await?;
+    let n = 300;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        f.transport
+            .publish(
+                f.topology.events_exchange(),
+                INGEDIEND,
+                &event(INGEDIEND, i),
+            )
+            .await?;
+    }
+    let took = started.elapsed();
+    println!(
+        "published {n} single messages with confirms in {took:?} ({:.0} msg/s)",
+        n as f64 / took.as_secs_f64()
+    );
+    wait_depth(&f, &work_queue("va"), n as u64).await
+}
 
 /// The in-memory TTL runs on tokio time: with the clock paused, a 3-hour tier takes no time.
 #[tokio::test(start_paused = true)]

@@ -59,6 +59,10 @@ pub struct AmqpConfig {
     pub health_interval: Duration,
     /// Whether lapin's own connection recovery is enabled (the supervisor still watches).
     pub lapin_recovery: bool,
+    /// How many reconnect attempts lapin makes itself (backoff from `reconnect_min` to
+    /// `reconnect_max`) before it gives up and the supervisor takes over. Kept small: lapin
+    /// retries in a thread of its own, also for a first connect the supervisor abandoned.
+    pub lapin_retries: usize,
     /// How long lapin's recovery may take before the supervisor rebuilds the connection.
     pub recovery_grace: Duration,
     /// Upper bound of one broker operation (open a channel, declare, subscribe, ack): a call
@@ -79,6 +83,7 @@ impl AmqpConfig {
             reconnect_max: Duration::from_secs(5),
             health_interval: Duration::from_millis(250),
             lapin_recovery: true,
+            lapin_retries: 3,
             recovery_grace: Duration::from_secs(30),
             op_timeout: Duration::from_secs(10),
         }
@@ -108,6 +113,7 @@ impl fmt::Debug for AmqpConfig {
             .field("reconnect_max", &self.reconnect_max)
             .field("health_interval", &self.health_interval)
             .field("lapin_recovery", &self.lapin_recovery)
+            .field("lapin_retries", &self.lapin_retries)
             .field("recovery_grace", &self.recovery_grace)
             .field("op_timeout", &self.op_timeout)
             .finish()
@@ -374,7 +380,15 @@ async fn open_session(shared: &Shared) -> Result<Arc<Session>, BusError> {
     let mut props =
         ConnectionProperties::default().with_connection_name(cfg.connection_name.clone().into());
     if cfg.lapin_recovery {
-        props = props.enable_auto_recover();
+        let (min, max, times) = (cfg.reconnect_min, cfg.reconnect_max, cfg.lapin_retries);
+        props = props
+            .configure_backoff(move |b| {
+                b.with_min_delay(min)
+                    .with_max_delay(max)
+                    .with_max_times(times)
+                    .with_jitter()
+            })
+            .enable_auto_recover();
     }
     let connection = tokio::time::timeout(cfg.publish_wait, Connection::connect(&cfg.uri, props))
         .await
