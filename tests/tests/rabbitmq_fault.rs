@@ -65,7 +65,11 @@ async fn closed_connections_lose_nothing() -> anyhow::Result<()> {
     scenario(Fault::ConnectionsClosed).await
 }
 
+/// The two faults must not overlap (a stopped broker fails the other test's rabbitmqctl).
+static ONE_FAULT_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
 async fn scenario(fault: Fault) -> anyhow::Result<()> {
+    let _one = ONE_FAULT_AT_A_TIME.lock().await;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -283,11 +283,14 @@ impl AmqpTransport {
                 }
             }
             let mut confirmed = std::collections::BTreeSet::new();
+            // One deadline for the whole batch: a dead connection costs one timeout, not one
+            // per message.
+            let confirm_deadline = Instant::now() + cfg.confirm_timeout;
             for (i, confirm) in confirms {
                 let Some((ex, key, _, msg, _)) = prepared.get(i) else {
                     continue;
                 };
-                match tokio::time::timeout(cfg.confirm_timeout, confirm).await {
+                match tokio::time::timeout_at(confirm_deadline, confirm).await {
                     Ok(Ok(Confirmation::Ack(None))) | Ok(Ok(Confirmation::NotRequested)) => {
                         confirmed.insert(i);
                     }
