@@ -433,3 +433,37 @@ async fn memory_ttl_follows_tokio_time() -> anyhow::Result<()> {
     assert_eq!(d.message.id, sent.id);
     Ok(())
 }
+
+/// Shutting a transport down ends its consumers (`None`) and refuses new publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_consumers() -> anyhow::Result<()> {
+    let memory = MemoryTransport::new();
+    let topo = topology(vec![TIER])?;
+    memory.declare(&topo).await?;
+    let mut c = memory.consume(&work_queue("va"), 1).await?;
+    let waiting = tokio::spawn(async move { c.next().await.is_none() });
+    memory.close();
+    assert!(waiting.await?, "memory consumer ends on close");
+    assert!(matches!(
+        memory
+            .publish(REQUEUE_EXCHANGE, "va", &event(INGEDIEND, 1))
+            .await,
+        Err(BusError::Closed)
+    ));
+
+    let f = Fixture::rabbitmq().await?;
+    let vhost = f._vhost.as_ref().context("vhost")?;
+    let amqp = AmqpTransport::connect(AmqpConfig::new(vhost.url())).await?;
+    let mut c2 = amqp.consume(&work_queue("va"), 1).await?;
+    amqp.shutdown();
+    assert!(
+        tokio::time::timeout(WAIT, c2.next()).await?.is_none(),
+        "amqp consumer ends on shutdown"
+    );
+    assert!(matches!(
+        amqp.publish(REQUEUE_EXCHANGE, "va", &event(INGEDIEND, 1))
+            .await,
+        Err(BusError::Closed)
+    ));
+    Ok(())
+}
