@@ -47,6 +47,28 @@ enum BenchTarget {
         #[arg(long, default_value_t = 10)]
         commands_per_dossier: u32,
     },
+    /// Round trips through the whole path (registry → outbox → relay → RabbitMQ → delivery
+    /// runtime → loopback partner → answer → registry), compared with the bare hop.
+    Path {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// AMQP URL; use a vhost of its own.
+        #[arg(long, env = "AMQP_URL", hide_env_values = true, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp_url: String,
+        /// Round trips (and bare-hop messages).
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Concurrent command producers.
+        #[arg(long, default_value_t = 32)]
+        producers: usize,
+        /// Messages in flight in the delivery runtime.
+        #[arg(long, default_value_t = 256)]
+        prefetch: u16,
+        /// Seconds to wait for round trips before giving up.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +97,30 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("applied registry migrations: {applied:?}");
             }
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Path {
+                    database_url,
+                    amqp_url,
+                    messages,
+                    producers,
+                    prefetch,
+                    timeout,
+                },
+        } => {
+            let config = knooppunt_gateway::bench::BenchConfig {
+                messages,
+                producers,
+                prefetch,
+                database_url,
+                amqp_url,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            let report = tokio::runtime::Runtime::new()?
+                .block_on(knooppunt_gateway::bench::run(&config))?;
+            println!("{report}");
             Ok(())
         }
         Cmd::Bench {
