@@ -54,7 +54,12 @@ enum BenchTarget {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
         database_url: String,
         /// AMQP URL; use a vhost of its own.
-        #[arg(long, env = "AMQP_URL", hide_env_values = true, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        #[arg(
+            long,
+            env = "AMQP_URL",
+            hide_env_values = true,
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
         amqp_url: String,
         /// Round trips (and bare-hop messages).
         #[arg(long, default_value_t = 10_000)]
@@ -118,8 +123,8 @@ fn main() -> anyhow::Result<()> {
                 amqp_url,
                 timeout: std::time::Duration::from_secs(timeout),
             };
-            let report = tokio::runtime::Runtime::new()?
-                .block_on(knooppunt_gateway::bench::run(&config))?;
+            let report =
+                tokio::runtime::Runtime::new()?.block_on(knooppunt_gateway::bench::run(&config))?;
             println!("{report}");
             Ok(())
         }
