@@ -21,7 +21,9 @@ pub fn read_spec(name: &str) -> Vec<u8> {
 
 /// A path under the repository's `docs/` folder.
 pub fn doc(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs")
+        .join(rel)
 }
 
 /// Validates `xml` against the XSD at `xsd` with `xmllint --schema`. Panics with xmllint's
