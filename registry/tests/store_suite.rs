@@ -11,8 +11,8 @@ use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::bench::{follow_up, synthetic_person};
 use knooppunt_registry::store::{
-    CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, OutboxRow, Store,
-    outbox_partition,
+    BatchingConfig, BatchingStore, CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease,
+    OutboxRow, Store, outbox_partition,
 };
 use knooppunt_registry::store::{DEFAULT_DATABASE_URL, PgStore, PgStoreConfig, migrations};
 use uuid::Uuid;
@@ -482,6 +482,159 @@ async fn reference_data_round_trip(store: Shared) {
     assert_eq!(store.load_reference().await.unwrap(), Some(empty));
 }
 
+/// `execute_batch` answers like `execute` one by one: several commands on one dossier in
+/// order, a rejection, a person opened twice, a command id twice and one handled before.
+async fn batch_matches_execute(store: Shared) {
+    let old = DossierKey::new();
+    let old_meta = meta(old);
+    let before = exec(&store, &old_meta, &open(200)).await;
+    let (a, b) = (DossierKey::new(), DossierKey::new());
+    let open_a = meta(a);
+    let batch = vec![
+        (open_a.clone(), open(201)),
+        (meta(a), record(1)),
+        (meta(a), record(2)),
+        (meta(b), open(201)),   // person already opened in this batch: refused
+        (meta(old), open(202)), // dossier exists: refused
+        (meta(old), record(3)),
+    ];
+    let outcomes: Vec<CommandOutcome> = store
+        .execute_batch(batch.clone(), &ReferenceData::default())
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|o| o.expect("outcome"))
+        .collect();
+    assert_eq!(outcomes.len(), batch.len());
+    for ((m, _), o) in batch.iter().zip(&outcomes) {
+        assert_eq!(o.command_id, m.id);
+        assert_eq!(o.dossier, m.dossier);
+        assert!(!o.replayed);
+    }
+    let seqs =
+        |o: &CommandOutcome| -> Vec<u64> { events(o).iter().map(|e| e.meta.sequence).collect() };
+    assert_eq!(seqs(&outcomes[0]), vec![1]);
+    assert_eq!(seqs(&outcomes[1]), vec![2]);
+    assert_eq!(seqs(&outcomes[2]), vec![3]);
+    assert_eq!(outcomes[3].result, Err(Rejection::DossierAlreadyOpen));
+    assert_eq!(outcomes[4].result, Err(Rejection::DossierAlreadyOpen));
+    assert_eq!(seqs(&outcomes[5]), vec![2]);
+    assert_eq!(store.find_dossier(&person(201)).await.unwrap(), Some(a));
+    assert_eq!(store.dossier(b).await.unwrap(), None);
+    let history: Vec<u64> = store
+        .history(a)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.meta.sequence)
+        .collect();
+    assert_eq!(history, vec![1, 2, 3]);
+    assert_eq!(store.dossier(a).await.unwrap().unwrap().sequence, 3);
+
+    // Replays inside a batch: handled before, and the same id twice in one batch.
+    let fresh = DossierKey::new();
+    let fresh_meta = meta(fresh);
+    let again = store
+        .execute_batch(
+            vec![
+                (old_meta.clone(), open(200)),
+                (open_a.clone(), open(201)),
+                (fresh_meta.clone(), open(203)),
+                (fresh_meta.clone(), open(203)),
+            ],
+            &ReferenceData::default(),
+        )
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|o| o.expect("outcome"))
+        .collect::<Vec<_>>();
+    assert!(again[0].replayed);
+    assert_eq!(again[0].result, before.result);
+    assert!(again[1].replayed);
+    assert_eq!(again[1].result, outcomes[0].result);
+    assert!(!again[2].replayed);
+    assert!(again[3].replayed);
+    assert_eq!(again[3].result, again[2].result);
+    assert_eq!(store.history(fresh).await.unwrap().len(), 1);
+    // Every event once in the outbox, each dossier's in sequence order.
+    let rows = drain(&store).await;
+    assert_eq!(rows.len(), 6);
+    let mut per_dossier: HashMap<DossierKey, Vec<u64>> = HashMap::new();
+    for row in &rows {
+        assert_eq!(row.partition, outbox_partition(row.event.meta.subject));
+        per_dossier
+            .entry(row.event.meta.subject)
+            .or_default()
+            .push(row.event.meta.sequence);
+    }
+    assert_eq!(per_dossier[&a], vec![1, 2, 3]);
+    assert_eq!(per_dossier[&old], vec![1, 2]);
+    assert!(
+        store
+            .execute_batch(Vec::new(), &ReferenceData::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Many concurrent `execute` calls: new dossiers, several commands on one dossier, and
+/// duplicate command ids. Every command takes effect exactly once; sequences have no gaps.
+async fn many_concurrent_executes(store: Shared) {
+    let shared = DossierKey::new();
+    exec(&store, &meta(shared), &open(300)).await;
+    let dup = meta(shared);
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let key = DossierKey::new();
+            (1, exec(&store, &meta(key), &open(301 + i)).await)
+        }));
+    }
+    for i in 0..10u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            (2, exec(&store, &meta(shared), &record(i)).await)
+        }));
+    }
+    for _ in 0..6 {
+        let (store, dup) = (Arc::clone(&store), dup.clone());
+        tasks.push(tokio::spawn(async move {
+            (3, exec(&store, &dup, &record(99)).await)
+        }));
+    }
+    let mut dup_outcomes = Vec::new();
+    let mut shared_sequences = Vec::new();
+    for t in tasks {
+        let (kind, outcome) = t.await.expect("task");
+        match kind {
+            1 => assert_eq!(events(&outcome).len(), 1),
+            2 => shared_sequences.extend(events(&outcome).iter().map(|e| e.meta.sequence)),
+            _ => dup_outcomes.push(outcome),
+        }
+    }
+    assert_eq!(dup_outcomes.iter().filter(|o| !o.replayed).count(), 1);
+    assert!(
+        dup_outcomes
+            .iter()
+            .all(|o| o.result == dup_outcomes[0].result)
+    );
+    shared_sequences.extend(events(&dup_outcomes[0]).iter().map(|e| e.meta.sequence));
+    shared_sequences.sort_unstable();
+    assert_eq!(shared_sequences, (2..=12).collect::<Vec<u64>>());
+    let history: Vec<u64> = store
+        .history(shared)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.meta.sequence)
+        .collect();
+    assert_eq!(history, (1..=12).collect::<Vec<u64>>());
+    assert_eq!(store.outbox_backlog().await.unwrap(), 41 + 11);
+}
+
 /// Partition assignment is stable and in range (pure function, same for both stores).
 #[test]
 fn partitions_are_stable() {
@@ -537,6 +690,12 @@ impl TestDb {
         store
     }
 
+    /// The store behind a [`BatchingStore`] (small batches, so tests see several).
+    fn batching(&self) -> Shared {
+        let store: Arc<PgStore> = Arc::clone(self.store.as_ref().expect("store"));
+        Arc::new(BatchingStore::new(store, test_batching()))
+    }
+
     async fn drop_schema(mut self) {
         self.store = None;
         self.admin
@@ -584,6 +743,13 @@ async fn concurrent_migrations_apply_once() {
     db.drop_schema().await;
 }
 
+fn test_batching() -> BatchingConfig {
+    BatchingConfig {
+        max_batch: 16,
+        workers: 2,
+    }
+}
+
 macro_rules! suite {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -593,6 +759,30 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $check() {
                     super::$check(Arc::new(MemoryStore::new())).await;
+                }
+            )*
+        }
+
+        mod batching_memory {
+            use super::*;
+            use knooppunt_registry::store::MemoryStore;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let inner = Arc::new(MemoryStore::new());
+                    super::$check(Arc::new(BatchingStore::new(inner, test_batching()))).await;
+                }
+            )*
+        }
+
+        mod batching_postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let db = TestDb::create().await;
+                    super::$check(db.batching()).await;
+                    db.drop_schema().await;
                 }
             )*
         }
@@ -623,4 +813,6 @@ suite!(
     unmarked_rows_are_reclaimed_after_release,
     two_relays_keep_dossier_order,
     reference_data_round_trip,
+    batch_matches_execute,
+    many_concurrent_executes,
 );

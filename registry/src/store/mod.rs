@@ -27,11 +27,13 @@ use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
 use crate::ids::PersonId;
 use crate::reference::ReferenceData;
 
+pub mod batching;
 pub mod bench;
 mod memory;
 pub mod migrations;
 mod postgres;
 
+pub use batching::{BatchingConfig, BatchingStore};
 pub use memory::MemoryStore;
 pub use postgres::{DEFAULT_DATABASE_URL, Durability, PgStore, PgStoreConfig};
 
@@ -87,6 +89,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A copy of this error (for handing one failure to several waiting callers).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Unavailable(s) => Self::Unavailable(s.clone()),
+            Self::Conflict(k) => Self::Conflict(*k),
+            Self::Corrupt(s) => Self::Corrupt(s.clone()),
+            Self::Config(s) => Self::Config(s.clone()),
+        }
+    }
+
     /// Whether trying again may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Conflict(_))
@@ -126,6 +138,24 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         command: Command,
         reference: &ReferenceData,
     ) -> Result<CommandOutcome, StoreError>;
+
+    /// Handles several commands, with the same semantics as calling [`execute`](Self::execute)
+    /// for each in order: one outcome per command, in input order. Implementations may do it in
+    /// one transaction (group commit); the default calls `execute` one by one.
+    ///
+    /// The outer error means nothing was handled (e.g. the store is unreachable); an inner error
+    /// is that command's own failure.
+    async fn execute_batch(
+        &self,
+        commands: Vec<(CommandMeta, Command)>,
+        reference: &ReferenceData,
+    ) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
+        let mut out = Vec::with_capacity(commands.len());
+        for (meta, command) in commands {
+            out.push(self.execute(meta, command, reference).await);
+        }
+        Ok(out)
+    }
 
     /// The current state of a dossier, if it exists.
     async fn dossier(&self, key: DossierKey) -> Result<Option<Dossier>, StoreError>;
