@@ -17,8 +17,9 @@ pub use audit::{
 };
 pub use error::OpsError;
 pub use failed::{
-    DeliveryState, Discarded, FailedMessages, HeldMessage, MemoryDeliveryState, OperatorAction,
-    ParkedMessage, PgDeliveryState, WaitingInfo,
+    BatchingDeliveryState, DeliveryState, Discarded, FailedMessages, HeldMessage,
+    MemoryDeliveryState, OperatorAction, ParkedMessage, PgDeliveryState, StateBatchConfig,
+    WaitingInfo,
 };
 pub use metrics::{BreakerState, Metrics};
 pub use migrate::{migrate, migrate_client};

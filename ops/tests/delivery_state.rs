@@ -8,9 +8,9 @@ use std::sync::Arc;
 use chrono::{Duration, SubsecRound, Utc};
 use common::PgSchema;
 use knooppunt_ops::{
-    AuditEntry, AuditTrail, DeliveryState, FailedMessages, HeldMessage, Hop, MemoryAudit,
-    MemoryDeliveryState, OperatorAction, OpsError, ParkedMessage, PgAudit, PgDeliveryState,
-    verify_chain,
+    AuditEntry, AuditTrail, BatchingDeliveryState, DeliveryState, FailedMessages, HeldMessage, Hop,
+    MemoryAudit, MemoryDeliveryState, OperatorAction, OpsError, ParkedMessage, PgAudit,
+    PgDeliveryState, StateBatchConfig, verify_chain,
 };
 use knooppunt_registry::envelope::DossierKey;
 use uuid::Uuid;
@@ -269,6 +269,124 @@ async fn operators_replay_and_discard_with_audit(
         1
     );
     Ok(())
+}
+
+/// Many concurrent lookups and inbox writes (through a batching wrapper: several batches),
+/// including one message id marked by many callers and pairs twice in one `*_many` call.
+async fn batched_calls_answer_each_caller(state: Arc<dyn DeliveryState>) -> anyhow::Result<()> {
+    let subject = DossierKey::new().to_string();
+    let blocker = Uuid::new_v4();
+    state.block("bron", &subject, blocker).await?;
+    let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    let twice = Uuid::new_v4();
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().copied().enumerate() {
+        let (state, subject) = (state.clone(), subject.clone());
+        tasks.push(tokio::spawn(async move {
+            let blocked = if i % 2 == 0 {
+                state.blocker("bron", &subject).await?
+            } else {
+                state
+                    .blocker("bron", &DossierKey::new().to_string())
+                    .await?
+            };
+            let before = state.seen("bron", id).await?;
+            let first = state.mark_done("bron", id, "delivered").await?;
+            let after = state.seen("bron", id).await?;
+            anyhow::Ok((i, blocked, before, first, after))
+        }));
+    }
+    for _ in 0..8 {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let first = state.mark_done("duo", twice, "delivered").await?;
+            anyhow::Ok((usize::MAX, None, false, first, true))
+        }));
+    }
+    let mut twice_firsts = 0;
+    for t in tasks {
+        let (i, blocked, before, first, after) = t.await??;
+        if i == usize::MAX {
+            twice_firsts += usize::from(first);
+            continue;
+        }
+        assert_eq!(blocked, (i % 2 == 0).then_some(blocker));
+        assert!(!before && first && after);
+    }
+    assert_eq!(twice_firsts, 1);
+
+    let fresh = Uuid::new_v4();
+    let many = state
+        .mark_done_many(vec![
+            ("bron".to_owned(), fresh, "delivered".to_owned()),
+            ("bron".to_owned(), fresh, "rejected".to_owned()),
+            ("bron".to_owned(), ids[0], "delivered".to_owned()),
+            ("duo".to_owned(), fresh, "delivered".to_owned()),
+        ])
+        .await?;
+    assert_eq!(many, [true, false, false, true]);
+    let seen = state
+        .seen_many(vec![
+            ("bron".to_owned(), fresh),
+            ("intergrip".to_owned(), fresh),
+            ("bron".to_owned(), Uuid::new_v4()),
+            ("bron".to_owned(), fresh),
+        ])
+        .await?;
+    assert_eq!(seen, [true, false, false, true]);
+    let blockers = state
+        .blockers(vec![
+            ("duo".to_owned(), subject.clone()),
+            ("bron".to_owned(), subject.clone()),
+        ])
+        .await?;
+    assert_eq!(blockers, [None, Some(blocker)]);
+    Ok(())
+}
+
+fn batching(inner: Arc<dyn DeliveryState>) -> Arc<dyn DeliveryState> {
+    Arc::new(BatchingDeliveryState::spawn(
+        inner,
+        StateBatchConfig {
+            max_batch: 8,
+            workers: 2,
+        },
+    ))
+}
+
+// ---- batching wrapper ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_batched_calls_answer_each_caller() -> anyhow::Result<()> {
+    let inner = Arc::new(MemoryDeliveryState::new());
+    batched_calls_answer_each_caller(inner.clone()).await?;
+    batched_calls_answer_each_caller(batching(Arc::new(MemoryDeliveryState::new()))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_batching_suite() -> anyhow::Result<()> {
+    inbox_dedupes(batching(Arc::new(MemoryDeliveryState::new()))).await?;
+    holds_release_in_arrival_order(batching(Arc::new(MemoryDeliveryState::new()))).await?;
+    park_list_take(batching(Arc::new(MemoryDeliveryState::new()))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_batched_calls_answer_each_caller() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    batched_calls_answer_each_caller(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    batched_calls_answer_each_caller(batching(Arc::new(PgDeliveryState::new(db.pool.clone()))))
+        .await?;
+    db.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_batching_suite() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    inbox_dedupes(batching(Arc::new(PgDeliveryState::new(db.pool.clone())))).await?;
+    holds_release_in_arrival_order(batching(Arc::new(PgDeliveryState::new(db.pool.clone()))))
+        .await?;
+    park_list_take(batching(Arc::new(PgDeliveryState::new(db.pool.clone())))).await?;
+    db.drop().await
 }
 
 // ---- memory ----

@@ -6,6 +6,7 @@
 //! (dossier key); bodies of held and parked messages are kept as opaque bytes for re-delivery
 //! and never logged, audited or shown in `Debug` output.
 
+mod batching;
 mod memory;
 mod pg;
 mod service;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::OpsError;
 
+pub use batching::{BatchingDeliveryState, StateBatchConfig};
 pub use memory::MemoryDeliveryState;
 pub use pg::PgDeliveryState;
 pub use service::{Discarded, FailedMessages, OperatorAction};
@@ -126,6 +128,37 @@ pub trait DeliveryState: Send + Sync {
     ) -> Result<bool, OpsError>;
     /// The message that currently blocks `subject` for `consumer`, if any.
     async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError>;
+    /// [`seen`](Self::seen) for several (consumer, message id) pairs, answers in input order.
+    /// The default asks one by one.
+    async fn seen_many(&self, keys: Vec<(String, Uuid)>) -> Result<Vec<bool>, OpsError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (consumer, id) in keys {
+            out.push(self.seen(&consumer, id).await?);
+        }
+        Ok(out)
+    }
+    /// [`blocker`](Self::blocker) for several (consumer, subject) pairs, answers in input
+    /// order. The default asks one by one.
+    async fn blockers(&self, keys: Vec<(String, String)>) -> Result<Vec<Option<Uuid>>, OpsError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (consumer, subject) in keys {
+            out.push(self.blocker(&consumer, &subject).await?);
+        }
+        Ok(out)
+    }
+    /// [`mark_done`](Self::mark_done) for several (consumer, message id, outcome) triples, as
+    /// if called in input order (a pair twice: only the first gets `true`). Implementations may
+    /// write them in one transaction; the default writes one by one.
+    async fn mark_done_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+    ) -> Result<Vec<bool>, OpsError> {
+        let mut out = Vec::with_capacity(done.len());
+        for (consumer, id, outcome) in done {
+            out.push(self.mark_done(&consumer, id, &outcome).await?);
+        }
+        Ok(out)
+    }
     /// Makes `message_id` the blocker of `subject` (a later call for the same subject replaces
     /// the blocker only if none is set; the first blocker stays until unblocked).
     async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError>;

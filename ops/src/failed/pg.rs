@@ -122,6 +122,91 @@ impl DeliveryState for PgDeliveryState {
             == 1)
     }
 
+    async fn seen_many(&self, keys: Vec<(String, Uuid)>) -> Result<Vec<bool>, OpsError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (consumers, ids): (Vec<String>, Vec<Uuid>) = keys.into_iter().unzip();
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT u.n FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u(c, m, n) \
+                 WHERE EXISTS (SELECT 1 FROM ops_inbox i WHERE i.consumer = u.c AND i.message_id = u.m)",
+            )
+            .await?;
+        let mut out = vec![false; ids.len()];
+        for row in client.query(&stmt, &[&consumers, &ids]).await? {
+            let n: i64 = row.try_get(0)?;
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+                *slot = true;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn blockers(&self, keys: Vec<(String, String)>) -> Result<Vec<Option<Uuid>>, OpsError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (consumers, subjects): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT u.n, b.message_id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(c, s, n) \
+                 JOIN ops_blocker b ON b.consumer = u.c AND b.subject = u.s",
+            )
+            .await?;
+        let mut out = vec![None; subjects.len()];
+        for row in client.query(&stmt, &[&consumers, &subjects]).await? {
+            let n: i64 = row.try_get(0)?;
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+                *slot = Some(row.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_done_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+    ) -> Result<Vec<bool>, OpsError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut consumers = Vec::with_capacity(done.len());
+        let mut ids = Vec::with_capacity(done.len());
+        let mut outcomes = Vec::with_capacity(done.len());
+        for (c, m, o) in done {
+            consumers.push(c);
+            ids.push(m);
+            outcomes.push(o);
+        }
+        let client = self.pool.get().await?;
+        // One statement, one commit. A pair twice in the batch is inserted once (the first,
+        // by ordinality); RETURNING names the rows that were new.
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO ops_inbox (consumer, message_id, outcome) \
+                 SELECT u.c, u.m, u.o FROM unnest($1::text[], $2::uuid[], $3::text[]) \
+                 WITH ORDINALITY AS u(c, m, o, n) ORDER BY u.n \
+                 ON CONFLICT (consumer, message_id) DO NOTHING \
+                 RETURNING consumer, message_id",
+            )
+            .await?;
+        let mut inserted = std::collections::HashSet::new();
+        for row in client.query(&stmt, &[&consumers, &ids, &outcomes]).await? {
+            let c: String = row.try_get(0)?;
+            let m: Uuid = row.try_get(1)?;
+            inserted.insert((c, m));
+        }
+        // The first occurrence of an inserted pair is the one that inserted it.
+        Ok(consumers
+            .into_iter()
+            .zip(ids)
+            .map(|(c, m)| inserted.remove(&(c, m)))
+            .collect())
+    }
+
     async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError> {
         let client = self.pool.get().await?;
         let stmt = client

@@ -1,0 +1,232 @@
+//! Group commit (and grouped reads) for the per-message calls of the delivery runtime:
+//! concurrent [`DeliveryState::seen`], [`DeliveryState::blocker`] and
+//! [`DeliveryState::mark_done`] calls are queued and answered by one
+//! [`DeliveryState::seen_many`], [`DeliveryState::blockers`] or
+//! [`DeliveryState::mark_done_many`] (for [`super::PgDeliveryState`]: one statement each, and
+//! one commit for all the `mark_done`s of a batch). All other methods delegate.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{DeliveryState, HeldMessage, ParkedMessage, WaitingInfo};
+use crate::OpsError;
+
+/// Settings of a [`BatchingDeliveryState`].
+#[derive(Debug, Clone, Copy)]
+pub struct StateBatchConfig {
+    /// At most this many calls go into one batch.
+    pub max_batch: usize,
+    /// Batches of one kind in flight at once.
+    pub workers: usize,
+}
+
+impl Default for StateBatchConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            workers: 2,
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, OpsError>>;
+
+/// A queue of calls of one kind, answered in batches by background tasks.
+struct Lane<Req, Resp> {
+    queue: mpsc::UnboundedSender<(Req, Reply<Resp>)>,
+}
+
+impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
+    fn spawn<F, Fut>(config: StateBatchConfig, handle: F) -> Self
+    where
+        F: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Resp>, OpsError>> + Send,
+    {
+        let (queue, rx) = mpsc::unbounded_channel::<(Req, Reply<Resp>)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let handle = Arc::new(handle);
+        for _ in 0..config.workers.max(1) {
+            let (rx, handle) = (rx.clone(), handle.clone());
+            let max = config.max_batch.max(1);
+            tokio::spawn(async move {
+                loop {
+                    let jobs = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { break };
+                        let mut jobs = vec![first];
+                        while jobs.len() < max {
+                            match rx.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                        jobs
+                    };
+                    let (reqs, replies): (Vec<Req>, Vec<Reply<Resp>>) = jobs.into_iter().unzip();
+                    match handle(reqs).await {
+                        Ok(answers) if answers.len() == replies.len() => {
+                            for (reply, answer) in replies.into_iter().zip(answers) {
+                                // A caller that went away does not need its answer.
+                                let _ = reply.send(Ok(answer));
+                            }
+                        }
+                        result => {
+                            let reason = match result {
+                                Err(e) => e.to_string(),
+                                Ok(_) => "a batch returned the wrong number of answers".to_owned(),
+                            };
+                            tracing::error!(error = %reason, requests = replies.len(), "delivery state batch failed");
+                            for reply in replies {
+                                let _ = reply.send(Err(OpsError::Batch(reason.clone())));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    async fn call(&self, req: Req) -> Result<Resp, OpsError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || OpsError::Batch("the delivery state batch task has stopped".to_owned());
+        self.queue.send((req, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Wraps a [`DeliveryState`] (normally [`super::PgDeliveryState`]) so that the runtime's
+/// per-message inbox lookups, blocker lookups and inbox writes from many tasks are done
+/// together. No timer: under light load a batch is one call. Each caller gets its own answer;
+/// `mark_done` still gives `true` to exactly one caller per (consumer, message id). When a
+/// batch fails, every call in it gets [`OpsError::Batch`] (transient).
+pub struct BatchingDeliveryState<S: ?Sized> {
+    inner: Arc<S>,
+    seen: Lane<(String, Uuid), bool>,
+    blocker: Lane<(String, String), Option<Uuid>>,
+    done: Lane<(String, Uuid, String), bool>,
+}
+
+impl<S: ?Sized> std::fmt::Debug for BatchingDeliveryState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchingDeliveryState")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DeliveryState + ?Sized + 'static> BatchingDeliveryState<S> {
+    /// Starts the batching tasks on the current tokio runtime; they stop when this is dropped.
+    pub fn spawn(inner: Arc<S>, config: StateBatchConfig) -> Self {
+        let seen = {
+            let inner = inner.clone();
+            Lane::spawn(config, move |reqs| {
+                let inner = inner.clone();
+                async move { inner.seen_many(reqs).await }
+            })
+        };
+        let blocker = {
+            let inner = inner.clone();
+            Lane::spawn(config, move |reqs| {
+                let inner = inner.clone();
+                async move { inner.blockers(reqs).await }
+            })
+        };
+        let done = {
+            let inner = inner.clone();
+            Lane::spawn(config, move |reqs| {
+                let inner = inner.clone();
+                async move { inner.mark_done_many(reqs).await }
+            })
+        };
+        Self {
+            inner,
+            seen,
+            blocker,
+            done,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: DeliveryState + ?Sized + 'static> DeliveryState for BatchingDeliveryState<S> {
+    async fn seen(&self, consumer: &str, message_id: Uuid) -> Result<bool, OpsError> {
+        self.seen.call((consumer.to_owned(), message_id)).await
+    }
+
+    async fn mark_done(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        outcome: &str,
+    ) -> Result<bool, OpsError> {
+        self.done
+            .call((consumer.to_owned(), message_id, outcome.to_owned()))
+            .await
+    }
+
+    async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError> {
+        self.blocker
+            .call((consumer.to_owned(), subject.to_owned()))
+            .await
+    }
+
+    async fn seen_many(&self, keys: Vec<(String, Uuid)>) -> Result<Vec<bool>, OpsError> {
+        self.inner.seen_many(keys).await
+    }
+
+    async fn blockers(&self, keys: Vec<(String, String)>) -> Result<Vec<Option<Uuid>>, OpsError> {
+        self.inner.blockers(keys).await
+    }
+
+    async fn mark_done_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+    ) -> Result<Vec<bool>, OpsError> {
+        self.inner.mark_done_many(done).await
+    }
+
+    async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError> {
+        self.inner.block(consumer, subject, message_id).await
+    }
+
+    async fn hold(
+        &self,
+        consumer: &str,
+        subject: &str,
+        message: HeldMessage,
+    ) -> Result<bool, OpsError> {
+        self.inner.hold(consumer, subject, message).await
+    }
+
+    async fn unblock_and_take_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+    ) -> Result<Vec<HeldMessage>, OpsError> {
+        self.inner.unblock_and_take_held(consumer, subject).await
+    }
+
+    async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError> {
+        self.inner.waiting(consumer).await
+    }
+
+    async fn park(&self, parked: ParkedMessage) -> Result<(), OpsError> {
+        self.inner.park(parked).await
+    }
+
+    async fn parked(&self, consumer: &str) -> Result<Vec<ParkedMessage>, OpsError> {
+        self.inner.parked(consumer).await
+    }
+
+    async fn take_parked(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+    ) -> Result<Option<ParkedMessage>, OpsError> {
+        self.inner.take_parked(consumer, message_id).await
+    }
+}
