@@ -4,7 +4,9 @@
 //! Full path, per message: command → registry (PostgreSQL store, one transaction with its outbox
 //! row) → outbox relay → RabbitMQ (confirmed) → delivery runtime (inbox, ordering state, audit in
 //! PostgreSQL) → loopback partner simulator → its answer as a command → registry. The clock of a
-//! round trip runs from submitting the command to the answer's commit.
+//! round trip runs from submitting the command to the answer's commit. Writes use group commit
+//! as a deployment would: `BatchingStore` for the commands, `BatchingDeliveryState` and
+//! `BatchingAudit` in the runtime.
 //!
 //! Bare hop: consume → one PostgreSQL transaction with one audit row and one outbox row per
 //! message → publish with confirm → ack; batched up to 100 messages per transaction with one
@@ -26,13 +28,17 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures::{FutureExt, StreamExt};
 use knooppunt_adapters::loopback::{LoopbackAdapter, LoopbackPartner};
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
-use knooppunt_ops::{Metrics, PgAudit, PgDeliveryState, payload_hash};
+use knooppunt_ops::{
+    BatchingDeliveryState, Metrics, PgAudit, PgDeliveryState, StateBatchConfig, payload_hash,
+};
 use knooppunt_registry::domain::{Command, DuoUitkomst, Person};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::Brin;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::bench::synthetic_person;
-use knooppunt_registry::store::{Durability, PgStore, PgStoreConfig, Store, StoreError};
+use knooppunt_registry::store::{
+    BatchingConfig, BatchingStore, Durability, PgStore, PgStoreConfig, Store, StoreError,
+};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -244,7 +250,7 @@ struct Answers {
 
 /// A [`StoreSink`] that notes when each dossier's answer was committed.
 struct TimingSink {
-    inner: StoreSink<PgStore>,
+    inner: StoreSink<BatchingStore<PgStore>>,
     answers: Mutex<Answers>,
 }
 
@@ -298,8 +304,10 @@ async fn full_path(
                 uitkomst: DuoUitkomst::Geaccepteerd,
             })
         }));
+    // Group commit: concurrent commands (producers, partner answers) share transactions.
+    let batching = Arc::new(BatchingStore::new(store.clone(), BatchingConfig::default()));
     let sink = Arc::new(TimingSink {
-        inner: StoreSink::new(store.clone(), reference.clone()),
+        inner: StoreSink::new(batching.clone(), reference.clone()),
         answers: Mutex::default(),
     });
     let audit = BatchingAudit::spawn(Arc::new(PgAudit::new(pool.clone())), BatchConfig::default());
@@ -311,7 +319,10 @@ async fn full_path(
         },
         Deps {
             transport: transport.clone(),
-            state: Arc::new(PgDeliveryState::new(pool.clone())),
+            state: Arc::new(BatchingDeliveryState::spawn(
+                Arc::new(PgDeliveryState::new(pool.clone())),
+                StateBatchConfig::default(),
+            )),
             audit: Arc::new(audit),
             metrics: Arc::new(Metrics::new()),
             sink: sink.clone(),
@@ -345,7 +356,7 @@ async fn full_path(
     let producers = config.producers.max(1);
     let mut tasks = Vec::new();
     for p in 0..producers {
-        let store = store.clone();
+        let store = batching.clone();
         let started = started.clone();
         let reference = reference.clone();
         let n = config.messages;
