@@ -286,8 +286,10 @@ impl DeliveryRuntime {
 
         // Ordering: never overtake an earlier message about this student that is retrying or parked.
         let blocker = st.blocker(&self.name, &subject_s).await?;
-        if blocker.is_some_and(|b| b != id) {
-            st.hold(&self.name, &subject_s, to_held(msg)).await?;
+        // `hold` re-checks the blocker atomically: when the earlier message finished in the
+        // meantime nothing is stored and this message is delivered now, so it cannot wait forever.
+        if blocker.is_some_and(|b| b != id) && st.hold(&self.name, &subject_s, to_held(msg)).await?
+        {
             trail.push(Hop::Held).reason = Some("behind_earlier_message".into());
             trail.flush(&*self.deps.audit).await?;
             self.update_waiting().await;
@@ -547,14 +549,20 @@ impl DeliveryRuntime {
         };
         let st = &self.deps.state;
         st.block(&self.name, subject, first.message_id).await?;
+        // The rest wait behind the first. Should the subject have been unblocked in between
+        // (`hold` returns false), those go back onto the work queue right after the first.
+        let mut unheld = Vec::new();
         for rest in held {
-            st.hold(&self.name, subject, rest).await?;
+            if !st.hold(&self.name, subject, rest.clone()).await? {
+                unheld.push(rest);
+            }
         }
-        let msg = from_held(&first);
-        self.deps
-            .transport
-            .publish(REQUEUE_EXCHANGE, &self.name, &msg)
-            .await?;
+        for m in std::iter::once(&first).chain(unheld.iter()) {
+            self.deps
+                .transport
+                .publish(REQUEUE_EXCHANGE, &self.name, &from_held(m))
+                .await?;
+        }
         let mut trail = Trail::new(first.message_id, &self.name, payload_hash(&first.body));
         trail.subject = subject.parse().ok();
         trail.push(Hop::Released);
