@@ -284,3 +284,138 @@ mod tests {
         }
     }
 }
+
+/// An element with its path, and typed accessors that name the field path in their errors. When
+/// made with [`Node::in_ns`], every child must be in that namespace, and child nodes inherit it.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    /// The element.
+    pub el: &'a Element,
+    /// Its path, e.g. `Mutatiebericht/Inschrijving/Periode[2]`.
+    pub path: String,
+    ns: Option<&'a str>,
+}
+
+impl<'a> Node<'a> {
+    /// A node without a namespace check.
+    pub fn new(el: &'a Element, path: String) -> Self {
+        Self { el, path, ns: None }
+    }
+
+    /// A node whose children must all be in namespace `ns` (checked here, and again for every
+    /// child node made from it).
+    pub fn in_ns(el: &'a Element, path: String, ns: &'a str) -> Result<Self, MappingError> {
+        if let Some(c) = el.children.iter().find(|c| c.ns != ns) {
+            return Err(MappingError::WrongNamespace {
+                element: format!("{path}/{}", c.name),
+                expected: ns.to_owned(),
+                got: c.ns.clone(),
+            });
+        }
+        Ok(Self {
+            el,
+            path,
+            ns: Some(ns),
+        })
+    }
+
+    /// A node for `el` at `path`, with this node's namespace rule.
+    pub fn node(&self, el: &'a Element, path: String) -> Result<Self, MappingError> {
+        match self.ns {
+            Some(ns) => Self::in_ns(el, path, ns),
+            None => Ok(Self::new(el, path)),
+        }
+    }
+
+    /// The path of a child field.
+    pub fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+
+    /// Refuses children other than `allowed`.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), MappingError> {
+        match self
+            .el
+            .children
+            .iter()
+            .find(|c| !allowed.contains(&c.name.as_str()))
+        {
+            Some(c) => Err(MappingError::invalid(self.path(&c.name), "unknown element")),
+            None => Ok(()),
+        }
+    }
+
+    /// The text of a child; `None` when it is missing, empty or `xsi:nil`.
+    pub fn opt(&self, name: &str) -> Option<&'a str> {
+        let c = self.el.child(name)?;
+        if c.attr("nil") == Some("true") || c.text.is_empty() {
+            None
+        } else {
+            Some(c.text.as_str())
+        }
+    }
+
+    /// The text of a required child.
+    pub fn req(&self, name: &str) -> Result<&'a str, MappingError> {
+        self.opt(name)
+            .ok_or_else(|| MappingError::missing(self.path(name)))
+    }
+
+    /// A required child converted by `f(field path, text)`.
+    pub fn with<T>(
+        &self,
+        name: &str,
+        f: impl Fn(&str, &str) -> Result<T, MappingError>,
+    ) -> Result<T, MappingError> {
+        f(&self.path(name), self.req(name)?)
+    }
+
+    /// An optional child converted by `f(field path, text)`.
+    pub fn opt_with<T>(
+        &self,
+        name: &str,
+        f: impl Fn(&str, &str) -> Result<T, MappingError>,
+    ) -> Result<Option<T>, MappingError> {
+        self.opt(name).map(|v| f(&self.path(name), v)).transpose()
+    }
+
+    /// A required identifier (BSN, BRIN, crebo, …).
+    pub fn id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
+        &self,
+        name: &str,
+    ) -> Result<T, MappingError> {
+        self.req(name)?
+            .parse()
+            .map_err(|e| MappingError::id(self.path(name), e))
+    }
+
+    /// An optional identifier.
+    pub fn opt_id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, MappingError> {
+        self.opt(name)
+            .map(|v| v.parse().map_err(|e| MappingError::id(self.path(name), e)))
+            .transpose()
+    }
+
+    /// A required child element as a node.
+    pub fn child(&self, name: &str) -> Result<Node<'a>, MappingError> {
+        let c = self
+            .el
+            .child(name)
+            .ok_or_else(|| MappingError::missing(self.path(name)))?;
+        self.node(c, self.path(name))
+    }
+
+    /// All children with this name as nodes, with indexed paths (`name[1]`, `name[2]`, …).
+    pub fn children(&self, name: &str) -> Result<Vec<Node<'a>>, MappingError> {
+        self.el
+            .children
+            .iter()
+            .filter(|c| c.name == name)
+            .enumerate()
+            .map(|(i, c)| self.node(c, format!("{}/{name}[{}]", self.path, i + 1)))
+            .collect()
+    }
+}

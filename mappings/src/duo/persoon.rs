@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::codes::{Geboortedatum, Geslacht, Landcode, check_text, parse_bool, parse_date};
 use crate::error::MappingError;
-use crate::xml::{self, Element};
+use crate::xml::{self, Element, Node};
 
 /// The namespace of the assumed DUO person format.
 pub const NAMESPACE: &str = "urn:knooppunt:duo:persoon:v1";
@@ -148,49 +148,15 @@ pub struct Mutatiemelding {
     pub vooropleiding: Option<DuoVooropleiding>,
 }
 
-struct N<'a> {
-    el: &'a Element,
-    path: String,
+/// Field readers of the persoon format on top of [`Node`].
+trait PersoonNode {
+    fn text(&self, name: &str, max: usize) -> Result<String, MappingError>;
+    fn opt_text(&self, name: &str, max: usize) -> Result<Option<String>, MappingError>;
+    fn opt_date(&self, name: &str) -> Result<Option<NaiveDate>, MappingError>;
+    fn person_id(&self) -> Result<PersonId, MappingError>;
 }
 
-impl<'a> N<'a> {
-    fn new(el: &'a Element, path: String) -> Result<Self, MappingError> {
-        for c in &el.children {
-            if c.ns != NAMESPACE {
-                return Err(MappingError::WrongNamespace {
-                    element: format!("{path}/{}", c.name),
-                    expected: NAMESPACE.to_owned(),
-                    got: c.ns.clone(),
-                });
-            }
-        }
-        Ok(Self { el, path })
-    }
-
-    fn path(&self, name: &str) -> String {
-        format!("{}/{name}", self.path)
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), MappingError> {
-        match self
-            .el
-            .children
-            .iter()
-            .find(|c| !allowed.contains(&c.name.as_str()))
-        {
-            Some(c) => Err(MappingError::invalid(self.path(&c.name), "unknown element")),
-            None => Ok(()),
-        }
-    }
-
-    fn opt(&self, name: &str) -> Option<&'a str> {
-        self.el.text_of(name)
-    }
-
-    fn req(&self, name: &str) -> Result<&'a str, MappingError> {
-        self.el.require(&self.path, name)
-    }
-
+impl PersoonNode for Node<'_> {
     fn text(&self, name: &str, max: usize) -> Result<String, MappingError> {
         let v = self.req(name)?;
         check_text(&self.path(name), v, max)?;
@@ -229,6 +195,11 @@ impl<'a> N<'a> {
     }
 }
 
+/// A node of this format: every child in [`NAMESPACE`].
+fn node(el: &Element, path: String) -> Result<Node<'_>, MappingError> {
+    Node::in_ns(el, path, NAMESPACE)
+}
+
 fn root(input: &[u8], name: &str) -> Result<Element, MappingError> {
     let root = xml::parse(input, MAX_BYTES)?;
     root.expect_ns(NAMESPACE)?;
@@ -246,7 +217,7 @@ pub fn parse_persoon_en_vooropleidingen(
     input: &[u8],
 ) -> Result<PersoonEnVooropleidingen, MappingError> {
     let root = root(input, "PersoonEnVooropleidingen")?;
-    let r = N::new(&root, "PersoonEnVooropleidingen".to_owned())?;
+    let r = node(&root, "PersoonEnVooropleidingen".to_owned())?;
     r.only(&["Persoon", "Vooropleiding"])?;
     let p = root
         .child("Persoon")
@@ -254,7 +225,7 @@ pub fn parse_persoon_en_vooropleidingen(
     if root.all("Persoon").count() > 1 {
         return Err(MappingError::invalid(r.path("Persoon"), "more than one"));
     }
-    let persoon = persoon(&N::new(p, r.path("Persoon"))?)?;
+    let persoon = persoon(&node(p, r.path("Persoon"))?)?;
     let vooropleidingen = vooropleidingen(&r)?;
     Ok(PersoonEnVooropleidingen {
         persoon,
@@ -262,7 +233,7 @@ pub fn parse_persoon_en_vooropleidingen(
     })
 }
 
-fn vooropleidingen(r: &N<'_>) -> Result<Vec<DuoVooropleiding>, MappingError> {
+fn vooropleidingen(r: &Node<'_>) -> Result<Vec<DuoVooropleiding>, MappingError> {
     let all: Vec<&Element> = r.el.all("Vooropleiding").collect();
     if all.len() > MAX_VOOROPLEIDINGEN {
         return Err(MappingError::invalid(
@@ -272,14 +243,14 @@ fn vooropleidingen(r: &N<'_>) -> Result<Vec<DuoVooropleiding>, MappingError> {
     }
     all.into_iter()
         .enumerate()
-        .map(|(i, e)| vooropleiding(&N::new(e, r.path(&format!("Vooropleiding[{}]", i + 1)))?))
+        .map(|(i, e)| vooropleiding(&node(e, r.path(&format!("Vooropleiding[{}]", i + 1)))?))
         .collect()
 }
 
 /// Parses a mutation notification.
 pub fn parse_mutatiemelding(input: &[u8]) -> Result<Mutatiemelding, MappingError> {
     let root = root(input, "Mutatiemelding")?;
-    let r = N::new(&root, "Mutatiemelding".to_owned())?;
+    let r = node(&root, "Mutatiemelding".to_owned())?;
     r.only(&[
         "MeldingId",
         "DatumTijd",
@@ -308,11 +279,11 @@ pub fn parse_mutatiemelding(input: &[u8]) -> Result<Mutatiemelding, MappingError
     let id = r.person_id()?;
     let persoon = root
         .child("Persoon")
-        .map(|p| persoon(&N::new(p, r.path("Persoon"))?))
+        .map(|p| persoon(&node(p, r.path("Persoon"))?))
         .transpose()?;
     let vooropleiding = root
         .child("Vooropleiding")
-        .map(|v| vooropleiding(&N::new(v, r.path("Vooropleiding"))?))
+        .map(|v| vooropleiding(&node(v, r.path("Vooropleiding"))?))
         .transpose()?;
     if let Some(p) = &persoon
         && p.id != id
@@ -352,7 +323,7 @@ pub fn parse_mutatiemelding(input: &[u8]) -> Result<Mutatiemelding, MappingError
     })
 }
 
-fn persoon(n: &N<'_>) -> Result<DuoPersoon, MappingError> {
+fn persoon(n: &Node<'_>) -> Result<DuoPersoon, MappingError> {
     n.only(&[
         "Burgerservicenummer",
         "Onderwijsnummer",
@@ -407,7 +378,7 @@ fn persoon(n: &N<'_>) -> Result<DuoPersoon, MappingError> {
     })
 }
 
-fn vooropleiding(n: &N<'_>) -> Result<DuoVooropleiding, MappingError> {
+fn vooropleiding(n: &Node<'_>) -> Result<DuoVooropleiding, MappingError> {
     n.only(&[
         "Instelling",
         "InstellingNaam",
@@ -424,7 +395,7 @@ fn vooropleiding(n: &N<'_>) -> Result<DuoVooropleiding, MappingError> {
         n.el.all("Vak")
             .enumerate()
             .map(|(i, v)| {
-                let v = N::new(v, n.path(&format!("Vak[{}]", i + 1)))?;
+                let v = node(v, n.path(&format!("Vak[{}]", i + 1)))?;
                 v.only(&["Naam", "Resultaat"])?;
                 Ok(DuoVak {
                     naam: v.text("Naam", 100)?,

@@ -16,7 +16,7 @@ use super::codes::{
     parse_date, parse_datetime, parse_decimal, parse_uint,
 };
 use crate::error::MappingError;
-use crate::xml::{self, Element};
+use crate::xml::{self, Element, Node};
 
 /// Largest TBG-i file accepted (a large institution's file is a few MB).
 pub const MAX_TBGI_BYTES: usize = 64 * 1024 * 1024;
@@ -192,12 +192,12 @@ pub fn parse(input: &[u8]) -> Result<Tbgi, MappingError> {
     let inschrijvingen = root
         .all("Inschrijving")
         .enumerate()
-        .map(|(i, e)| inschrijving(&N::new(e, format!("{base}/Inschrijving[{}]", i + 1))))
+        .map(|(i, e)| inschrijving(&Node::new(e, format!("{base}/Inschrijving[{}]", i + 1))))
         .collect::<Result<Vec<_>, _>>()?;
     let diplomas = root
         .all("Diploma")
         .enumerate()
-        .map(|(i, e)| diploma(&N::new(e, format!("{base}/Diploma[{}]", i + 1))))
+        .map(|(i, e)| diploma(&Node::new(e, format!("{base}/Diploma[{}]", i + 1))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Tbgi {
         inschrijvingen,
@@ -221,69 +221,14 @@ fn check_no_ns(el: &Element, path: &str) -> Result<(), MappingError> {
     Ok(())
 }
 
-struct N<'a> {
-    el: &'a Element,
-    path: String,
+/// TBG-i field readers on top of [`Node`].
+trait TbgiNode {
+    fn opt_text(&self, name: &str, max: usize) -> Result<Option<String>, MappingError>;
+    fn persoon(&self) -> Result<PersonId, MappingError>;
+    fn signalen(&self) -> Result<Vec<Signaal>, MappingError>;
 }
 
-impl<'a> N<'a> {
-    fn new(el: &'a Element, path: String) -> Self {
-        Self { el, path }
-    }
-
-    fn path(&self, name: &str) -> String {
-        format!("{}/{name}", self.path)
-    }
-
-    /// The text of a child, absent when missing, empty or `xsi:nil`.
-    fn opt(&self, name: &str) -> Option<&'a str> {
-        let c = self.el.child(name)?;
-        if c.attr("nil") == Some("true") || c.text.is_empty() {
-            None
-        } else {
-            Some(c.text.as_str())
-        }
-    }
-
-    fn req(&self, name: &str) -> Result<&'a str, MappingError> {
-        self.opt(name)
-            .ok_or_else(|| MappingError::missing(self.path(name)))
-    }
-
-    fn with<T>(
-        &self,
-        name: &str,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<T, MappingError> {
-        f(&self.path(name), self.req(name)?)
-    }
-
-    fn opt_with<T>(
-        &self,
-        name: &str,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(name).map(|v| f(&self.path(name), v)).transpose()
-    }
-
-    fn id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        name: &str,
-    ) -> Result<T, MappingError> {
-        self.req(name)?
-            .parse()
-            .map_err(|e| MappingError::id(self.path(name), e))
-    }
-
-    fn opt_id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(name)
-            .map(|v| v.parse().map_err(|e| MappingError::id(self.path(name), e)))
-            .transpose()
-    }
-
+impl TbgiNode for Node<'_> {
     fn opt_text(&self, name: &str, max: usize) -> Result<Option<String>, MappingError> {
         self.opt_with(name, |f, v| check_text(f, v, max).map(|()| v.to_owned()))
     }
@@ -305,10 +250,10 @@ impl<'a> N<'a> {
     fn signalen(&self) -> Result<Vec<Signaal>, MappingError> {
         let mut out = Vec::new();
         for (i, s) in self.el.all("Signaal").enumerate() {
-            let n = N::new(s, self.path(&format!("Signaal[{}]", i + 1)));
+            let n = Node::new(s, self.path(&format!("Signaal[{}]", i + 1)));
             let mut parameters = Vec::new();
             for (j, p) in s.all("Parameter").enumerate() {
-                let pn = N::new(p, n.path(&format!("Parameter[{}]", j + 1)));
+                let pn = Node::new(p, n.path(&format!("Parameter[{}]", j + 1)));
                 if all_nil(p) {
                     continue;
                 }
@@ -346,11 +291,11 @@ fn all_nil(el: &Element) -> bool {
         .all(|c| (c.attr("nil") == Some("true") || c.text.is_empty()) && all_nil(c))
 }
 
-fn inschrijving(n: &N<'_>) -> Result<TbgiInschrijving, MappingError> {
+fn inschrijving(n: &Node<'_>) -> Result<TbgiInschrijving, MappingError> {
     let teldata =
         n.el.all("Teldatum")
             .enumerate()
-            .map(|(i, e)| teldatum(&N::new(e, n.path(&format!("Teldatum[{}]", i + 1)))))
+            .map(|(i, e)| teldatum(&Node::new(e, n.path(&format!("Teldatum[{}]", i + 1)))))
             .collect::<Result<Vec<_>, _>>()?;
     Ok(TbgiInschrijving {
         brin: n.id("BRIN")?,
@@ -364,10 +309,10 @@ fn inschrijving(n: &N<'_>) -> Result<TbgiInschrijving, MappingError> {
     })
 }
 
-fn teldatum(n: &N<'_>) -> Result<TbgiTeldatum, MappingError> {
+fn teldatum(n: &Node<'_>) -> Result<TbgiTeldatum, MappingError> {
     let bpv = match n.el.child("BekostigingsrelevanteBPV") {
         Some(b) if !all_nil(b) => {
-            let b = N::new(b, n.path("BekostigingsrelevanteBPV"));
+            let b = Node::new(b, n.path("BekostigingsrelevanteBPV"));
             Some(TbgiBpv {
                 inschrijvingvolgnummer: b.opt_with("Inschrijvingvolgnummer", Volgnummer::parse)?,
                 volgnummer: b.opt_with("Volgnummer", Volgnummer::parse)?,
@@ -409,7 +354,7 @@ fn teldatum(n: &N<'_>) -> Result<TbgiTeldatum, MappingError> {
     })
 }
 
-fn diploma(n: &N<'_>) -> Result<TbgiDiploma, MappingError> {
+fn diploma(n: &Node<'_>) -> Result<TbgiDiploma, MappingError> {
     Ok(TbgiDiploma {
         brin: n.id("BRIN")?,
         persoon: n.persoon()?,

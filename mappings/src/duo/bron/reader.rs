@@ -16,7 +16,7 @@ use crate::duo::records::{
     Uitschrijving,
 };
 use crate::error::MappingError;
-use crate::xml::{self, Element};
+use crate::xml::{self, Node};
 
 /// Parses one BRON message.
 pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
@@ -28,7 +28,7 @@ pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
             "expected the root element Mutatiebericht",
         ));
     }
-    let r = Node::new(&root, "Mutatiebericht".to_owned())?;
+    let r = Node::in_ns(&root, "Mutatiebericht".to_owned(), NAMESPACE)?;
     r.only(&[
         "BerichtId",
         "DatumTijdAanmaak",
@@ -62,7 +62,7 @@ pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
             "a message carries exactly one record",
         ));
     }
-    let n = Node::new(el, r.path(kind))?;
+    let n = r.node(el, r.path(kind))?;
     let inhoud = match kind {
         "Inschrijving" => BronInhoud::Inschrijving(inschrijving(&n)?),
         "BPV" => BronInhoud::Bpv(bpv(&n)?),
@@ -79,84 +79,14 @@ pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
     })
 }
 
-/// An element with its path, and typed accessors that name the field in their errors.
-struct Node<'a> {
-    el: &'a Element,
-    path: String,
+/// BRON-specific field readers on top of [`Node`].
+trait BronNode {
+    fn date(&self, name: &str) -> Result<chrono::NaiveDate, MappingError>;
+    fn opt_date(&self, name: &str) -> Result<Option<chrono::NaiveDate>, MappingError>;
+    fn opt_num(&self, name: &str, digits: usize) -> Result<Option<u32>, MappingError>;
 }
 
-impl<'a> Node<'a> {
-    fn new(el: &'a Element, path: String) -> Result<Self, MappingError> {
-        for c in &el.children {
-            if c.ns != NAMESPACE {
-                return Err(MappingError::WrongNamespace {
-                    element: format!("{path}/{}", c.name),
-                    expected: NAMESPACE.to_owned(),
-                    got: c.ns.clone(),
-                });
-            }
-        }
-        Ok(Self { el, path })
-    }
-
-    fn path(&self, name: &str) -> String {
-        format!("{}/{name}", self.path)
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), MappingError> {
-        match self
-            .el
-            .children
-            .iter()
-            .find(|c| !allowed.contains(&c.name.as_str()))
-        {
-            Some(c) => Err(MappingError::invalid(self.path(&c.name), "unknown element")),
-            None => Ok(()),
-        }
-    }
-
-    fn req(&self, name: &str) -> Result<&'a str, MappingError> {
-        self.el.require(&self.path, name)
-    }
-
-    fn opt(&self, name: &str) -> Option<&'a str> {
-        self.el.text_of(name)
-    }
-
-    fn child(&self, name: &str) -> Result<Node<'a>, MappingError> {
-        let c = self
-            .el
-            .child(name)
-            .ok_or_else(|| MappingError::missing(self.path(name)))?;
-        Node::new(c, self.path(name))
-    }
-
-    fn children(&self, name: &'a str) -> Result<Vec<Node<'a>>, MappingError> {
-        self.el
-            .all(name)
-            .enumerate()
-            .map(|(i, c)| Node::new(c, format!("{}/{name}[{}]", self.path, i + 1)))
-            .collect()
-    }
-
-    fn id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        name: &str,
-    ) -> Result<T, MappingError> {
-        self.req(name)?
-            .parse()
-            .map_err(|e| MappingError::id(self.path(name), e))
-    }
-
-    fn opt_id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(name)
-            .map(|v| v.parse().map_err(|e| MappingError::id(self.path(name), e)))
-            .transpose()
-    }
-
+impl BronNode for Node<'_> {
     fn date(&self, name: &str) -> Result<chrono::NaiveDate, MappingError> {
         parse_date(&self.path(name), self.req(name)?)
     }
@@ -165,22 +95,6 @@ impl<'a> Node<'a> {
         self.opt(name)
             .map(|v| parse_date(&self.path(name), v))
             .transpose()
-    }
-
-    fn opt_with<T>(
-        &self,
-        name: &str,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(name).map(|v| f(&self.path(name), v)).transpose()
-    }
-
-    fn with<T>(
-        &self,
-        name: &str,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<T, MappingError> {
-        f(&self.path(name), self.req(name)?)
     }
 
     fn opt_num(&self, name: &str, digits: usize) -> Result<Option<u32>, MappingError> {
