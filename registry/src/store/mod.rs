@@ -110,8 +110,18 @@ impl StoreError {
 pub const OUTBOX_PARTITIONS: u32 = 32;
 
 /// How many times [`Store::execute`] re-loads and re-decides after losing a race on a dossier
-/// before it gives up with [`StoreError::Conflict`].
-pub const MAX_CONFLICT_RETRIES: usize = 8;
+/// before it gives up with [`StoreError::Conflict`]. Between attempts it waits
+/// [`conflict_backoff`], so contenders on one dossier spread out instead of colliding again.
+pub const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// The wait before re-trying after the `attempt`-th lost race (0-based): exponential from 1 ms,
+/// capped at 32 ms, with full jitter (a uniform fraction of it) so racing writers de-synchronise.
+pub fn conflict_backoff(attempt: usize) -> std::time::Duration {
+    let cap_us = 1_000u64 << attempt.min(5);
+    // Jitter from a fresh random UUID: no extra dependency, and quality is not critical here.
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_us)) as u64;
+    std::time::Duration::from_micros(cap_us / 2 + jitter / 2)
+}
 
 /// The outbox partition of a dossier: a stable hash of its key, `0..OUTBOX_PARTITIONS`.
 pub fn outbox_partition(key: DossierKey) -> u32 {
@@ -279,5 +289,29 @@ pub(crate) fn opened_person(command: &Command) -> Option<String> {
     match command {
         Command::OpenDossier { person } => Some(person.id.fingerprint()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::conflict_backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn conflict_backoff_grows_is_capped_and_jittered() {
+        for attempt in 0..20 {
+            let cap = Duration::from_micros(1_000 << attempt.min(5));
+            for _ in 0..50 {
+                let d = conflict_backoff(attempt);
+                assert!(
+                    d >= cap / 2 && d < cap,
+                    "attempt {attempt}: {d:?} not in [{:?}, {cap:?})",
+                    cap / 2
+                );
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> =
+            (0..50).map(|_| conflict_backoff(5)).collect();
+        assert!(distinct.len() > 1, "jitter must vary the wait");
     }
 }

@@ -997,6 +997,7 @@ impl Store for PgStore {
                 attempt,
                 "command lost a race on its dossier or was seen before, loading again"
             );
+            tokio::time::sleep(super::conflict_backoff(attempt)).await;
         }
         Err(StoreError::Conflict(meta.dossier))
     }
