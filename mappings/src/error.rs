@@ -92,3 +92,22 @@ impl MappingError {
         }
     }
 }
+
+/// One step of a streaming reader that stops for good after its end or its first error:
+/// `Ok(None)` and `Err` set `done`, so the iterator yields nothing after them.
+pub(crate) fn fuse<T>(
+    done: &mut bool,
+    next: Result<Option<T>, MappingError>,
+) -> Option<Result<T, MappingError>> {
+    match next {
+        Ok(Some(item)) => Some(Ok(item)),
+        Ok(None) => {
+            *done = true;
+            None
+        }
+        Err(e) => {
+            *done = true;
+            Some(Err(e))
+        }
+    }
+}

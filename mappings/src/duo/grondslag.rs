@@ -269,16 +269,7 @@ impl<R: BufRead> Iterator for GrondslagReader<R> {
         if self.done {
             return None;
         }
-        match self.next_line() {
-            Ok(Some(l)) => Some(Ok(l)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let next = self.next_line();
+        crate::error::fuse(&mut self.done, next)
     }
 }

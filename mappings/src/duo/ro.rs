@@ -1066,17 +1066,8 @@ impl<R: BufRead> Iterator for RoReader<R> {
         if self.done {
             return None;
         }
-        match self.next_record() {
-            Ok(Some(r)) => Some(Ok(r)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let next = self.next_record();
+        crate::error::fuse(&mut self.done, next)
     }
 }
 

@@ -770,31 +770,19 @@ impl<'a> Rules<'a> {
         if o.status != OokStatus::Aangeboden {
             return Err(transition(part, &o.status, &OokStatus::Ondertekend));
         }
-        if who.is_empty() {
-            return Err(invalid("ondertekenaars", "it is empty"));
-        }
-        check_wijze(wijze)?;
-        let papier = matches!(wijze, Ondertekenwijze::Papier);
-        for w in who {
-            let allowed = match self.actor {
-                Actor::Student { .. } => *w == W::Student && !papier,
-                Actor::Parent { .. } => *w == W::Ouder && !papier,
-                Actor::Institution { .. } => papier || *w == W::Instelling,
+        let papier = check_signers(
+            who,
+            wijze,
+            |w, papier| match self.actor {
+                Actor::Student { .. } => w == W::Student && !papier,
+                Actor::Parent { .. } => w == W::Ouder && !papier,
+                Actor::Institution { .. } => papier || w == W::Instelling,
                 Actor::Partner { partner } => partner == "signing" && !papier,
                 Actor::System => true,
                 Actor::BevoegdGezag { .. } | Actor::Operator { .. } => false,
-            };
-            if !allowed {
-                return Err(Rejection::SignerNotAllowed {
-                    ondertekenaar: name(w),
-                });
-            }
-            if o.handtekeningen.get(*w).is_some() {
-                return Err(Rejection::AlreadySigned {
-                    ondertekenaar: name(w),
-                });
-            }
-        }
+            },
+            |w| o.handtekeningen.get(w).is_some(),
+        )?;
         if datum > self.today {
             return Err(bad_dates("datum", "it lies in the future"));
         }
@@ -1008,30 +996,18 @@ impl<'a> Rules<'a> {
         if b.status != BpvStatus::Geregistreerd {
             return Err(transition(part, &b.status, &BpvStatus::Ondertekend));
         }
-        if who.is_empty() {
-            return Err(invalid("ondertekenaars", "it is empty"));
-        }
-        check_wijze(wijze)?;
-        let papier = matches!(wijze, Ondertekenwijze::Papier);
-        for w in who {
-            let allowed = match self.actor {
-                Actor::Student { .. } => *w == W::Student && !papier,
-                Actor::Institution { .. } => papier || *w == W::School,
+        check_signers(
+            who,
+            wijze,
+            |w, papier| match self.actor {
+                Actor::Student { .. } => w == W::Student && !papier,
+                Actor::Institution { .. } => papier || w == W::School,
                 Actor::Partner { partner } => partner == "signing" && !papier,
                 Actor::System => true,
                 Actor::Parent { .. } | Actor::BevoegdGezag { .. } | Actor::Operator { .. } => false,
-            };
-            if !allowed {
-                return Err(Rejection::SignerNotAllowed {
-                    ondertekenaar: name(w),
-                });
-            }
-            if b.handtekeningen.get(*w).is_some() {
-                return Err(Rejection::AlreadySigned {
-                    ondertekenaar: name(w),
-                });
-            }
-        }
+            },
+            |w| b.handtekeningen.get(w).is_some(),
+        )?;
         if !matches!(b.sbb, SbbCheck::Erkend { .. }) {
             return Err(Rejection::LeerbedrijfNotErkend { bpv: id });
         }
@@ -1380,6 +1356,35 @@ impl<'a> Rules<'a> {
             ondertekend_op,
         }])
     }
+}
+
+/// The checks every signing shares: at least one signer, a well-formed wijze, each signer allowed
+/// for this actor (`allowed(signer, on_paper)`) and not signed before (`signed(signer)`).
+/// Returns whether the signing is on paper.
+fn check_signers<W: Copy + serde::Serialize>(
+    who: &BTreeSet<W>,
+    wijze: &Ondertekenwijze,
+    allowed: impl Fn(W, bool) -> bool,
+    signed: impl Fn(W) -> bool,
+) -> Result<bool, Rejection> {
+    if who.is_empty() {
+        return Err(invalid("ondertekenaars", "it is empty"));
+    }
+    check_wijze(wijze)?;
+    let papier = matches!(wijze, Ondertekenwijze::Papier);
+    for &w in who {
+        if !allowed(w, papier) {
+            return Err(Rejection::SignerNotAllowed {
+                ondertekenaar: name(&w),
+            });
+        }
+        if signed(w) {
+            return Err(Rejection::AlreadySigned {
+                ondertekenaar: name(&w),
+            });
+        }
+    }
+    Ok(papier)
 }
 
 fn check_wijze(wijze: &Ondertekenwijze) -> Result<(), Rejection> {
