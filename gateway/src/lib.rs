@@ -1,6 +1,7 @@
 //! Knooppunt's gateway library: the bus (AMQP and in-memory), the outbox relay, the delivery
 //! runtime, configuration and wiring. The `knooppunt` binary is a thin shell around it.
 
+pub mod api;
 pub mod bench;
 pub mod bus;
 pub mod delivery;
