@@ -247,7 +247,11 @@ pub struct Subject<'a> {
 }
 
 /// The partner adapters the policy knows, with what each may read and change.
-pub const PARTNERS: [(&str, &[Part], &[Part]); 6] = [
+///
+/// The VA partners (`koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`) read the VA
+/// status to send it; their change right on it is for reporting a refusal
+/// (`Command::RecordVaAfwijzing`) only — the command rules refuse every other change by them.
+pub const PARTNERS: [(&str, &[Part], &[Part]); 10] = [
     (
         "duo",
         &[
@@ -289,7 +293,11 @@ pub const PARTNERS: [(&str, &[Part], &[Part]); 6] = [
         &[Part::Aanmeldingen, Part::VaStatus],
     ),
     ("oso", &[], &[Part::Overstapdossier]),
-    ("koppelpunt", &[Part::VaStatus], &[]),
+    ("koppelpunt", &[Part::VaStatus], &[Part::VaStatus]),
+    ("intergrip", &[Part::VaStatus], &[Part::VaStatus]),
+    ("digidoor", &[Part::VaStatus], &[Part::VaStatus]),
+    ("voroc", &[Part::VaStatus], &[Part::VaStatus]),
+    ("gemeenten", &[Part::VaStatus], &[Part::VaStatus]),
 ];
 
 const STUDENT_CHANGES: [Part; 5] = [

@@ -64,7 +64,11 @@ const TABLE: &[(&str, [&str; 14])] = &[
     ("signing",         ["!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!app"]),
     ("cambo",           ["!part/!part",    "!part/!part",    "partner/partner","partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
     ("oso",             ["!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/partner",  "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
-    ("koppelpunt",      ["!part/!part",    "!part/!part",    "!part/!part",    "partner/!part",  "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
+    ("koppelpunt",      ["!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
+    ("intergrip",       ["!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
+    ("digidoor",        ["!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
+    ("voroc",           ["!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
+    ("gemeenten",       ["!part/!part",    "!part/!part",    "!part/!part",    "partner/partner","!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!part",    "!part/!app"]),
     ("unknown_partner", ["!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!unk",      "!unk/!app"]),
     ("system",          ["sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/sys",        "sys/!app"]),
 ];
@@ -220,7 +224,8 @@ fn actor(label: &str, key: DossierKey) -> (Actor, NaiveDate) {
         "operator" => Actor::Operator {
             name: "beheerder1".to_owned(),
         },
-        "duo" | "sbb" | "signing" | "cambo" | "oso" | "koppelpunt" => partner(label),
+        "duo" | "sbb" | "signing" | "cambo" | "oso" | "koppelpunt" | "intergrip" | "digidoor"
+        | "voroc" | "gemeenten" => partner(label),
         "unknown_partner" => partner("facebook"),
         "system" => Actor::System,
         other => panic!("no actor for table row {other}"),

@@ -1438,3 +1438,171 @@ fn a_signing_transaction_belongs_to_one_agreement() {
         })
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// VA partners reporting a refused status
+// ---------------------------------------------------------------------------------------------
+
+fn afwijzing(partner: &str, reden: &str) -> Command {
+    Command::RecordVaAfwijzing {
+        aanmelding: AANMELDING,
+        partner: partner.to_owned(),
+        reden: reden.to_owned(),
+    }
+}
+
+fn partner(name: &str) -> Actor {
+    Actor::Partner {
+        partner: name.to_owned(),
+    }
+}
+
+#[test]
+fn a_va_partner_reports_a_refused_status_to_the_institution_and_nothing_else_changes() {
+    for name in Command::VA_PARTNERS {
+        let mut h = Harness::after("confirms: aangemeld");
+        let before = h.dossier.clone();
+        let events = h
+            .exec(
+                partner(name),
+                at(2027, 2, 12, 10, 0),
+                &afwijzing(name, "status_onbekend"),
+            )
+            .expect("recorded");
+        assert_eq!(
+            events,
+            vec![Event::AanmeldingStatusAfgewezen {
+                aanmelding: AANMELDING,
+                instelling: brin("25LX"),
+                status: AanmeldStatus::Aangemeld,
+                partner: name.to_owned(),
+                reden: "status_onbekend".to_owned(),
+            }]
+        );
+        let e = &events[0];
+        assert_eq!(e.type_name(), "nl.knooppunt.aanmelding.status_afgewezen.v1");
+        assert!(Event::TYPE_NAMES.contains(&e.type_name()));
+        assert_eq!(
+            e.institution(),
+            Some(brin("25LX")),
+            "the institution is told"
+        );
+        assert_eq!(e.part(), Part::VaStatus);
+        // Applying it changes nothing but the sequence.
+        let mut after = h.dossier.clone();
+        after.sequence = before.sequence;
+        assert_eq!(after, before);
+        assert_eq!(h.dossier.sequence, before.sequence + 1);
+    }
+    // Knooppunt itself may record one too.
+    let mut h = Harness::after("confirms: aangemeld");
+    h.exec(
+        Actor::System,
+        at(2027, 2, 12, 10, 0),
+        &afwijzing("koppelpunt", "rejected"),
+    )
+    .expect("system records");
+    assert_eq!(
+        Command::RecordVaAfwijzing {
+            aanmelding: AANMELDING,
+            partner: "voroc".to_owned(),
+            reden: "x".to_owned()
+        }
+        .name(),
+        "record_va_afwijzing"
+    );
+}
+
+#[test]
+fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
+    let mut h = Harness::after("confirms: aangemeld");
+    let when = at(2027, 2, 12, 10, 0);
+    // Other partners, the institution, the student: not allowed.
+    for actor in [
+        partner("duo"),
+        partner("cambo"),
+        roc(),
+        Actor::Student { dossier: h.key },
+    ] {
+        let r = h.exec(actor.clone(), when, &afwijzing("koppelpunt", "rejected"));
+        assert!(
+            matches!(
+                r,
+                Err(Rejection::NotPermitted {
+                    part: Part::VaStatus,
+                    ..
+                })
+            ),
+            "{actor:?}: {r:?}"
+        );
+    }
+    // Codes: non-empty, at most 64 of [a-z0-9_.-].
+    for (p, reden, field) in [
+        ("koppelpunt", "", "reden"),
+        ("koppelpunt", "Fatima van der Berg", "reden"),
+        ("koppelpunt", "111222333 onbekend", "reden"),
+        ("koppelpunt", &"x".repeat(65), "reden"),
+        ("", "rejected", "partner"),
+        ("sbb", "rejected", "partner"),
+    ] {
+        let r = h.exec(Actor::System, when, &afwijzing(p, reden));
+        match r {
+            Err(Rejection::InvalidValue { field: f, .. }) => assert_eq!(f, field, "{p}/{reden}"),
+            other => panic!("{p}/{reden}: {other:?}"),
+        }
+    }
+    h.exec(
+        Actor::System,
+        when,
+        &afwijzing("koppelpunt", &"x".repeat(64)),
+    )
+    .expect("64 characters fit");
+    // A partner reports its own refusals only.
+    let r = h.exec(partner("intergrip"), when, &afwijzing("voroc", "rejected"));
+    assert!(
+        matches!(r, Err(Rejection::InvalidValue { ref field, .. }) if field == "partner"),
+        "{r:?}"
+    );
+    // An unknown aanmelding is a typed rejection.
+    let unknown = AanmeldingId(uuid::Uuid::from_u128(99));
+    let r = h.exec(
+        partner("koppelpunt"),
+        when,
+        &Command::RecordVaAfwijzing {
+            aanmelding: unknown,
+            partner: "koppelpunt".to_owned(),
+            reden: "rejected".to_owned(),
+        },
+    );
+    assert_eq!(
+        r,
+        Err(Rejection::UnknownAanmelding {
+            aanmelding: unknown
+        })
+    );
+}
+
+#[test]
+fn va_partners_may_not_change_a_status_themselves() {
+    let mut h = Harness::after("applies for Software Developer");
+    for name in Command::VA_PARTNERS {
+        let r = h.exec(
+            partner(name),
+            at(2027, 2, 12, 9, 0),
+            &Command::ChangeAanmeldingStatus {
+                aanmelding: AANMELDING,
+                status: AanmeldStatus::Ingetrokken,
+            },
+        );
+        assert!(
+            matches!(
+                r,
+                Err(Rejection::NotPermitted {
+                    reason: DenyReason::CommandNotAllowed,
+                    ..
+                })
+            ),
+            "{name}: {r:?}"
+        );
+    }
+}

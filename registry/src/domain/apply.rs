@@ -27,6 +27,9 @@ pub(super) fn apply(d: &mut Dossier, event: &Event) {
                 a.status = *naar;
             }
         }
+        // A partner's refusal is a message to the institution (kept in the history, published on
+        // the bus); it changes no state: the aanmelding keeps its status.
+        Event::AanmeldingStatusAfgewezen { .. } => {}
         Event::ToestemmingVerleend {
             instelling,
             scopes,

@@ -60,6 +60,17 @@ pub enum Command {
         /// The new status.
         status: AanmeldStatus,
     },
+    /// A VA partner (koppelpunt, regional system, koppelpunt gemeenten) refused an aanmeldstatus;
+    /// the refusal is reported back to the institution. `partner` and `reden` are short codes
+    /// (`[a-z0-9_.-]`, at most 64 characters), never personal data.
+    RecordVaAfwijzing {
+        /// The aanmelding whose status was refused.
+        aanmelding: AanmeldingId,
+        /// The partner that refused it, e.g. `"intergrip"` (one of [`Command::VA_PARTNERS`]).
+        partner: String,
+        /// The partner's reason code, e.g. `"status_onbekend"`, or `"rejected"`.
+        reden: String,
+    },
     /// The student grants an institution consent to read some parts of the dossier.
     GrantConsent {
         /// The institution.
@@ -272,6 +283,11 @@ pub enum ExamenOnderdeel {
 }
 
 impl Command {
+    /// The VA partners (adapter names) that may report a refused aanmeldstatus
+    /// ([`Command::RecordVaAfwijzing`]).
+    pub const VA_PARTNERS: [&'static str; 5] =
+        ["koppelpunt", "intergrip", "digidoor", "voroc", "gemeenten"];
+
     /// The command's name, for logs and metrics (bounded, no data).
     pub fn name(&self) -> &'static str {
         match self {
@@ -280,6 +296,7 @@ impl Command {
             Self::RecordVooropleiding { .. } => "record_vooropleiding",
             Self::SubmitAanmelding { .. } => "submit_aanmelding",
             Self::ChangeAanmeldingStatus { .. } => "change_aanmelding_status",
+            Self::RecordVaAfwijzing { .. } => "record_va_afwijzing",
             Self::GrantConsent { .. } => "grant_consent",
             Self::WithdrawConsent { .. } => "withdraw_consent",
             Self::AttachOverstapdossier { .. } => "attach_overstapdossier",

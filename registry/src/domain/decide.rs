@@ -90,6 +90,27 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A short bounded code (a partner name, a reason code): non-empty, at most 64 characters of
+/// `[a-z0-9_.-]`, so it can never carry personal data such as a name.
+fn code(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.is_empty() {
+        return Err(invalid(field, "it is empty"));
+    }
+    if value.len() > 64 {
+        return Err(invalid(field, "it is longer than 64 characters"));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(invalid(
+            field,
+            "only a-z, 0-9, '_', '.' and '-' are allowed",
+        ));
+    }
+    Ok(())
+}
+
 fn same_institution(a: &Brin, b: &Brin) -> bool {
     a.instelling() == b.instelling()
 }
@@ -236,6 +257,11 @@ impl<'a> Rules<'a> {
             Command::ChangeAanmeldingStatus { aanmelding, status } => {
                 self.change_status(*aanmelding, *status)
             }
+            Command::RecordVaAfwijzing {
+                aanmelding,
+                partner,
+                reden,
+            } => self.va_afwijzing(*aanmelding, partner, reden),
             Command::GrantConsent { instelling, scopes } => self.grant(instelling, scopes),
             Command::WithdrawConsent { instelling } => {
                 self.permit(Part::Toestemmingen)?;
@@ -525,6 +551,11 @@ impl<'a> Rules<'a> {
             .get(&id)
             .ok_or(Rejection::UnknownAanmelding { aanmelding: id })?;
         self.own_institution(Part::VaStatus, &a.instelling)?;
+        // Of the partners only CAMBO changes a status (a withdrawal on the student's behalf); the
+        // VA partners' change right on the VA status is for reporting a refusal only.
+        if matches!(self.actor, Actor::Partner { partner } if partner != "cambo") {
+            return Err(not_permitted(Part::VaStatus, DenyReason::CommandNotAllowed));
+        }
         // The student (and CAMBO on her behalf) may only withdraw.
         if matches!(
             self.actor,
@@ -548,6 +579,39 @@ impl<'a> Rules<'a> {
             });
         }
         Ok(vec![self.status_event(a, status)])
+    }
+
+    /// A VA partner refused a status: told to the institution, nothing else changes.
+    fn va_afwijzing(&self, id: AanmeldingId, partner: &str, reden: &str) -> Decided {
+        let part = Part::VaStatus;
+        self.permit(part)?;
+        self.only(part, |a| {
+            matches!(a, Actor::System)
+                || matches!(a, Actor::Partner { partner } if Command::VA_PARTNERS.contains(&partner.as_str()))
+        })?;
+        code("partner", partner)?;
+        code("reden", reden)?;
+        if !Command::VA_PARTNERS.contains(&partner) {
+            return Err(invalid("partner", "it is not a VA partner"));
+        }
+        // A partner reports its own refusals only.
+        if let Actor::Partner { partner: actor } = self.actor
+            && actor != partner
+        {
+            return Err(invalid("partner", "it differs from the reporting partner"));
+        }
+        let a = self
+            .d
+            .aanmeldingen
+            .get(&id)
+            .ok_or(Rejection::UnknownAanmelding { aanmelding: id })?;
+        Ok(vec![Event::AanmeldingStatusAfgewezen {
+            aanmelding: id,
+            instelling: a.instelling.clone(),
+            status: a.status,
+            partner: partner.to_owned(),
+            reden: reden.to_owned(),
+        }])
     }
 
     fn grant(&self, instelling: &Brin, scopes: &BTreeSet<Part>) -> Decided {

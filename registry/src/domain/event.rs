@@ -63,6 +63,21 @@ pub enum Event {
         /// New status.
         naar: AanmeldStatus,
     },
+    /// A VA partner refused an aanmeldstatus (reported back to the institution). Applying it
+    /// changes nothing in the dossier: the refusal is a message to the institution, kept in the
+    /// history; the aanmelding's status stays as it is.
+    AanmeldingStatusAfgewezen {
+        /// The aanmelding.
+        aanmelding: AanmeldingId,
+        /// The institution of the aanmelding (it is told).
+        instelling: Brin,
+        /// The aanmelding's status when the refusal was recorded.
+        status: AanmeldStatus,
+        /// The partner that refused, e.g. `"intergrip"`.
+        partner: String,
+        /// The partner's reason code.
+        reden: String,
+    },
     /// Consent was granted (or its scopes replaced).
     ToestemmingVerleend {
         /// The institution.
@@ -271,6 +286,7 @@ impl Event {
             Self::VooropleidingVastgelegd { .. } => "nl.knooppunt.vooropleiding.vastgelegd.v1",
             Self::AanmeldingIngediend { .. } => "nl.knooppunt.aanmelding.ingediend.v1",
             Self::AanmeldingStatusGewijzigd { .. } => "nl.knooppunt.aanmelding.status_gewijzigd.v1",
+            Self::AanmeldingStatusAfgewezen { .. } => "nl.knooppunt.aanmelding.status_afgewezen.v1",
             Self::ToestemmingVerleend { .. } => "nl.knooppunt.toestemming.verleend.v1",
             Self::ToestemmingIngetrokken { .. } => "nl.knooppunt.toestemming.ingetrokken.v1",
             Self::OverstapdossierToegevoegd { .. } => "nl.knooppunt.overstapdossier.toegevoegd.v1",
@@ -330,12 +346,13 @@ impl Event {
     }
 
     /// Every event type name, for registries of consumers and documentation.
-    pub const TYPE_NAMES: [&'static str; 28] = [
+    pub const TYPE_NAMES: [&'static str; 29] = [
         "nl.knooppunt.dossier.geopend.v1",
         "nl.knooppunt.personalia.vastgelegd.v1",
         "nl.knooppunt.vooropleiding.vastgelegd.v1",
         "nl.knooppunt.aanmelding.ingediend.v1",
         "nl.knooppunt.aanmelding.status_gewijzigd.v1",
+        "nl.knooppunt.aanmelding.status_afgewezen.v1",
         "nl.knooppunt.toestemming.verleend.v1",
         "nl.knooppunt.toestemming.ingetrokken.v1",
         "nl.knooppunt.overstapdossier.toegevoegd.v1",
@@ -382,6 +399,7 @@ impl Event {
             }
             Self::OndertekenstatusVastgelegd { transactie } => Some(transactie.instelling.clone()),
             Self::AanmeldingStatusGewijzigd { instelling, .. }
+            | Self::AanmeldingStatusAfgewezen { instelling, .. }
             | Self::ToestemmingVerleend { instelling, .. }
             | Self::ToestemmingIngetrokken { instelling, .. }
             | Self::OnderwijsovereenkomstOpgesteld { instelling, .. }
@@ -408,7 +426,9 @@ impl Event {
             Self::DossierOpened { .. } | Self::PersonaliaVastgelegd { .. } => Part::Personalia,
             Self::VooropleidingVastgelegd { .. } => Part::Vooropleidingen,
             Self::AanmeldingIngediend { .. } => Part::Aanmeldingen,
-            Self::AanmeldingStatusGewijzigd { .. } => Part::VaStatus,
+            Self::AanmeldingStatusGewijzigd { .. } | Self::AanmeldingStatusAfgewezen { .. } => {
+                Part::VaStatus
+            }
             Self::ToestemmingVerleend { .. } | Self::ToestemmingIngetrokken { .. } => {
                 Part::Toestemmingen
             }
