@@ -39,6 +39,12 @@ pub const ENTREE: Uuid = Uuid::from_u128(0x6f1e_0a52_8c1b_4c4e_9a57_0000_0000_00
 /// RIO id of the demo's Timmerman opleiding at 27DV.
 pub const TIMMERMAN: Uuid = Uuid::from_u128(0x6f1e_0a52_8c1b_4c4e_9a57_0000_0000_0004_u128);
 
+/// RIO id of the sample aangeboden opleiding Mediavormgever (ROC Kustland, level `va`).
+pub const MEDIAVORMGEVER: Uuid = Uuid::from_u128(0x6f1e_0a52_8c1b_4c4e_9a57_0000_0000_0005_u128);
+
+/// RIO id of the sample aangeboden opleiding Dierverzorging (AOC Groenland).
+pub const DIERVERZORGING: Uuid = Uuid::from_u128(0x6f1e_0a52_8c1b_4c4e_9a57_0000_0000_0006_u128);
+
 fn p<T: std::str::FromStr>(s: &str) -> T
 where
     T::Err: std::fmt::Debug,
@@ -177,6 +183,22 @@ pub fn reference_data() -> ReferenceData {
             "Timmerman",
             "25311",
             Niveau::Mbo2,
+            Leertraject::Bol,
+        ),
+        opleiding(
+            MEDIAVORMGEVER,
+            "28AB",
+            "Mediavormgever",
+            "25592",
+            Niveau::Mbo4,
+            Leertraject::Bol,
+        ),
+        opleiding(
+            DIERVERZORGING,
+            "30GT",
+            "Dierverzorging",
+            "25470",
+            Niveau::Mbo3,
             Leertraject::Bol,
         ),
     ];
