@@ -6,3 +6,4 @@ pub mod bench;
 pub mod bus;
 pub mod delivery;
 pub mod relay;
+pub mod sandbox;
