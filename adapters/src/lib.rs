@@ -19,6 +19,8 @@ use knooppunt_registry::store::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
 pub mod loopback;
+pub mod sim;
+pub mod va;
 
 /// How an adapter must treat an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
