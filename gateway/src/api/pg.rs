@@ -1,0 +1,408 @@
+//! [`ApiStore`] on PostgreSQL (deadpool-postgres), tables `api_*` from
+//! `gateway/migrations/0001_api.sql`, applied by [`migrate`].
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::store::{
+    ApiStore, ApiStoreError, FeedItem, IdempotencyBegin, IndexedAanmelding, NewFeedItem,
+    StoredResponse, Webhook,
+};
+
+/// The migrations, in order: (version, name, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "api", include_str!("../../migrations/0001_api.sql"))];
+
+fn db(e: impl std::fmt::Display) -> ApiStoreError {
+    ApiStoreError::Unavailable(e.to_string())
+}
+
+/// Applies the pending API migrations (one transaction, under a per-schema advisory lock; safe
+/// to run again or from several instances at once), recorded in `api_schema_migrations`.
+pub async fn migrate(pool: &Pool) -> Result<(), ApiStoreError> {
+    let mut client = pool.get().await.map_err(db)?;
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('knooppunt-api-migrate:' || coalesce(current_schema(), '')))",
+        &[],
+    )
+    .await
+    .map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS api_schema_migrations (
+             version    integer     PRIMARY KEY,
+             name       text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(db)?;
+    for (version, name, sql) in MIGRATIONS {
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM api_schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await
+            .map_err(db)?
+            .is_some();
+        if done {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO api_schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await
+        .map_err(db)?;
+        tracing::info!(version, name, "api migration applied");
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+/// The PostgreSQL [`ApiStore`].
+#[derive(Debug, Clone)]
+pub struct PgApiStore {
+    pool: Pool,
+}
+
+impl PgApiStore {
+    /// A store on `pool` (run [`migrate`] first).
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, ApiStoreError> {
+        self.pool.get().await.map_err(db)
+    }
+}
+
+fn feed_row(r: &Row) -> Result<FeedItem, ApiStoreError> {
+    Ok(FeedItem {
+        wijzigingsvolgnummer: r.try_get(0).map_err(db)?,
+        item: NewFeedItem {
+            event_id: r.try_get(1).map_err(db)?,
+            kind: r.try_get(2).map_err(db)?,
+            tijd: r.try_get(3).map_err(db)?,
+            aanmelding_id: r.try_get(4).map_err(db)?,
+            status: r.try_get(5).map_err(db)?,
+            partner: r.try_get(6).map_err(db)?,
+            reden: r.try_get(7).map_err(db)?,
+        },
+    })
+}
+
+fn index_row(r: &Row) -> Result<IndexedAanmelding, ApiStoreError> {
+    Ok(IndexedAanmelding {
+        seq: r.try_get(0).map_err(db)?,
+        aanmelding: r.try_get(1).map_err(db)?,
+        brin: r.try_get(2).map_err(db)?,
+        dossier: r.try_get(3).map_err(db)?,
+    })
+}
+
+fn webhook_row(r: &Row) -> Result<Webhook, ApiStoreError> {
+    Ok(Webhook {
+        brin: r.try_get(0).map_err(db)?,
+        url: r.try_get(1).map_err(db)?,
+        secret: r.try_get(2).map_err(db)?,
+        cursor: r.try_get(3).map_err(db)?,
+    })
+}
+
+#[async_trait]
+impl ApiStore for PgApiStore {
+    async fn begin_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        request_hash: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<IdempotencyBegin, ApiStoreError> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO api_idempotency (oin, key, request_hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (oin, key) DO NOTHING",
+                &[&oin, &key, &request_hash],
+            )
+            .await
+            .map_err(db)?;
+        if inserted == 1 {
+            return Ok(IdempotencyBegin::Started);
+        }
+        let stale_secs = stale_after.as_secs_f64();
+        // Take over an unfinished record of the same request once it is stale.
+        let taken = client
+            .execute(
+                "UPDATE api_idempotency SET started_at = now()
+                 WHERE oin = $1 AND key = $2 AND request_hash = $3 AND status IS NULL
+                   AND started_at <= now() - make_interval(secs => $4)",
+                &[&oin, &key, &request_hash, &stale_secs],
+            )
+            .await
+            .map_err(db)?;
+        if taken == 1 {
+            return Ok(IdempotencyBegin::Started);
+        }
+        let Some(row) = client
+            .query_opt(
+                "SELECT request_hash, status, location, body FROM api_idempotency
+                 WHERE oin = $1 AND key = $2",
+                &[&oin, &key],
+            )
+            .await
+            .map_err(db)?
+        else {
+            // Abandoned in between: the caller may try again.
+            return Ok(IdempotencyBegin::InProgress);
+        };
+        let hash: String = row.try_get(0).map_err(db)?;
+        if hash != request_hash {
+            return Ok(IdempotencyBegin::Mismatch);
+        }
+        let status: Option<i32> = row.try_get(1).map_err(db)?;
+        match status {
+            None => Ok(IdempotencyBegin::InProgress),
+            Some(status) => Ok(IdempotencyBegin::Replay(StoredResponse {
+                status: u16::try_from(status)
+                    .map_err(|_| ApiStoreError::Corrupt("api_idempotency.status".into()))?,
+                location: row.try_get(2).map_err(db)?,
+                body: row
+                    .try_get::<_, Option<serde_json::Value>>(3)
+                    .map_err(db)?
+                    .unwrap_or(serde_json::Value::Null),
+            })),
+        }
+    }
+
+    async fn complete_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), ApiStoreError> {
+        let status = i32::from(response.status);
+        self.client()
+            .await?
+            .execute(
+                "UPDATE api_idempotency SET status = $3, location = $4, body = $5
+                 WHERE oin = $1 AND key = $2 AND status IS NULL",
+                &[&oin, &key, &status, &response.location, &response.body],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM api_idempotency WHERE oin = $1 AND key = $2 AND status IS NULL",
+                &[&oin, &key],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn index_aanmelding(
+        &self,
+        aanmelding: Uuid,
+        brin: &str,
+        dossier: Uuid,
+    ) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO api_aanmelding_index (aanmelding, brin, dossier) VALUES ($1, $2, $3)
+                 ON CONFLICT (aanmelding) DO NOTHING",
+                &[&aanmelding, &brin, &dossier],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_aanmelding(
+        &self,
+        aanmelding: Uuid,
+    ) -> Result<Option<IndexedAanmelding>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT seq, aanmelding, brin, dossier FROM api_aanmelding_index
+                 WHERE aanmelding = $1",
+                &[&aanmelding],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(index_row).transpose()
+    }
+
+    async fn list_aanmeldingen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexedAanmelding>, ApiStoreError> {
+        let limit = limit as i64;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT seq, aanmelding, brin, dossier FROM api_aanmelding_index
+                 WHERE brin = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&brin, &after, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(index_row).collect()
+    }
+
+    async fn append_feed(&self, brin: &str, item: &NewFeedItem) -> Result<i64, ApiStoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // Lock the institution's counter first: appends of one institution are serialised, and
+        // the duplicate check below then sees every committed append.
+        let next: i64 = tx
+            .query_one(
+                "INSERT INTO api_feed_counter (brin, last) VALUES ($1, 1)
+                 ON CONFLICT (brin) DO UPDATE SET last = api_feed_counter.last + 1
+                 RETURNING last",
+                &[&brin],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if let Some(row) = tx
+            .query_opt(
+                "SELECT wijzigingsvolgnummer FROM api_feed WHERE event_id = $1",
+                &[&item.event_id],
+            )
+            .await
+            .map_err(db)?
+        {
+            let n: i64 = row.try_get(0).map_err(db)?;
+            tx.rollback().await.map_err(db)?;
+            return Ok(n);
+        }
+        tx.execute(
+            "INSERT INTO api_feed (brin, wijzigingsvolgnummer, event_id, kind, tijd, aanmelding,
+                                   status, partner, reden)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &brin,
+                &next,
+                &item.event_id,
+                &item.kind,
+                &item.tijd,
+                &item.aanmelding_id,
+                &item.status,
+                &item.partner,
+                &item.reden,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(next)
+    }
+
+    async fn feed(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedItem>, ApiStoreError> {
+        let limit = limit as i64;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT wijzigingsvolgnummer, event_id, kind, tijd, aanmelding, status, partner, reden
+                 FROM api_feed WHERE brin = $1 AND wijzigingsvolgnummer > $2
+                 ORDER BY wijzigingsvolgnummer LIMIT $3",
+                &[&brin, &after, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(feed_row).collect()
+    }
+
+    async fn put_webhook(
+        &self,
+        brin: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<Webhook, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO api_webhook (brin, url, secret, cursor)
+                 VALUES ($1, $2, $3, coalesce((SELECT last FROM api_feed_counter WHERE brin = $1), 0))
+                 ON CONFLICT (brin) DO UPDATE SET url = excluded.url, secret = excluded.secret
+                 RETURNING brin, url, secret, cursor",
+                &[&brin, &url, &secret],
+            )
+            .await
+            .map_err(db)?;
+        webhook_row(&row)
+    }
+
+    async fn webhook(&self, brin: &str) -> Result<Option<Webhook>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT brin, url, secret, cursor FROM api_webhook WHERE brin = $1",
+                &[&brin],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(webhook_row).transpose()
+    }
+
+    async fn delete_webhook(&self, brin: &str) -> Result<bool, ApiStoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute("DELETE FROM api_webhook WHERE brin = $1", &[&brin])
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, ApiStoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT brin, url, secret, cursor FROM api_webhook ORDER BY brin",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(webhook_row).collect()
+    }
+
+    async fn advance_webhook(&self, brin: &str, to: i64) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE api_webhook SET cursor = greatest(cursor, $2) WHERE brin = $1",
+                &[&brin, &to],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,432 @@
+//! What the API keeps itself: idempotency records, the aanmelding index (aanmelding id →
+//! dossier, which the registry has no index for), the per-institution feed, webhook
+//! subscriptions and their delivery cursors. One [`ApiStore`] trait, in memory
+//! ([`MemoryApiStore`]) and on PostgreSQL ([`super::pg::PgApiStore`]); one behaviour suite runs
+//! on both (`gateway/tests/api_store.rs`).
+//!
+//! No personal data is kept here: ids, codes and stored API responses (which never hold a BSN).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A failure of the API store (the caller answers 503).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStoreError {
+    /// The database could not be reached or a statement failed.
+    #[error("api store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("api store data corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A stored response of an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// What [`ApiStore::begin_idempotent`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// No record (or a stale unfinished one): the caller now holds it and must complete or
+    /// abandon it.
+    Started,
+    /// The same key and request were answered before: send this again.
+    Replay(StoredResponse),
+    /// The same key was used with another request.
+    Mismatch,
+    /// The same key is being handled right now.
+    InProgress,
+}
+
+/// One entry of the aanmelding index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedAanmelding {
+    /// Position in the index (list cursor), increasing.
+    pub seq: i64,
+    /// The aanmelding id.
+    pub aanmelding: Uuid,
+    /// The institution (BRIN, instelling level).
+    pub brin: String,
+    /// The dossier it is in.
+    pub dossier: Uuid,
+}
+
+/// A feed item before it has its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewFeedItem {
+    /// The event id (idempotency).
+    pub event_id: Uuid,
+    /// The event type, e.g. `nl.knooppunt.aanmelding.status_gewijzigd.v1`.
+    pub kind: String,
+    /// When the event happened.
+    pub tijd: DateTime<Utc>,
+    /// The aanmelding.
+    pub aanmelding_id: Uuid,
+    /// The status after the event (registry name).
+    pub status: Option<String>,
+    /// For a refusal: the partner that refused.
+    pub partner: Option<String>,
+    /// For a refusal: the partner's reason code.
+    pub reden: Option<String>,
+}
+
+/// A feed item with its per-institution number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedItem {
+    /// Per-institution change number: 1, 2, 3, … without gaps.
+    pub wijzigingsvolgnummer: i64,
+    /// The item.
+    #[serde(flatten)]
+    pub item: NewFeedItem,
+}
+
+/// A webhook subscription.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The institution.
+    pub brin: String,
+    /// Where to POST.
+    pub url: String,
+    /// The shared signing secret.
+    pub secret: String,
+    /// The last wijzigingsvolgnummer delivered (2xx).
+    pub cursor: i64,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("brin", &self.brin)
+            .field("url", &self.url)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The API's own persistence. Object safe: use it as `Arc<dyn ApiStore>`.
+#[async_trait]
+pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
+    /// Starts an idempotent request `(oin, key)` with the request's hash. An unfinished record
+    /// older than `stale_after` (its process died) is taken over.
+    async fn begin_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        request_hash: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<IdempotencyBegin, ApiStoreError>;
+
+    /// Stores the answer of a started request.
+    async fn complete_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), ApiStoreError>;
+
+    /// Forgets a started request (it failed transiently; the same key may be tried again).
+    async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError>;
+
+    /// Indexes an aanmelding. Idempotent: indexing the same id again keeps the first entry.
+    async fn index_aanmelding(
+        &self,
+        aanmelding: Uuid,
+        brin: &str,
+        dossier: Uuid,
+    ) -> Result<(), ApiStoreError>;
+
+    /// The index entry of an aanmelding.
+    async fn find_aanmelding(
+        &self,
+        aanmelding: Uuid,
+    ) -> Result<Option<IndexedAanmelding>, ApiStoreError>;
+
+    /// An institution's aanmeldingen after index position `after`, in index order.
+    async fn list_aanmeldingen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexedAanmelding>, ApiStoreError>;
+
+    /// Appends an item to an institution's feed with the next number; the same event id again
+    /// returns the number it got the first time and appends nothing.
+    async fn append_feed(&self, brin: &str, item: &NewFeedItem) -> Result<i64, ApiStoreError>;
+
+    /// An institution's feed items with numbers above `after`, ascending.
+    async fn feed(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedItem>, ApiStoreError>;
+
+    /// Registers or replaces the webhook of an institution. Replacing keeps the cursor; a new
+    /// subscription starts at the current end of the feed.
+    async fn put_webhook(
+        &self,
+        brin: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<Webhook, ApiStoreError>;
+
+    /// The webhook of an institution.
+    async fn webhook(&self, brin: &str) -> Result<Option<Webhook>, ApiStoreError>;
+
+    /// Removes the webhook of an institution; whether there was one.
+    async fn delete_webhook(&self, brin: &str) -> Result<bool, ApiStoreError>;
+
+    /// Every webhook.
+    async fn webhooks(&self) -> Result<Vec<Webhook>, ApiStoreError>;
+
+    /// Moves a webhook's cursor forward to `to` (never backwards).
+    async fn advance_webhook(&self, brin: &str, to: i64) -> Result<(), ApiStoreError>;
+}
+
+#[derive(Debug, Clone)]
+enum Idem {
+    Running {
+        hash: String,
+        since: std::time::Instant,
+    },
+    Done {
+        hash: String,
+        response: StoredResponse,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    idempotency: HashMap<(String, String), Idem>,
+    index: BTreeMap<Uuid, IndexedAanmelding>,
+    index_seq: i64,
+    feeds: HashMap<String, Vec<FeedItem>>,
+    feed_events: HashMap<Uuid, (String, i64)>,
+    webhooks: BTreeMap<String, Webhook>,
+}
+
+/// The in-memory [`ApiStore`] (sandbox and tests).
+#[derive(Debug, Default)]
+pub struct MemoryApiStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryApiStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl ApiStore for MemoryApiStore {
+    async fn begin_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        request_hash: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<IdempotencyBegin, ApiStoreError> {
+        let mut inner = self.lock();
+        let k = (oin.to_owned(), key.to_owned());
+        let outcome = match inner.idempotency.get(&k) {
+            None => IdempotencyBegin::Started,
+            Some(Idem::Done { hash, response }) => {
+                if hash == request_hash {
+                    IdempotencyBegin::Replay(response.clone())
+                } else {
+                    IdempotencyBegin::Mismatch
+                }
+            }
+            Some(Idem::Running { hash, since }) => {
+                if hash != request_hash {
+                    IdempotencyBegin::Mismatch
+                } else if since.elapsed() >= stale_after {
+                    IdempotencyBegin::Started
+                } else {
+                    IdempotencyBegin::InProgress
+                }
+            }
+        };
+        if outcome == IdempotencyBegin::Started {
+            inner.idempotency.insert(
+                k,
+                Idem::Running {
+                    hash: request_hash.to_owned(),
+                    since: std::time::Instant::now(),
+                },
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn complete_idempotent(
+        &self,
+        oin: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), ApiStoreError> {
+        let mut inner = self.lock();
+        let k = (oin.to_owned(), key.to_owned());
+        if let Some(Idem::Running { hash, .. }) = inner.idempotency.get(&k).cloned() {
+            inner.idempotency.insert(
+                k,
+                Idem::Done {
+                    hash,
+                    response: response.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
+        let mut inner = self.lock();
+        let k = (oin.to_owned(), key.to_owned());
+        if matches!(inner.idempotency.get(&k), Some(Idem::Running { .. })) {
+            inner.idempotency.remove(&k);
+        }
+        Ok(())
+    }
+
+    async fn index_aanmelding(
+        &self,
+        aanmelding: Uuid,
+        brin: &str,
+        dossier: Uuid,
+    ) -> Result<(), ApiStoreError> {
+        let mut inner = self.lock();
+        if inner.index.contains_key(&aanmelding) {
+            return Ok(());
+        }
+        inner.index_seq += 1;
+        let seq = inner.index_seq;
+        inner.index.insert(
+            aanmelding,
+            IndexedAanmelding {
+                seq,
+                aanmelding,
+                brin: brin.to_owned(),
+                dossier,
+            },
+        );
+        Ok(())
+    }
+
+    async fn find_aanmelding(
+        &self,
+        aanmelding: Uuid,
+    ) -> Result<Option<IndexedAanmelding>, ApiStoreError> {
+        Ok(self.lock().index.get(&aanmelding).cloned())
+    }
+
+    async fn list_aanmeldingen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexedAanmelding>, ApiStoreError> {
+        let inner = self.lock();
+        let mut out: Vec<_> = inner
+            .index
+            .values()
+            .filter(|e| e.brin == brin && e.seq > after)
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| e.seq);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn append_feed(&self, brin: &str, item: &NewFeedItem) -> Result<i64, ApiStoreError> {
+        let mut inner = self.lock();
+        if let Some((_, n)) = inner.feed_events.get(&item.event_id) {
+            return Ok(*n);
+        }
+        let feed = inner.feeds.entry(brin.to_owned()).or_default();
+        let n = feed.len() as i64 + 1;
+        feed.push(FeedItem {
+            wijzigingsvolgnummer: n,
+            item: item.clone(),
+        });
+        inner
+            .feed_events
+            .insert(item.event_id, (brin.to_owned(), n));
+        Ok(n)
+    }
+
+    async fn feed(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedItem>, ApiStoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .feeds
+            .get(brin)
+            .map(|f| {
+                f.iter()
+                    .filter(|i| i.wijzigingsvolgnummer > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn put_webhook(
+        &self,
+        brin: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<Webhook, ApiStoreError> {
+        let mut inner = self.lock();
+        let end = inner.feeds.get(brin).map_or(0, |f| f.len() as i64);
+        let cursor = inner.webhooks.get(brin).map_or(end, |w| w.cursor);
+        let hook = Webhook {
+            brin: brin.to_owned(),
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            cursor,
+        };
+        inner.webhooks.insert(brin.to_owned(), hook.clone());
+        Ok(hook)
+    }
+
+    async fn webhook(&self, brin: &str) -> Result<Option<Webhook>, ApiStoreError> {
+        Ok(self.lock().webhooks.get(brin).cloned())
+    }
+
+    async fn delete_webhook(&self, brin: &str) -> Result<bool, ApiStoreError> {
+        Ok(self.lock().webhooks.remove(brin).is_some())
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, ApiStoreError> {
+        Ok(self.lock().webhooks.values().cloned().collect())
+    }
+
+    async fn advance_webhook(&self, brin: &str, to: i64) -> Result<(), ApiStoreError> {
+        if let Some(w) = self.lock().webhooks.get_mut(brin) {
+            w.cursor = w.cursor.max(to);
+        }
+        Ok(())
+    }
+}
