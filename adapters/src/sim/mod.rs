@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use crate::va::VaPartner;
 
 /// Faults a simulator injects, in this order per request: `latency_ms`, then the first of
-/// `timeout_next`, `too_many_next`, `fail_next`, `fail_rate` that applies, then (for a valid
-/// page) `reject_statuses`. Serde, so it can come from a TOML or JSON configuration; every field
+/// `require_bearer`, `timeout_next`, `too_many_next`, `fail_next`, `fail_rate` that applies,
+/// then (for a valid page) `reject_statuses`. Serde, so it can come from a TOML or JSON configuration; every field
 /// defaults to "no fault".
 #[derive(Deserialize, Serialize, Default, Clone, Debug, PartialEq)]
 #[serde(default, deny_unknown_fields)]
