@@ -255,13 +255,6 @@ pub async fn token(
             );
         }
     };
-    if let Err(p) = check_certificate(
-        state.require_client_cert,
-        peer.as_ref().map(|e| &e.0),
-        client_id.trim(),
-    ) {
-        return p.into_response();
-    }
     let Some(client) = state.clients.authenticate(&client_id, &secret) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -269,6 +262,13 @@ pub async fn token(
             "unknown client or wrong secret",
         );
     };
+    if let Err(p) = check_certificate(
+        state.require_client_cert,
+        peer.as_ref().map(|e| &e.0),
+        client_id.trim(),
+    ) {
+        return p.into_response();
+    }
     let (token, _) = state.tokens.issue(&client.oin, &client.brin);
     let mut res = Json(TokenResponse {
         access_token: token,

@@ -328,8 +328,6 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
                 missing_field(&inner).unwrap_or_else(|| String::from("(body)"))
             } else if let Some(missing) = missing_field(&inner) {
                 format!("{path}.{missing}")
-            } else if let Some(unknown) = unknown_field(&inner) {
-                format!("{path}.{unknown}")
             } else {
                 path
             };
@@ -375,8 +373,4 @@ fn backticked(msg: &str, prefix: &str) -> Option<String> {
 
 fn missing_field(e: &serde_json::Error) -> Option<String> {
     backticked(&e.to_string(), "missing field ")
-}
-
-fn unknown_field(e: &serde_json::Error) -> Option<String> {
-    backticked(&e.to_string(), "unknown field ")
 }
