@@ -1541,6 +1541,7 @@ fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
         ("koppelpunt", "", "reden"),
         ("koppelpunt", "Fatima van der Berg", "reden"),
         ("koppelpunt", "111222333 onbekend", "reden"),
+        ("koppelpunt", "bsn-111222333", "reden"),
         ("koppelpunt", &"x".repeat(65), "reden"),
         ("", "rejected", "partner"),
         ("sbb", "rejected", "partner"),

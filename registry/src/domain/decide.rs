@@ -91,7 +91,8 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
 }
 
 /// A short bounded code (a partner name, a reason code): non-empty, at most 64 characters of
-/// `[a-z0-9_.-]`, so it can never carry personal data such as a name.
+/// `[a-z0-9_.-]` without a run of eight or more digits, so it can never carry personal data
+/// such as a name or a person number.
 fn code(field: &str, value: &str) -> Result<(), Rejection> {
     if value.is_empty() {
         return Err(invalid(field, "it is empty"));
@@ -107,6 +108,15 @@ fn code(field: &str, value: &str) -> Result<(), Rejection> {
             field,
             "only a-z, 0-9, '_', '.' and '-' are allowed",
         ));
+    }
+    // A long run of digits may be a person number (BSN, onderwijsnummer).
+    let longest_digits = value
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if longest_digits >= 8 {
+        return Err(invalid(field, "it holds a number of eight or more digits"));
     }
     Ok(())
 }
