@@ -1,0 +1,247 @@
+//! One behaviour suite for the `ApiStore`, run on `MemoryApiStore` and on `PgApiStore`.
+
+mod api_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_support::PgSchema;
+use knooppunt_gateway::api::store::{IdempotencyBegin, NewFeedItem, StoredResponse};
+use knooppunt_gateway::api::{ApiStore, MemoryApiStore, PgApiStore};
+use uuid::Uuid;
+
+fn item(event: Uuid, aanmelding: Uuid, status: &str) -> NewFeedItem {
+    NewFeedItem {
+        event_id: event,
+        kind: "nl.knooppunt.aanmelding.status_gewijzigd.v1".into(),
+        tijd: chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
+        aanmelding_id: aanmelding,
+        status: Some(status.into()),
+        partner: None,
+        reden: None,
+    }
+}
+
+async fn idempotency(s: &dyn ApiStore) {
+    let long = Duration::from_secs(3600);
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h1", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h1", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h2", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Mismatch
+    );
+    // Keys are per client.
+    assert_eq!(
+        s.begin_idempotent("oin2", "k", "h2", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    let response = StoredResponse {
+        status: 201,
+        location: Some("/api/v1/aanmeldingen/x".into()),
+        body: serde_json::json!({"a": 1}),
+    };
+    s.complete_idempotent("oin1", "k", &response)
+        .await
+        .expect("complete");
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h1", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Replay(response.clone())
+    );
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h2", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Mismatch
+    );
+    // Abandoning a finished record does nothing.
+    s.abandon_idempotent("oin1", "k").await.expect("abandon");
+    assert_eq!(
+        s.begin_idempotent("oin1", "k", "h1", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Replay(response)
+    );
+    // Abandoned: the key may be tried again.
+    s.abandon_idempotent("oin2", "k").await.expect("abandon");
+    assert_eq!(
+        s.begin_idempotent("oin2", "k", "h2", long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    // A stale unfinished record is taken over.
+    assert_eq!(
+        s.begin_idempotent("oin2", "k", "h2", Duration::ZERO)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+}
+
+async fn index(s: &dyn ApiStore) {
+    let (a1, a2, a3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (d1, d2) = (Uuid::new_v4(), Uuid::new_v4());
+    s.index_aanmelding(a1, "25LX", d1).await.expect("index");
+    s.index_aanmelding(a2, "27DV", d2).await.expect("index");
+    s.index_aanmelding(a3, "25LX", d2).await.expect("index");
+    // Idempotent: the first entry stays.
+    s.index_aanmelding(a1, "27DV", d2).await.expect("index");
+    let e = s.find_aanmelding(a1).await.expect("find").expect("indexed");
+    assert_eq!((e.brin.as_str(), e.dossier), ("25LX", d1));
+    assert_eq!(s.find_aanmelding(Uuid::new_v4()).await.expect("find"), None);
+    let list = s.list_aanmeldingen("25LX", 0, 10).await.expect("list");
+    assert_eq!(
+        list.iter().map(|e| e.aanmelding).collect::<Vec<_>>(),
+        [a1, a3]
+    );
+    let page = s.list_aanmeldingen("25LX", 0, 1).await.expect("list");
+    assert_eq!(page.len(), 1);
+    let rest = s
+        .list_aanmeldingen("25LX", page[0].seq, 10)
+        .await
+        .expect("list");
+    assert_eq!(rest.iter().map(|e| e.aanmelding).collect::<Vec<_>>(), [a3]);
+}
+
+async fn feed(s: &dyn ApiStore) {
+    let a = Uuid::new_v4();
+    let (e1, e2, e3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        s.append_feed("25LX", &item(e1, a, "ontvangen"))
+            .await
+            .expect("append"),
+        1
+    );
+    assert_eq!(
+        s.append_feed("27DV", &item(e2, a, "ontvangen"))
+            .await
+            .expect("append"),
+        1
+    );
+    assert_eq!(
+        s.append_feed("25LX", &item(e3, a, "aangemeld"))
+            .await
+            .expect("append"),
+        2
+    );
+    // The same event again: its number, nothing appended.
+    assert_eq!(
+        s.append_feed("25LX", &item(e1, a, "ontvangen"))
+            .await
+            .expect("append"),
+        1
+    );
+    let all = s.feed("25LX", 0, 10).await.expect("feed");
+    assert_eq!(
+        all.iter()
+            .map(|i| (i.wijzigingsvolgnummer, i.item.event_id))
+            .collect::<Vec<_>>(),
+        [(1, e1), (2, e3)]
+    );
+    assert_eq!(all[1].item, item(e3, a, "aangemeld"));
+    let after = s.feed("25LX", 1, 10).await.expect("feed");
+    assert_eq!(after.len(), 1);
+    assert_eq!(s.feed("25LX", 0, 1).await.expect("feed").len(), 1);
+    assert!(s.feed("25LX", 2, 10).await.expect("feed").is_empty());
+    assert!(s.feed("28AB", 0, 10).await.expect("feed").is_empty());
+}
+
+async fn webhooks(s: &dyn ApiStore) {
+    let a = Uuid::new_v4();
+    s.append_feed("30GT", &item(Uuid::new_v4(), a, "ontvangen"))
+        .await
+        .expect("append");
+    // A new subscription starts at the end of the feed.
+    let w = s
+        .put_webhook("30GT", "https://sis.example/hook", "secret-secret-123")
+        .await
+        .expect("put");
+    assert_eq!(w.cursor, 1);
+    assert_eq!(s.webhook("30GT").await.expect("get"), Some(w.clone()));
+    s.advance_webhook("30GT", 5).await.expect("advance");
+    s.advance_webhook("30GT", 3)
+        .await
+        .expect("advance never goes back");
+    // Replacing keeps the cursor.
+    let w2 = s
+        .put_webhook("30GT", "https://sis.example/hook2", "another-secret-456")
+        .await
+        .expect("put");
+    assert_eq!(
+        (w2.cursor, w2.url.as_str()),
+        (5, "https://sis.example/hook2")
+    );
+    let fresh = s
+        .put_webhook("31XX", "https://other.example/", "secret-secret-789")
+        .await
+        .expect("put");
+    assert_eq!(fresh.cursor, 0);
+    assert_eq!(s.webhooks().await.expect("all").len(), 2);
+    assert!(s.delete_webhook("30GT").await.expect("delete"));
+    assert!(!s.delete_webhook("30GT").await.expect("delete"));
+    assert_eq!(s.webhook("30GT").await.expect("get"), None);
+}
+
+async fn suite(s: &dyn ApiStore) {
+    idempotency(s).await;
+    index(s).await;
+    feed(s).await;
+    webhooks(s).await;
+}
+
+#[tokio::test]
+async fn memory_api_store_behaviour() {
+    suite(&MemoryApiStore::new()).await;
+}
+
+#[tokio::test]
+async fn pg_api_store_behaviour() -> anyhow::Result<()> {
+    let schema = PgSchema::new().await?;
+    let store = PgApiStore::new(schema.pool.clone());
+    suite(&store).await;
+    schema.drop().await
+}
+
+#[tokio::test]
+async fn pg_feed_numbers_stay_gapless_under_concurrent_appends() -> anyhow::Result<()> {
+    let schema = PgSchema::new().await?;
+    let store: Arc<dyn ApiStore> = Arc::new(PgApiStore::new(schema.pool.clone()));
+    let a = Uuid::new_v4();
+    let events: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    let mut tasks = Vec::new();
+    // Every event appended twice, concurrently.
+    for e in events.iter().chain(events.iter()) {
+        let store = store.clone();
+        let e = *e;
+        tasks.push(tokio::spawn(async move {
+            store.append_feed("25LX", &item(e, a, "ontvangen")).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let all = store.feed("25LX", 0, 100).await?;
+    assert_eq!(
+        all.iter()
+            .map(|i| i.wijzigingsvolgnummer)
+            .collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<i64>>()
+    );
+    schema.drop().await
+}
