@@ -1,0 +1,441 @@
+//! The feed: `FeedAdapter` projecting registry events (idempotently, per institution), the
+//! `GET /feed` cursor and long-poll, and the webhook dispatcher (signature, retries, cursor).
+
+mod api_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_support::*;
+use axum::http::StatusCode;
+use knooppunt_adapters::{Adapter, Mode, Outcome};
+use knooppunt_gateway::api::webhook::{
+    DELIVERY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookConfig, WebhookDispatcher,
+    verify_signature,
+};
+use knooppunt_gateway::api::{ApiStore, FeedAdapter};
+use knooppunt_registry::domain::{AanmeldStatus, AanmeldingId, Event};
+use knooppunt_registry::envelope::{DossierKey, EventMeta, REGISTRY_SOURCE};
+use knooppunt_registry::ids::PersonId;
+use knooppunt_registry::store::{EventEnvelope, Store};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Submits an aanmelding and moves it to `aangemeld`; returns its id and the dossier key.
+async fn aanmelding_with_two_changes(t: &TestApi, tok: &str) -> (Uuid, DossierKey) {
+    let brin = brin_a();
+    let id = Uuid::new_v4();
+    let a = send(
+        &t.app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            tok,
+            &brin,
+            Some("k1"),
+            Some(&aanmelding_body(id, BSN)),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let a = send(
+        &t.app,
+        authed(
+            "POST",
+            &format!("/api/v1/aanmeldingen/{id}/status"),
+            tok,
+            &brin,
+            Some("k2"),
+            Some(r#"{"status":"aangemeld"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let person = PersonId::Bsn(BSN.parse().expect("bsn"));
+    let key = t
+        .store
+        .find_dossier(&person)
+        .await
+        .expect("store")
+        .expect("dossier");
+    (id, key)
+}
+
+fn afgewezen(key: DossierKey, id: Uuid, sequence: u64) -> EventEnvelope {
+    let data = Event::AanmeldingStatusAfgewezen {
+        aanmelding: AanmeldingId(id),
+        instelling: brin_a(),
+        status: AanmeldStatus::Aangemeld,
+        partner: "intergrip".into(),
+        reden: "status_onbekend".into(),
+    };
+    let event_id = Uuid::now_v7();
+    EventEnvelope {
+        meta: EventMeta {
+            id: event_id,
+            kind: data.type_name().to_owned(),
+            time: chrono::Utc::now(),
+            source: REGISTRY_SOURCE.into(),
+            subject: key,
+            institution: data.institution(),
+            correlation_id: event_id,
+            causation_id: event_id,
+            sequence,
+        },
+        data,
+    }
+}
+
+#[tokio::test]
+async fn feed_adapter_projects_aanmelding_events_in_order_and_idempotently() {
+    let t = test_api();
+    let tok = token(&t.app, &brin_a()).await;
+    let (id, key) = aanmelding_with_two_changes(&t, &tok).await;
+    let adapter = FeedAdapter::new(
+        t.api_store.clone() as Arc<dyn ApiStore>,
+        t.state.reference.clone(),
+    );
+    assert_eq!(adapter.name(), "feed");
+    assert_eq!(adapter.topics(), ["nl.knooppunt.aanmelding.#"]);
+    let mut history = t.store.history(key).await.expect("history");
+    history.push(afgewezen(key, id, 4));
+    let mut outcomes = Vec::new();
+    // Every event delivered twice (at-least-once bus): one item each.
+    for e in history.iter().chain(history.iter()) {
+        outcomes.push(adapter.deliver(e, Mode::Live).await.label());
+    }
+    // dossier opened → skip; three aanmelding events → delivered.
+    assert_eq!(
+        outcomes[..4],
+        ["skipped", "delivered", "delivered", "delivered"]
+    );
+
+    let feed = send(
+        &t.app,
+        authed("GET", "/api/v1/feed", &tok, &brin_a(), None, None),
+    )
+    .await;
+    assert_eq!(feed.status, StatusCode::OK, "{}", feed.text);
+    let items = feed.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "{}", feed.text);
+    let numbers: Vec<_> = items
+        .iter()
+        .map(|i| i["wijzigingsvolgnummer"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(items[0]["type"], "nl.knooppunt.aanmelding.ingediend.v1");
+    assert_eq!(items[0]["status"], "ontvangen");
+    assert_eq!(
+        items[1]["type"],
+        "nl.knooppunt.aanmelding.status_gewijzigd.v1"
+    );
+    assert_eq!(items[1]["status"], "aangemeld");
+    assert_eq!(
+        items[2]["type"],
+        "nl.knooppunt.aanmelding.status_afgewezen.v1"
+    );
+    assert_eq!(items[2]["partner"], "intergrip");
+    assert_eq!(items[2]["reden"], "status_onbekend");
+    assert!(items.iter().all(|i| i["aanmelding_id"] == id.to_string()));
+    assert_eq!(feed.body["volgende"], 3);
+    assert!(!feed.text.contains(BSN));
+
+    // The cursor: after 1 come 2 and 3; after 3 nothing, and volgende stays.
+    let after = send(
+        &t.app,
+        authed(
+            "GET",
+            "/api/v1/feed?vanaf=1&limit=1",
+            &tok,
+            &brin_a(),
+            None,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(after.body["items"][0]["wijzigingsvolgnummer"], 2);
+    assert_eq!(after.body["volgende"], 2);
+    let end = send(
+        &t.app,
+        authed("GET", "/api/v1/feed?vanaf=3", &tok, &brin_a(), None, None),
+    )
+    .await;
+    assert_eq!(end.body["items"], serde_json::json!([]));
+    assert_eq!(end.body["volgende"], 3);
+
+    // Another institution's feed is its own (empty).
+    let tok_b = token(&t.app, &brin_b()).await;
+    let other = send(
+        &t.app,
+        authed("GET", "/api/v1/feed", &tok_b, &brin_b(), None, None),
+    )
+    .await;
+    assert_eq!(other.body["items"], serde_json::json!([]));
+
+    // Bad query values are 400 problems.
+    for q in ["vanaf=abc", "limit=0", "wacht=31", "vanaf=-1"] {
+        let a = send(
+            &t.app,
+            authed(
+                "GET",
+                &format!("/api/v1/feed?{q}"),
+                &tok,
+                &brin_a(),
+                None,
+                None,
+            ),
+        )
+        .await;
+        a.assert_problem(400, "invalid_query");
+    }
+}
+
+#[tokio::test]
+async fn feed_adapter_skips_events_of_unknown_institutions() {
+    let t = test_api();
+    let adapter = FeedAdapter::new(
+        t.api_store.clone() as Arc<dyn ApiStore>,
+        t.state.reference.clone(),
+    );
+    let mut e = afgewezen(DossierKey::new(), Uuid::new_v4(), 1);
+    if let Event::AanmeldingStatusAfgewezen { instelling, .. } = &mut e.data {
+        *instelling = brin_unknown();
+    }
+    assert_eq!(adapter.deliver(&e, Mode::Live).await, Outcome::Skip);
+}
+
+#[tokio::test]
+async fn feed_long_poll_returns_when_an_item_arrives() {
+    let t = test_api_with(|s| s.limits.feed_poll_interval = Duration::from_millis(10));
+    let tok = token(&t.app, &brin_a()).await;
+    let req = authed("GET", "/api/v1/feed?wacht=30", &tok, &brin_a(), None, None);
+    let app = t.app.clone();
+    let waiting = tokio::spawn(async move { send(&app, req).await });
+    let api_store = t.api_store.clone();
+    let item = knooppunt_gateway::api::store::NewFeedItem {
+        event_id: Uuid::new_v4(),
+        kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
+        tijd: chrono::Utc::now(),
+        aanmelding_id: Uuid::new_v4(),
+        status: Some("ontvangen".into()),
+        partner: None,
+        reden: None,
+    };
+    api_store.append_feed("25LX", &item).await.expect("append");
+    let a = waiting.await.expect("join");
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.body["items"][0]["aanmelding_id"],
+        item.aanmelding_id.to_string()
+    );
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    calls: Arc<Mutex<Vec<(bool, WebhookBatch, String)>>>,
+    fail_first: Arc<Mutex<u32>>,
+}
+
+async fn receive(
+    axum::extract::State(r): axum::extract::State<Receiver>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let sig = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let delivery = headers
+        .get(DELIVERY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let ok = verify_signature(
+        "webhook-secret-123456",
+        sig,
+        &body,
+        chrono::Utc::now().timestamp(),
+        300,
+    );
+    let batch: WebhookBatch = serde_json::from_slice(&body).expect("batch json");
+    r.calls.lock().expect("lock").push((ok, batch, delivery));
+    let mut fail = r.fail_first.lock().expect("lock");
+    if *fail > 0 {
+        *fail -= 1;
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_until_2xx_and_advance_the_cursor() {
+    let t = test_api();
+    let tok = token(&t.app, &brin_a()).await;
+    let receiver = Receiver::default();
+    *receiver.fail_first.lock().expect("lock") = 2;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Registration: https only, except to loopback.
+    let bad = send(
+        &t.app,
+        authed(
+            "PUT",
+            "/api/v1/webhook",
+            &tok,
+            &brin_a(),
+            None,
+            Some(r#"{"url":"http://sis.example/hook","secret":"webhook-secret-123456"}"#),
+        ),
+    )
+    .await;
+    bad.assert_problem(422, "invalid_field");
+    assert_eq!(bad.body["field"], "url");
+    let short = send(
+        &t.app,
+        authed(
+            "PUT",
+            "/api/v1/webhook",
+            &tok,
+            &brin_a(),
+            None,
+            Some(r#"{"url":"https://sis.example/hook","secret":"short"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(short.body["field"], "secret");
+    let put = send(
+        &t.app,
+        authed(
+            "PUT",
+            "/api/v1/webhook",
+            &tok,
+            &brin_a(),
+            None,
+            Some(&format!(
+                r#"{{"url":"http://{addr}/hook","secret":"webhook-secret-123456"}}"#
+            )),
+        ),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert_eq!(put.body["cursor"], 0);
+    let got = send(
+        &t.app,
+        authed("GET", "/api/v1/webhook", &tok, &brin_a(), None, None),
+    )
+    .await;
+    assert_eq!(got.body["url"], format!("http://{addr}/hook"));
+    assert!(got.body.get("secret").is_none(), "the secret is not shown");
+
+    // Two feed items.
+    let (_id, key) = aanmelding_with_two_changes(&t, &tok).await;
+    let adapter = FeedAdapter::new(
+        t.api_store.clone() as Arc<dyn ApiStore>,
+        t.state.reference.clone(),
+    );
+    for e in t.store.history(key).await.expect("history") {
+        adapter.deliver(&e, Mode::Live).await;
+    }
+
+    let dispatcher = WebhookDispatcher::new(
+        t.api_store.clone() as Arc<dyn ApiStore>,
+        WebhookConfig {
+            poll_interval: Duration::from_millis(20),
+            batch_size: 10,
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            max_retries: 5,
+            request_timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("dispatcher");
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(dispatcher.run(cancel.clone()));
+    // Wait (bounded) until the cursor moved.
+    let mut cursor = 0;
+    for _ in 0..500 {
+        cursor = t
+            .api_store
+            .webhook("25LX")
+            .await
+            .expect("store")
+            .map_or(0, |w| w.cursor);
+        if cursor == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    run.await.expect("dispatcher ends");
+    server.abort();
+    assert_eq!(cursor, 2, "cursor advanced after the 2xx");
+
+    let calls = receiver.calls.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 3, "two failures, then success");
+    assert!(
+        calls.iter().all(|(ok, _, _)| *ok),
+        "every signature verifies"
+    );
+    for (_, batch, _) in &calls {
+        let numbers: Vec<_> = batch.items.iter().map(|i| i.wijzigingsvolgnummer).collect();
+        assert_eq!(numbers, [1, 2]);
+        assert_eq!(batch.volgende, 2);
+    }
+    let deliveries: std::collections::BTreeSet<_> =
+        calls.iter().map(|(_, _, d)| d.clone()).collect();
+    assert!(deliveries.iter().all(|d| Uuid::parse_str(d).is_ok()));
+
+    // A tampered body or a wrong secret does not verify.
+    let body = br#"{"items":[],"volgende":0}"#;
+    let now = chrono::Utc::now().timestamp();
+    let sig = knooppunt_gateway::api::webhook::sign("webhook-secret-123456", now, body);
+    assert!(verify_signature(
+        "webhook-secret-123456",
+        &sig,
+        body,
+        now,
+        300
+    ));
+    assert!(!verify_signature(
+        "webhook-secret-123456",
+        &sig,
+        b"{}",
+        now,
+        300
+    ));
+    assert!(!verify_signature(
+        "other-secret-1234567",
+        &sig,
+        body,
+        now,
+        300
+    ));
+    assert!(!verify_signature(
+        "webhook-secret-123456",
+        &sig,
+        body,
+        now + 600,
+        300
+    ));
+
+    let del = send(
+        &t.app,
+        authed("DELETE", "/api/v1/webhook", &tok, &brin_a(), None, None),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let gone = send(
+        &t.app,
+        authed("GET", "/api/v1/webhook", &tok, &brin_a(), None, None),
+    )
+    .await;
+    gone.assert_problem(404, "not_found");
+}
