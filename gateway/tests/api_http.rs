@@ -921,3 +921,28 @@ async fn without_required_certificates_plain_tokens_suffice() {
         .remove::<knooppunt_gateway::api::tls::PeerIdentity>();
     assert_eq!(send(&t.app, req).await.status, StatusCode::OK);
 }
+
+#[derive(Debug)]
+struct Slow;
+
+#[async_trait::async_trait]
+impl Readiness for Slow {
+    async fn ready(&self) -> Result<(), String> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_a_408_problem() {
+    let t = test_api_with(|s| {
+        s.readiness = std::sync::Arc::new(Slow);
+        s.limits.request_timeout = std::time::Duration::from_millis(20);
+    });
+    let a = send(
+        &t.app,
+        Request::get("/readyz").body(Body::empty()).expect("req"),
+    )
+    .await;
+    a.assert_problem(408, "request_timeout");
+}
