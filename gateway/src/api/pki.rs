@@ -308,14 +308,9 @@ pub fn client_tls_config(
     let key = tls::private_key_from_pem("client key_pem", key_pem)?;
     let mut config = client_builder(ca_pem)?
         .with_client_auth_cert(chain, key)
-        .map_err(|source| match source {
-            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
-                TlsError::KeyMismatch
-            }
-            source => TlsError::Rustls {
-                setting: "client key_pem",
-                source,
-            },
+        .map_err(|source| TlsError::Rustls {
+            setting: "client key_pem",
+            source,
         })?;
     config.alpn_protocols = tls::ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
     Ok(config)

@@ -57,7 +57,11 @@ impl PeerIdentity {
     pub fn from_certificate(der: &[u8]) -> Result<Self, TlsError> {
         let cert = parse_certificate(der)?;
         let subject = cert.subject().to_string();
-        let oin = oin_from_subject(cert.subject()).unwrap_or(None);
+        let oin = oin_from_subject(cert.subject()).unwrap_or_else(|e| {
+            // The error names the attribute and the reason, never the value.
+            tracing::debug!(error = %e, "client certificate without a usable OIN");
+            None
+        });
         Ok(Self { oin, subject })
     }
 }
@@ -67,7 +71,7 @@ impl PeerIdentity {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A configured file could not be read.
-    #[error("tls.{setting}: cannot read {}: {source}", path.display())]
+    #[error("{}: cannot read {}: {source}", setting_words(setting), path.display())]
     ReadFile {
         /// The setting that names the file, e.g. `"cert_pem_path"`.
         setting: &'static str,
@@ -77,7 +81,7 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// The PEM text holds no certificate (or no private key, for the key setting).
-    #[error("tls.{setting}: no {what} found in the PEM text")]
+    #[error("{}: no {what} found in the PEM text", setting_words(setting))]
     NothingInPem {
         /// The setting (or argument) that held the PEM text.
         setting: &'static str,
@@ -85,7 +89,7 @@ pub enum TlsError {
         what: &'static str,
     },
     /// The PEM text is malformed.
-    #[error("tls.{setting}: malformed PEM: {reason}")]
+    #[error("{}: malformed PEM: {reason}", setting_words(setting))]
     Pem {
         /// The setting (or argument) that held the PEM text.
         setting: &'static str,
@@ -94,17 +98,17 @@ pub enum TlsError {
     },
     /// The private key does not belong to the (first) certificate.
     #[error(
-        "tls.key_pem_path: the private key does not match the certificate in tls.cert_pem_path"
+        "server private key (tls.key_pem_path): it does not belong to the server certificate (tls.cert_pem_path)"
     )]
     KeyMismatch,
     /// The client CA certificates cannot be used as trust anchors or for the verifier.
-    #[error("tls.client_ca_pem_path: {reason}")]
+    #[error("{}: {reason}", setting_words("client_ca_pem_path"))]
     ClientCa {
         /// Why.
         reason: String,
     },
     /// rustls refused the configuration for another reason.
-    #[error("tls.{setting}: {source}")]
+    #[error("{}: {source}", setting_words(setting))]
     Rustls {
         /// The setting the refusal is about.
         setting: &'static str,
@@ -125,6 +129,18 @@ pub enum TlsError {
         /// What is wrong with it.
         reason: AttributeError,
     },
+}
+
+/// The setting in words, so a message makes sense however the configuration names the file:
+/// `"server certificate (tls.cert_pem_path)"`.
+fn setting_words(setting: &str) -> String {
+    let role = match setting {
+        "cert_pem_path" => "server certificate",
+        "key_pem_path" => "server private key",
+        "client_ca_pem_path" => "client CA certificates",
+        other => return other.to_owned(),
+    };
+    format!("{role} (tls.{setting})")
 }
 
 /// Why a certificate subject attribute is unusable.
@@ -200,7 +216,7 @@ pub fn server_config_from_pem(
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|source| TlsError::Rustls {
-            setting: "cert_pem_path",
+            setting: "protocol versions",
             source,
         })?
         .with_client_cert_verifier(verifier)
