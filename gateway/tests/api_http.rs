@@ -676,6 +676,32 @@ async fn the_same_key_and_body_has_one_effect_and_the_same_answer() {
     )
     .await;
     assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
+    // A refusal by the registry is recorded: the same request again gets the same problem.
+    let replay = send(
+        &t.app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            &tok,
+            &brin,
+            Some("new"),
+            Some(&body),
+        ),
+    )
+    .await;
+    replay.assert_problem(409, a.code());
+    assert_eq!(
+        replay
+            .headers
+            .get(IDEMPOTENT_REPLAYED)
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert!(replay.body["instance"].is_string());
+    assert_ne!(
+        replay.body["instance"], a.body["instance"],
+        "instance names this request"
+    );
     assert_eq!(t.store.history(key).await.expect("history").len(), 2);
 
     // A request with a key that is being handled right now.

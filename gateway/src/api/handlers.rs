@@ -326,13 +326,14 @@ fn request_hash(method: &Method, path: &str, body: &[u8]) -> String {
 
 fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut res = (status, Json(stored.body.clone())).into_response();
-    if status.is_client_error() || status.is_server_error() {
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(super::problem::PROBLEM_JSON),
-        );
-    }
+    let stored_problem = (status.is_client_error() || status.is_server_error())
+        .then(|| serde_json::from_value::<Problem>(stored.body.clone()).ok())
+        .flatten();
+    let mut res = match stored_problem {
+        // Rendered again, so `instance` names this request.
+        Some(problem) => problem.into_response(),
+        None => (status, Json(stored.body.clone())).into_response(),
+    };
     if let Some(loc) = stored
         .location
         .as_deref()
