@@ -439,3 +439,87 @@ async fn webhooks_are_signed_retried_until_2xx_and_advance_the_cursor() {
     .await;
     gone.assert_problem(404, "not_found");
 }
+
+async fn always_fails() -> StatusCode {
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+#[tokio::test]
+async fn a_failing_receiver_does_not_hold_up_other_institutions() {
+    let t = test_api();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let receiver = Receiver::default();
+    let app = axum::Router::new()
+        .route("/good", axum::routing::post(receive))
+        .route("/bad", axum::routing::post(always_fails))
+        .with_state(receiver.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let s = t.api_store.clone();
+    s.put_webhook(
+        "25LX",
+        &format!("http://{addr}/bad"),
+        "webhook-secret-123456",
+    )
+    .await
+    .expect("put");
+    s.put_webhook(
+        "27DV",
+        &format!("http://{addr}/good"),
+        "webhook-secret-123456",
+    )
+    .await
+    .expect("put");
+    for brin in ["25LX", "27DV"] {
+        let item = knooppunt_gateway::api::store::NewFeedItem {
+            event_id: Uuid::new_v4(),
+            kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
+            tijd: chrono::Utc::now(),
+            aanmelding_id: Uuid::new_v4(),
+            status: Some("ontvangen".into()),
+            partner: None,
+            reden: None,
+        };
+        s.append_feed(brin, &item).await.expect("append");
+    }
+    let dispatcher = WebhookDispatcher::new(
+        s.clone() as Arc<dyn ApiStore>,
+        WebhookConfig {
+            poll_interval: Duration::from_millis(20),
+            batch_size: 10,
+            // The failing institution keeps retrying for a long time.
+            min_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+            max_retries: 1000,
+            request_timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("dispatcher");
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(dispatcher.run(cancel.clone()));
+    let mut good = 0;
+    for _ in 0..500 {
+        good = s
+            .webhook("27DV")
+            .await
+            .expect("store")
+            .map_or(0, |w| w.cursor);
+        if good == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    run.await.expect("dispatcher ends");
+    server.abort();
+    assert_eq!(good, 1, "the healthy receiver got its item");
+    let bad = s
+        .webhook("25LX")
+        .await
+        .expect("store")
+        .map_or(-1, |w| w.cursor);
+    assert_eq!(bad, 0, "the failing receiver's cursor did not move");
+}
