@@ -523,3 +523,30 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
         .map_or(-1, |w| w.cursor);
     assert_eq!(bad, 0, "the failing receiver's cursor did not move");
 }
+
+#[test]
+fn webhook_urls_and_secrets_are_checked() {
+    use knooppunt_gateway::api::webhook::validate_webhook;
+    let secret = "webhook-secret-123456";
+    for ok in [
+        "https://sis.example.nl/hook",
+        "https://10.1.2.3/hook",
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://[::1]:8080/hook",
+    ] {
+        assert!(validate_webhook(ok, secret).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://sis.example.nl/hook",
+        "ftp://sis.example.nl/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://0.0.0.0/",
+        "https://[fe80::1]/",
+        "https://user:pw@sis.example.nl/",
+        "not a url",
+    ] {
+        assert!(validate_webhook(bad, secret).is_err(), "{bad}");
+    }
+    assert!(validate_webhook("https://sis.example.nl/hook", "short").is_err());
+}

@@ -42,8 +42,9 @@ pub enum WebhookError {
     },
 }
 
-/// Checks a webhook registration: `https`, or `http` to a loopback host only; a secret of 16 to
-/// 256 characters.
+/// Checks a webhook registration: `https`, or `http` to a loopback host only; never a
+/// link-local (cloud metadata), multicast or unspecified address; a secret of 16 to 256
+/// characters.
 pub fn validate_webhook(url: &str, secret: &str) -> Result<(), WebhookError> {
     let bad = |field, reason| WebhookError::Invalid { field, reason };
     if url.len() > 2048 {
@@ -54,10 +55,23 @@ pub fn validate_webhook(url: &str, secret: &str) -> Result<(), WebhookError> {
         return Err(bad("url", "has no host"));
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    // Never the cloud metadata service or other non-routable targets.
+    let unroutable = ip.is_some_and(|ip| match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_unspecified() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    });
+    if unroutable {
+        return Err(bad(
+            "url",
+            "must not point at a link-local, multicast or unspecified address",
+        ));
+    }
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
