@@ -3,7 +3,12 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_api;
 pub mod bus;
+pub mod client;
+pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod relay;
 pub mod sandbox;
+pub mod serve;

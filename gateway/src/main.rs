@@ -12,9 +12,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Runs a scripted student journey (memo steps a–f) on the in-memory registry and prints it.
-    Demo,
-    /// Applies pending registry migrations to the database at DATABASE_URL.
+    /// Runs Knooppunt: with no configuration the sandbox (in-memory store and bus, every partner
+    /// simulated, sample data, test credentials printed); with a configuration file the
+    /// production shape (PostgreSQL, RabbitMQ, real partners). See docs/configuration.md.
+    Serve {
+        /// TOML configuration file; environment variables KNOOPPUNT_<SECTION>__<FIELD> override it.
+        #[arg(long, env = "KNOOPPUNT_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Drives a sandbox through a journey and prints each step: `va` (default) over the open
+    /// HTTP API, or `registry` (memo steps a–f directly on the registry).
+    Demo {
+        /// Which journey.
+        #[arg(value_enum, default_value_t = Journey::Va)]
+        journey: Journey,
+    },
+    /// Applies pending migrations (registry, ops, api) to the database at DATABASE_URL.
     Migrate {
         /// PostgreSQL URL.
         #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
@@ -25,6 +38,14 @@ enum Cmd {
         #[command(subcommand)]
         target: BenchTarget,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Journey {
+    /// Vroegtijdige aanmelding over the HTTP API: institutions, VO school, municipality.
+    Va,
+    /// Memo steps a–f on the registry (aanmelding to diploma).
+    Registry,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +67,36 @@ enum BenchTarget {
         /// Commands per dossier before a worker opens the next one.
         #[arg(long, default_value_t = 10)]
         commands_per_dossier: u32,
+    },
+    /// A load run against the HTTP API on RabbitMQ + PostgreSQL (mutual TLS, partner simulators):
+    /// aanmeldingen and their status changes through the whole chain.
+    Api {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = knooppunt_registry::store::DEFAULT_DATABASE_URL)]
+        database_url: String,
+        /// AMQP URL; use a vhost of its own.
+        #[arg(
+            long,
+            env = "AMQP_URL",
+            hide_env_values = true,
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
+        amqp_url: String,
+        /// Aanmeldingen to submit.
+        #[arg(long, default_value_t = 50_000)]
+        aanmeldingen: usize,
+        /// Status changes per aanmelding (0–2).
+        #[arg(long, default_value_t = 2)]
+        statuses: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Prefetch of each delivery runtime.
+        #[arg(long, default_value_t = 256)]
+        prefetch: u16,
+        /// Seconds to wait for the partners to receive everything.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
     },
     /// Round trips through the whole path (registry → outbox → relay → RabbitMQ → delivery
     /// runtime → loopback partner → answer → registry), compared with the bare hop.
@@ -76,10 +127,45 @@ enum BenchTarget {
     },
 }
 
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("KNOOPPUNT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let config = knooppunt_gateway::config::Config::load(config.as_deref())?;
+    let node = knooppunt_gateway::serve::Node::start(config).await?;
+    println!("{}", node.banner());
+    println!("Stop with Ctrl-C.");
+    node.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_tracing();
     match cli.command {
-        Cmd::Demo => {
+        Cmd::Serve { config } => tokio::runtime::Runtime::new()?.block_on(serve(config)),
+        Cmd::Demo {
+            journey: Journey::Va,
+        } => {
+            let report = tokio::runtime::Runtime::new()?.block_on(async {
+                let mut out = std::io::stdout();
+                knooppunt_gateway::demo::run(&mut out).await
+            })?;
+            anyhow::ensure!(report.all_passed(), "demo: some checks failed");
+            Ok(())
+        }
+        Cmd::Demo {
+            journey: Journey::Registry,
+        } => {
             let store = knooppunt_registry::store::MemoryStore::new();
             let report = tokio::runtime::Runtime::new()?.block_on(async {
                 let mut out = std::io::stdout().lock();
@@ -95,13 +181,50 @@ fn main() -> anyhow::Result<()> {
                 schema: None,
                 pool_size: 1,
             };
-            let applied = tokio::runtime::Runtime::new()?
-                .block_on(async { PgStore::connect(&config)?.migrate().await })?;
+            let applied = tokio::runtime::Runtime::new()?.block_on(async {
+                let applied = PgStore::connect(&config)?.migrate().await?;
+                let pool = knooppunt_gateway::serve::ops_pool(&config.url, None, 1)?;
+                knooppunt_ops::migrate(&pool).await?;
+                knooppunt_gateway::api::migrate(&pool).await?;
+                anyhow::Ok(applied)
+            })?;
             if applied.is_empty() {
-                println!("registry schema is up to date");
+                println!("registry schema is up to date; ops and api tables are up to date");
             } else {
-                println!("applied registry migrations: {applied:?}");
+                println!(
+                    "applied registry migrations: {applied:?}; ops and api tables are up to date"
+                );
             }
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Api {
+                    database_url,
+                    amqp_url,
+                    aanmeldingen,
+                    statuses,
+                    concurrency,
+                    prefetch,
+                    timeout,
+                },
+        } => {
+            let config = knooppunt_gateway::bench_api::ApiBenchConfig {
+                aanmeldingen,
+                statuses,
+                concurrency,
+                database_url,
+                amqp_url,
+                prefetch,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            let report = tokio::runtime::Runtime::new()?
+                .block_on(knooppunt_gateway::bench_api::run(&config))?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.lost == 0 && report.duplicates == 0,
+                "bench api: lost or duplicated deliveries"
+            );
             Ok(())
         }
         Cmd::Bench {

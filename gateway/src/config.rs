@@ -1,0 +1,596 @@
+//! Configuration of `knooppunt serve`: a TOML file plus environment variables (figment).
+//!
+//! Every field has a default, and the defaults are the sandbox: in-memory store and bus, every
+//! partner simulated, sample reference data, a generated PKI. `docs/configuration.md` documents
+//! each field and `docs/knooppunt.example.toml` is a complete production-shaped example.
+//!
+//! Sources, later ones win: the built-in defaults, the TOML file (`--config` or
+//! `KNOOPPUNT_CONFIG`), then environment variables `KNOOPPUNT_<SECTION>__<FIELD>` (double
+//! underscore between levels), e.g. `KNOOPPUNT_STORE__URL` or `KNOOPPUNT_API__LISTEN`.
+//!
+//! A wrong value is reported with its dotted name and the reason ([`ConfigError`]); nothing
+//! starts with a configuration that does not validate.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use knooppunt_adapters::sim::SimFaults;
+use knooppunt_registry::ids::{Brin, Oin};
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::DeliveryConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP edge.
+    pub api: ApiSettings,
+    /// The registry store.
+    pub store: StoreSettings,
+    /// The message bus.
+    pub bus: BusSettings,
+    /// Reference data (institutions, opleidingen, VO schools, municipalities).
+    pub reference: ReferenceSettings,
+    /// The institutions' OAuth2 clients. Empty: sandbox credentials are generated and printed.
+    pub clients: Vec<ClientSettings>,
+    /// The VA partners by name: `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`.
+    /// A partner without an entry (or without `endpoint`) is served by its simulator.
+    pub partners: BTreeMap<String, PartnerSettings>,
+    /// Delivery settings of the institution feed projection.
+    pub feed: DeliveryConfig,
+    /// Webhook push to institutions.
+    pub webhooks: WebhookSettings,
+    /// Where the sandbox writes its generated PKI and credentials.
+    pub sandbox_dir: PathBuf,
+    /// Seed sample students (with DUO personalia) into the registry at start; on by default
+    /// only for the in-memory store.
+    pub seed_students: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            api: ApiSettings::default(),
+            store: StoreSettings::default(),
+            bus: BusSettings::default(),
+            reference: ReferenceSettings::default(),
+            clients: Vec::new(),
+            partners: BTreeMap::new(),
+            feed: DeliveryConfig::default(),
+            webhooks: WebhookSettings::default(),
+            sandbox_dir: std::env::temp_dir().join("knooppunt-sandbox"),
+            seed_students: None,
+        }
+    }
+}
+
+/// The HTTP edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// TLS: the sandbox PKI (default), certificate files, or off (plain HTTP, tokens only).
+    pub tls: TlsMode,
+    /// Lifetime of an access token, in seconds (30–3600).
+    pub token_ttl_seconds: u64,
+    /// File with the key that signs access tokens (at least 32 bytes). Absent: a random key per
+    /// start (tokens do not survive a restart, and several instances cannot share tokens).
+    pub token_key_file: Option<PathBuf>,
+    /// Largest request body, in bytes (1 KiB – 16 MiB).
+    pub body_limit_bytes: usize,
+    /// A request taking longer is answered 503 (seconds, 1–300).
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls: TlsMode::default(),
+            token_ttl_seconds: 300,
+            token_key_file: None,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+/// How the API listener does TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TlsMode {
+    /// Generate a CA, a server certificate and a client certificate per institution into
+    /// `sandbox_dir`; mutual TLS is required for the API.
+    #[default]
+    Sandbox,
+    /// PEM files: the server's certificate chain and key, and the CA that signs institutions'
+    /// client certificates (PKIoverheid). Mutual TLS is required for the API.
+    Files {
+        /// Server certificate chain (PEM).
+        cert: PathBuf,
+        /// Server private key (PEM).
+        key: PathBuf,
+        /// CA certificates that sign client certificates (PEM).
+        client_ca: PathBuf,
+    },
+    /// Plain HTTP, OAuth2 tokens only. For a listener behind a TLS-terminating proxy that
+    /// checks client certificates, or for load tests on loopback.
+    Off,
+}
+
+/// The registry store.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreSettings {
+    /// In memory: the sandbox; everything is gone at exit.
+    #[default]
+    Memory,
+    /// PostgreSQL (the production path).
+    Postgres {
+        /// Connection URL, e.g. `postgres://knooppunt@db/knooppunt`.
+        url: String,
+        /// Connections in the pool (2–512).
+        #[serde(default = "default_pool_size")]
+        pool_size: usize,
+        /// Schema to use (default: the connection's search path).
+        #[serde(default)]
+        schema: Option<String>,
+    },
+}
+
+fn default_pool_size() -> usize {
+    32
+}
+
+/// The message bus.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BusSettings {
+    /// In memory: the sandbox.
+    #[default]
+    Memory,
+    /// RabbitMQ (the production path).
+    Amqp {
+        /// AMQP URL with its vhost, e.g. `amqp://knooppunt:…@mq:5672/knooppunt`.
+        url: String,
+    },
+}
+
+/// Where reference data comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferenceSettings {
+    /// A JSON file in the shape of `ReferenceData`. Absent: what the store holds, else the
+    /// sample reference data of the sandbox.
+    pub file: Option<PathBuf>,
+}
+
+/// One institution's OAuth2 client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The institution's OIN: the client id, and the serialNumber of its certificate.
+    pub oin: Oin,
+    /// The institution's BRIN (must be in reference data).
+    pub brin: Brin,
+    /// SHA-256 of the client secret, 64 hex digits (`printf %s "$SECRET" | sha256sum`).
+    pub secret_sha256: String,
+}
+
+/// One VA partner.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerSettings {
+    /// The partner's base URL. Absent: its simulator runs in-process on a loopback port.
+    pub endpoint: Option<String>,
+    /// Faults the simulator injects (only without `endpoint`).
+    pub faults: SimFaults,
+    /// Timeout of one attempt, in milliseconds (100–120000).
+    pub timeout_ms: Option<u64>,
+    /// Retries, tiers, breaker, rate limit, maintenance windows, shadow mode.
+    pub delivery: Option<DeliveryConfig>,
+}
+
+/// Webhook push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// First retry delay after a failed push, in milliseconds.
+    pub retry_base_ms: u64,
+    /// Largest retry delay, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Timeout of one push, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The partner names a `[partners.<name>]` section may use.
+pub const PARTNER_NAMES: [&str; 5] = ["koppelpunt", "intergrip", "digidoor", "voroc", "gemeenten"];
+
+/// A configuration value that cannot be used: its dotted name and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is wrong.
+    #[error("configuration `{field}`: {reason}")]
+    Invalid {
+        /// Dotted name, e.g. `api.token_ttl_seconds`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file or an environment variable could not be read or has the wrong shape.
+    #[error("configuration: {0}")]
+    Source(String),
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Turns figment's error (which names the key and the expected type) into a [`ConfigError`],
+/// one line per problem, with the dotted key first.
+fn from_figment(e: figment::Error) -> ConfigError {
+    let lines: Vec<String> = e
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .map(|s| format!(" (from {s})"))
+                .unwrap_or_default();
+            let kind = e.kind.to_string();
+            if path.is_empty() {
+                format!("{kind}{source}")
+            } else {
+                format!("`{path}`: {kind}{source}")
+            }
+        })
+        .collect();
+    ConfigError::Source(lines.join("; "))
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then `KNOOPPUNT_*` environment variables, and
+    /// validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("KNOOPPUNT_").split("__"))
+    }
+
+    /// As [`Config::load`] with an explicit environment provider (tests).
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "--config",
+                    format!("no such file: {}", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // KNOOPPUNT_CONFIG names the file; it is not a field.
+        let figment = figment.merge(env.ignore(&["config"]));
+        let config: Config = figment.extract().map_err(from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let api = &self.api;
+        if !(30..=3600).contains(&api.token_ttl_seconds) {
+            return Err(invalid(
+                "api.token_ttl_seconds",
+                "must be between 30 and 3600",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&api.body_limit_bytes) {
+            return Err(invalid(
+                "api.body_limit_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if !(1..=300).contains(&api.request_timeout_seconds) {
+            return Err(invalid(
+                "api.request_timeout_seconds",
+                "must be between 1 and 300",
+            ));
+        }
+        if let Some(path) = &api.token_key_file
+            && !path.is_file()
+        {
+            return Err(invalid(
+                "api.token_key_file",
+                format!("no such file: {}", path.display()),
+            ));
+        }
+        if let TlsMode::Files {
+            cert,
+            key,
+            client_ca,
+        } = &api.tls
+        {
+            for (name, path) in [
+                ("api.tls.cert", cert),
+                ("api.tls.key", key),
+                ("api.tls.client_ca", client_ca),
+            ] {
+                if !path.is_file() {
+                    return Err(invalid(name, format!("no such file: {}", path.display())));
+                }
+            }
+        }
+        match &self.store {
+            StoreSettings::Memory => {}
+            StoreSettings::Postgres {
+                url,
+                pool_size,
+                schema,
+            } => {
+                if url.parse::<tokio_postgres::Config>().is_err() {
+                    return Err(invalid(
+                        "store.url",
+                        "not a PostgreSQL connection URL (postgres://user@host:port/db)",
+                    ));
+                }
+                if !(2..=512).contains(pool_size) {
+                    return Err(invalid("store.pool_size", "must be between 2 and 512"));
+                }
+                if let Some(s) = schema
+                    && (s.is_empty()
+                        || s.len() > 63
+                        || !s
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+                {
+                    return Err(invalid(
+                        "store.schema",
+                        "must be 1–63 characters of a–z, 0–9 and _",
+                    ));
+                }
+            }
+        }
+        if let BusSettings::Amqp { url } = &self.bus
+            && !(url.starts_with("amqp://") || url.starts_with("amqps://"))
+        {
+            return Err(invalid("bus.url", "must start with amqp:// or amqps://"));
+        }
+        for (name, p) in &self.partners {
+            if !PARTNER_NAMES.contains(&name.as_str()) {
+                return Err(invalid(
+                    format!("partners.{name}"),
+                    format!(
+                        "unknown partner; expected one of {}",
+                        PARTNER_NAMES.join(", ")
+                    ),
+                ));
+            }
+            if let Some(endpoint) = &p.endpoint
+                && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+            {
+                return Err(invalid(
+                    format!("partners.{name}.endpoint"),
+                    "must be an http(s) URL",
+                ));
+            }
+            if let Some(t) = p.timeout_ms
+                && !(100..=120_000).contains(&t)
+            {
+                return Err(invalid(
+                    format!("partners.{name}.timeout_ms"),
+                    "must be between 100 and 120000",
+                ));
+            }
+            if let Some(d) = &p.delivery {
+                d.validate()
+                    .map_err(|e| invalid(format!("partners.{name}.delivery"), e.to_string()))?;
+            }
+        }
+        self.feed
+            .validate()
+            .map_err(|e| invalid("feed", e.to_string()))?;
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.secret_sha256.len() != 64
+                || !c.secret_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(invalid(
+                    format!("clients[{i}].secret_sha256"),
+                    "must be 64 hex digits (the SHA-256 of the secret)",
+                ));
+            }
+        }
+        let w = &self.webhooks;
+        if w.retry_base_ms == 0 || w.retry_base_ms > w.retry_max_ms {
+            return Err(invalid(
+                "webhooks.retry_base_ms",
+                "must be at least 1 and at most webhooks.retry_max_ms",
+            ));
+        }
+        if !(100..=120_000).contains(&w.timeout_ms) {
+            return Err(invalid(
+                "webhooks.timeout_ms",
+                "must be between 100 and 120000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when this is the all-in-memory sandbox.
+    pub fn is_sandbox(&self) -> bool {
+        self.store == StoreSettings::Memory && self.bus == BusSettings::Memory
+    }
+
+    /// Whether to seed sample students.
+    pub fn seeds_students(&self) -> bool {
+        self.seed_students
+            .unwrap_or(self.store == StoreSettings::Memory)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_sandbox() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(c.is_sandbox());
+        assert!(c.seeds_students());
+        assert_eq!(c.api.tls, TlsMode::Sandbox);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "k.toml",
+                r#"
+                sandbox_dir = "/tmp/kp"
+                [api]
+                listen = "127.0.0.1:9443"
+                tls = { mode = "off" }
+                [store]
+                kind = "postgres"
+                url = "postgres://postgres@127.0.0.1/test"
+                [bus]
+                kind = "amqp"
+                url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+                [partners.intergrip]
+                endpoint = "https://intergrip.example/api"
+                timeout_ms = 5000
+                [partners.intergrip.delivery]
+                tiers_ms = [1000, 2000]
+                "#,
+            )?;
+            jail.set_env("KNOOPPUNT_API__TOKEN_TTL_SECONDS", "600");
+            jail.set_env("KNOOPPUNT_STORE__POOL_SIZE", "8");
+            let c = Config::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.api.listen, SocketAddr::from(([127, 0, 0, 1], 9443)));
+            assert_eq!(c.api.token_ttl_seconds, 600);
+            assert_eq!(c.api.tls, TlsMode::Off);
+            assert!(matches!(
+                c.store,
+                StoreSettings::Postgres { pool_size: 8, .. }
+            ));
+            assert!(matches!(c.bus, BusSettings::Amqp { .. }));
+            assert!(!c.is_sandbox());
+            assert!(!c.seeds_students());
+            let p = &c.partners["intergrip"];
+            assert_eq!(p.timeout_ms, Some(5000));
+            assert_eq!(
+                p.delivery.as_ref().map(|d| d.tiers_ms.clone()),
+                Some(vec![1000, 2000])
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_type_or_unknown_field_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "[api]\nlisten = \"nowhere\"\n")?;
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("api.listen"), "{e}");
+            jail.create_file("k.toml", "[api]\nlisten_on = \"127.0.0.1:1\"\n")?;
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("listen_on"), "{e}");
+            jail.create_file("k.toml", "")?;
+            jail.set_env("KNOOPPUNT_API__BODY_LIMIT_BYTES", "lots");
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("api.body_limit_bytes"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/knooppunt.example.toml");
+        let c: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .map_err(from_figment)
+            .unwrap();
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.partners.len(), 5);
+        assert!(matches!(c.api.tls, TlsMode::Files { .. }));
+        // Everything but the key and certificate files (absent here) validates.
+        let mut c = c;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.token_key_file"), "{e}");
+        c.api.token_key_file = None;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.tls.cert"), "{e}");
+        c.api.tls = TlsMode::Off;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn wrong_values_are_named() {
+        let mut c = Config::default();
+        c.api.token_ttl_seconds = 5;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.token_ttl_seconds"), "{e}");
+
+        let mut c = Config::default();
+        c.partners.insert("duo".into(), PartnerSettings::default());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("partners.duo") && e.contains("unknown partner"),
+            "{e}"
+        );
+
+        let c = Config {
+            store: StoreSettings::Postgres {
+                url: "postgres://x@127.0.0.1/test".into(),
+                pool_size: 1,
+                schema: None,
+            },
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("store.pool_size"), "{e}");
+
+        let c = Config {
+            bus: BusSettings::Amqp {
+                url: "http://mq".into(),
+            },
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("bus.url"), "{e}");
+
+        let e = Config::load_from(
+            Some(Path::new("/nonexistent/knooppunt.toml")),
+            Env::prefixed("KNOOPPUNT_UNUSED_"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--config") && e.contains("no such file"), "{e}");
+    }
+}

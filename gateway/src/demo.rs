@@ -1,0 +1,373 @@
+//! `knooppunt demo`: starts a sandbox and drives it through the VA journey over its own HTTP
+//! API, the way institutions' SISs would: a student applies at two institutions, statuses
+//! change, a regional system is down for a moment — and the simulated VO school's regional
+//! system, the mbo koppelpunt and the municipality receive exactly what they should.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use knooppunt_adapters::sim::SimFaults;
+use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
+use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_registry::reference::ReferenceData;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::client::ApiClient;
+use crate::config::Config;
+use crate::serve::Node;
+
+/// What the demo found.
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    /// Checks that held.
+    pub passed: usize,
+    /// Checks that failed, in words.
+    pub failed: Vec<String>,
+}
+
+impl DemoReport {
+    /// True when every check held.
+    pub fn all_passed(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// One aanmelding of the script.
+struct Application {
+    student: &'static str,
+    bsn: &'static str,
+    brin: &'static str,
+    opleiding: Uuid,
+    school: &'static str,
+    id: Uuid,
+    statuses: Vec<AanmeldStatus>,
+}
+
+/// The cohort of `opleiding` whose aanmeldperiode is open today.
+fn open_cohort(reference: &ReferenceData, opleiding: &Uuid) -> anyhow::Result<String> {
+    let today = chrono::Utc::now().date_naive();
+    let o = reference
+        .opleiding(opleiding)
+        .context("sample opleiding missing from reference data")?;
+    o.cohorts
+        .iter()
+        .find(|c| c.begin_aanmeldperiode <= today && today <= c.einde_aanmeldperiode)
+        .map(|c| c.code.clone())
+        .context("no sample cohort open for aanmelding today")
+}
+
+fn status_name(s: AanmeldStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Runs the demo on a fresh sandbox and prints each step to `out`.
+pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".parse()?;
+    config.sandbox_dir = std::env::temp_dir().join(format!("knooppunt-demo-{}", Uuid::new_v4()));
+    // Short retry tiers so the demo's outage is over in seconds.
+    for name in crate::config::PARTNER_NAMES {
+        let mut p = crate::config::PartnerSettings::default();
+        let mut d = crate::delivery::DeliveryConfig {
+            tiers_ms: vec![500, 1_000, 2_000],
+            ..Default::default()
+        };
+        d.immediate.base_ms = 50;
+        p.delivery = Some(d);
+        config.partners.insert(name.to_owned(), p);
+    }
+    let node = Node::start(config.clone()).await?;
+    let result = journey(&node, out).await;
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&config.sandbox_dir);
+    result
+}
+
+async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
+    let mut report = DemoReport::default();
+    let mut check = |out: &mut (dyn Write + Send), ok: bool, what: String| -> anyhow::Result<()> {
+        writeln!(out, "   {} {what}", if ok { "✓" } else { "✗" })?;
+        if ok {
+            report.passed += 1;
+        } else {
+            report.failed.push(what);
+        }
+        Ok(())
+    };
+    writeln!(
+        out,
+        "Knooppunt demo: vroegtijdige aanmelding over the open API\nsandbox at {} (mutual TLS: {})\n",
+        node.api_url, node.mutual_tls
+    )?;
+
+    let kustland = ApiClient::for_sandbox(node, "28AB")?;
+    let zuidwaard = ApiClient::for_sandbox(node, "25LX")?;
+    let groenland = ApiClient::for_sandbox(node, "30GT")?;
+    writeln!(
+        out,
+        "1. Three institutions get an access token (client certificate + client credentials)"
+    )?;
+    for (c, naam) in [
+        (&kustland, "ROC Kustland (level va)"),
+        (&zuidwaard, "ROC Zuidwaard"),
+        (&groenland, "AOC Groenland"),
+    ] {
+        let ok = c.token().await.is_ok();
+        check(out, ok, format!("{naam}: token issued"))?;
+    }
+
+    use AanmeldStatus::*;
+    let apps = vec![
+        Application {
+            student: "Noor (16, Rotterdam, no startkwalificatie; Erasmus College → Intergrip)",
+            bsn: "999990019",
+            brin: "28AB",
+            opleiding: MEDIAVORMGEVER,
+            school: "19XY",
+            id: Uuid::new_v4(),
+            statuses: vec![Aangemeld, OokAangeboden],
+        },
+        Application {
+            student: "Noor",
+            bsn: "999990019",
+            brin: "30GT",
+            opleiding: DIERVERZORGING,
+            school: "19XY",
+            id: Uuid::new_v4(),
+            statuses: vec![Aangemeld, LeidtNietTotInschrijving],
+        },
+        Application {
+            student: "Daan (24, Amsterdam; Het Amstel Lyceum → Digidoor)",
+            bsn: "999990032",
+            brin: "25LX",
+            opleiding: SOFTWARE_DEVELOPER,
+            school: "20AB",
+            id: Uuid::new_v4(),
+            statuses: vec![Aangemeld],
+        },
+    ];
+    let clients: BTreeMap<&str, &ApiClient> = [
+        ("28AB", &kustland),
+        ("25LX", &zuidwaard),
+        ("30GT", &groenland),
+    ]
+    .into_iter()
+    .collect();
+
+    writeln!(out, "\n2. Students apply (POST /api/v1/aanmeldingen)")?;
+    for a in &apps {
+        let cohort = open_cohort(&node.reference, &a.opleiding)?;
+        let client = clients[a.brin];
+        let r = client
+            .post(
+                "/api/v1/aanmeldingen",
+                &format!("demo-submit-{}", a.id),
+                &json!({
+                    "aanmelding_id": a.id,
+                    "student": { "bsn": a.bsn },
+                    "opleiding": a.opleiding,
+                    "cohort": cohort,
+                    "toeleverende_school": a.school,
+                }),
+            )
+            .await?;
+        check(
+            out,
+            r.status == 201,
+            format!(
+                "{} applies at {} (cohort {cohort}): {}",
+                a.student, a.brin, r.status
+            ),
+        )?;
+    }
+
+    writeln!(
+        out,
+        "\n3. Intergrip is down for a moment: its next 2 requests fail with 503"
+    )?;
+    if let Some(sim) = node.simulators.get("intergrip") {
+        sim.set_faults(SimFaults {
+            fail_next: 2,
+            ..SimFaults::default()
+        });
+    }
+
+    writeln!(
+        out,
+        "\n4. The institutions report status changes (POST /api/v1/aanmeldingen/{{id}}/status)"
+    )?;
+    let steps = apps.iter().map(|a| a.statuses.len()).max().unwrap_or(0);
+    for i in 0..steps {
+        for a in &apps {
+            let Some(status) = a.statuses.get(i) else {
+                continue;
+            };
+            let r = clients[a.brin]
+                .post(
+                    &format!("/api/v1/aanmeldingen/{}/status", a.id),
+                    &format!("demo-status-{}-{i}", a.id),
+                    &json!({ "status": status_name(*status) }),
+                )
+                .await?;
+            check(
+                out,
+                r.status == 200,
+                format!(
+                    "{} at {}: {} → {}",
+                    a.bsn_label(),
+                    a.brin,
+                    status_name(*status),
+                    r.status
+                ),
+            )?;
+        }
+    }
+
+    writeln!(
+        out,
+        "\n5. Isolation: ROC Zuidwaard asks for ROC Kustland's aanmelding"
+    )?;
+    let r = zuidwaard
+        .get(&format!("/api/v1/aanmeldingen/{}", apps[0].id))
+        .await?;
+    check(
+        out,
+        r.status == 404,
+        format!("answered {} (not found, nothing leaks)", r.status),
+    )?;
+
+    // What each recipient must get (domain.md §2.2).
+    let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &apps {
+        let messages = 1 + a.statuses.len(); // the submission and each change
+        *expected.entry("koppelpunt").or_default() += messages;
+        let system = node
+            .reference
+            .vo_school(&a.school.parse()?)
+            .map(|s| match s.systeem {
+                knooppunt_registry::reference::RegionaalSysteem::Intergrip => "intergrip",
+                knooppunt_registry::reference::RegionaalSysteem::Digidoor => "digidoor",
+                knooppunt_registry::reference::RegionaalSysteem::Voroc => "voroc",
+            })
+            .context("sample school")?;
+        *expected.entry(system).or_default() += messages;
+        let informs = node
+            .students
+            .iter()
+            .any(|s| s.bsn.digits() == a.bsn && s.gemeente_informeren);
+        if informs {
+            *expected.entry("gemeenten").or_default() += a.statuses.len();
+        }
+    }
+
+    writeln!(out, "\n6. Waiting for the partners (retries included)…")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = node.simulators.iter().all(|(name, sim)| {
+            sim.received().len() >= expected.get(name.as_str()).copied().unwrap_or(0)
+        });
+        if done || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A little longer, to see that nothing extra arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    writeln!(out, "\n7. What each partner received")?;
+    for (name, sim) in &node.simulators {
+        let got = sim.received();
+        let want = expected.get(name.as_str()).copied().unwrap_or(0);
+        let line: Vec<String> = got
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}@{}",
+                    knooppunt_mappings::va::status_code(s.status),
+                    s.brin
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "   {name:<11} {:>2} message(s): {}",
+            got.len(),
+            line.join(" ")
+        )?;
+        check(
+            out,
+            got.len() == want && sim.duplicates() == 0,
+            format!(
+                "{name}: expected {want}, got {} (duplicates: {})",
+                got.len(),
+                sim.duplicates()
+            ),
+        )?;
+    }
+
+    writeln!(
+        out,
+        "\n8. ROC Kustland reads its feed (GET /api/v1/feed?vanaf=0)"
+    )?;
+    let want_items = 1 + apps[0].statuses.len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (feed, items) = loop {
+        let feed = kustland.get("/api/v1/feed?vanaf=0").await?;
+        let items = feed
+            .body
+            .get("items")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if items.len() >= want_items || tokio::time::Instant::now() > deadline {
+            break (feed, items);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for item in &items {
+        writeln!(
+            out,
+            "   #{} {} {}",
+            item.get("wijzigingsvolgnummer").unwrap_or(&json!(null)),
+            item.get("type").and_then(|v| v.as_str()).unwrap_or("?"),
+            item.get("status").and_then(|v| v.as_str()).unwrap_or(""),
+        )?;
+    }
+    check(
+        out,
+        feed.status == 200 && items.len() == want_items,
+        format!("{} feed item(s): its own aanmelding only", items.len()),
+    )?;
+
+    writeln!(
+        out,
+        "\n{} checks passed, {} failed.",
+        report.passed,
+        report.failed.len()
+    )?;
+    if report.failed.is_empty() {
+        Ok(report)
+    } else {
+        bail!(
+            "demo: {} check(s) failed: {:?}",
+            report.failed.len(),
+            report.failed
+        )
+    }
+}
+
+impl Application {
+    fn bsn_label(&self) -> String {
+        self.student
+            .split_whitespace()
+            .next()
+            .unwrap_or("student")
+            .to_owned()
+    }
+}

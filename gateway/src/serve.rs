@@ -1,0 +1,584 @@
+//! `knooppunt serve`: one process with the registry, the bus, the outbox relay, the delivery
+//! runtimes of the VA adapters and of the institution feed, the webhook dispatcher, the partner
+//! simulators and the HTTP edge — wired from a [`Config`].
+//!
+//! With the default configuration this is the sandbox: in-memory store and bus, every partner
+//! simulated on a loopback port, sample reference data and students, a generated PKI. With a
+//! configuration file it is the production shape: PostgreSQL, RabbitMQ, real partner endpoints
+//! and certificates. The same [`Node`] runs the end-to-end tests and `knooppunt demo`.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::Utc;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use knooppunt_adapters::Adapter;
+use knooppunt_adapters::sim::VaSimulator;
+use knooppunt_adapters::va::{StoreVaReader, VaAdapter, VaPartner};
+use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
+use knooppunt_ops::{
+    AuditTrail, BatchingDeliveryState, DeliveryState, MemoryAudit, MemoryDeliveryState, Metrics,
+    PgAudit, PgDeliveryState, StateBatchConfig,
+};
+use knooppunt_registry::reference::ReferenceData;
+use knooppunt_registry::store::{
+    BatchingConfig, BatchingStore, MemoryStore, PgStore, PgStoreConfig, Store,
+};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
+use crate::api::pki::{ClientFiles, Pki, SandboxFiles};
+use crate::api::{
+    ApiLimits, ApiState, ApiStore, FeedAdapter, MemoryApiStore, PgApiStore, Readiness,
+    WebhookConfig, WebhookDispatcher,
+};
+use crate::bus::amqp::{AmqpConfig, AmqpTransport};
+use crate::bus::memory::MemoryTransport;
+use crate::bus::topology::DEFAULT_EVENTS_EXCHANGE;
+use crate::bus::{Topology, Transport};
+use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
+use crate::delivery::{DeliveryConfig, DeliveryRuntime, Deps, StoreSink};
+use crate::relay::{Relay, RelayConfig};
+use crate::sandbox::{SampleStudent, seed_students};
+
+/// A running Knooppunt.
+pub struct Node {
+    /// Base URL of the API listener, e.g. `https://127.0.0.1:8443`.
+    pub api_url: String,
+    /// The address the API listens on.
+    pub api_addr: SocketAddr,
+    /// Generated OAuth2 credentials (sandbox; empty with configured clients).
+    pub credentials: Vec<SandboxCredential>,
+    /// The generated PKI files (sandbox TLS mode).
+    pub pki: Option<SandboxFiles>,
+    /// Seeded sample students.
+    pub students: Vec<SampleStudent>,
+    /// The in-process partner simulators, by partner name.
+    pub simulators: BTreeMap<String, VaSimulator>,
+    /// Reference data in use.
+    pub reference: Arc<ReferenceData>,
+    /// The registry store.
+    pub store: Arc<dyn Store>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditTrail>,
+    /// Delivery state (inbox, holds, parked messages).
+    pub state: Arc<dyn DeliveryState>,
+    /// The API's own store (idempotency, index, feed, webhooks).
+    pub api_store: Arc<dyn ApiStore>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The delivery runtimes, by adapter name.
+    pub runtimes: BTreeMap<String, Arc<DeliveryRuntime>>,
+    /// Whether the API demands client certificates.
+    pub mutual_tls: bool,
+    cancel: CancellationToken,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registry store, the audit trail, the delivery state and the API's store.
+type Stores = (
+    Arc<dyn Store>,
+    Arc<dyn AuditTrail>,
+    Arc<dyn DeliveryState>,
+    Arc<dyn ApiStore>,
+);
+
+struct StoreReadiness {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Readiness for StoreReadiness {
+    async fn ready(&self) -> Result<(), String> {
+        self.store
+            .outbox_backlog()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("registry store: {e}"))
+    }
+}
+
+impl fmt::Debug for StoreReadiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreReadiness")
+    }
+}
+
+/// A connection pool for the ops and api tables.
+pub fn ops_pool(url: &str, schema: Option<&str>, size: usize) -> anyhow::Result<Pool> {
+    let mut pg: tokio_postgres::Config = url.parse().context("store.url")?;
+    if let Some(s) = schema {
+        pg.options(format!("-c search_path={s}"));
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .context("ops connection pool")
+}
+
+fn load_reference_file(path: &std::path::Path) -> anyhow::Result<ReferenceData> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "configuration `reference.file`: cannot read {}",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "configuration `reference.file`: {} is not reference data",
+            path.display()
+        )
+    })
+}
+
+impl Node {
+    /// Starts everything the configuration describes. Returns once the API listens.
+    pub async fn start(config: Config) -> anyhow::Result<Node> {
+        config.validate()?;
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let metrics = Arc::new(Metrics::new());
+
+        // Registry store, ops and API tables.
+        let (store, audit, state, api_store): Stores = match &config.store {
+            StoreSettings::Memory => (
+                Arc::new(MemoryStore::new()),
+                Arc::new(MemoryAudit::new()),
+                Arc::new(MemoryDeliveryState::new()),
+                Arc::new(MemoryApiStore::new()),
+            ),
+            StoreSettings::Postgres {
+                url,
+                pool_size,
+                schema,
+            } => {
+                let pg = PgStore::open(&PgStoreConfig {
+                    url: url.clone(),
+                    schema: schema.clone(),
+                    pool_size: *pool_size,
+                })
+                .await
+                .context("opening the registry store (store.url)")?;
+                let pool = ops_pool(url, schema.as_deref(), *pool_size)?;
+                knooppunt_ops::migrate(&pool)
+                    .await
+                    .context("ops migrations")?;
+                crate::api::migrate(&pool).await.context("api migrations")?;
+                let store = Arc::new(BatchingStore::new(Arc::new(pg), BatchingConfig::default()));
+                let audit = BatchingAudit::spawn(
+                    Arc::new(PgAudit::new(pool.clone())),
+                    BatchConfig::default(),
+                );
+                let state = BatchingDeliveryState::spawn(
+                    Arc::new(PgDeliveryState::new(pool.clone())),
+                    StateBatchConfig::default(),
+                );
+                (
+                    store,
+                    Arc::new(audit),
+                    Arc::new(state),
+                    Arc::new(PgApiStore::new(pool)),
+                )
+            }
+        };
+
+        // Reference data: a file, else what the store holds, else the sandbox sample.
+        let reference = match &config.reference.file {
+            Some(path) => load_reference_file(path)?,
+            None => match store.load_reference().await? {
+                Some(r) => r,
+                None => knooppunt_registry::demo::reference_data(),
+            },
+        };
+        store.save_reference(&reference).await?;
+        let reference = Arc::new(reference);
+
+        let students = if config.seeds_students() {
+            seed_students(&*store, &reference, Utc::now()).await?
+        } else {
+            Vec::new()
+        };
+
+        // The bus.
+        let transport: Arc<dyn Transport> = match &config.bus {
+            BusSettings::Memory => Arc::new(MemoryTransport::new()),
+            BusSettings::Amqp { url } => Arc::new(
+                AmqpTransport::connect(AmqpConfig::new(url.clone()))
+                    .await
+                    .context("connecting to RabbitMQ (bus.url)")?,
+            ),
+        };
+        let deps = Deps {
+            transport: transport.clone(),
+            state: state.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            sink: Arc::new(StoreSink::new(store.clone(), reference.clone())),
+        };
+
+        // Partners: real endpoints or simulators; one adapter and runtime each.
+        let reader = Arc::new(StoreVaReader::new(
+            store.clone(),
+            reference.clone(),
+            audit.clone(),
+        ));
+        let mut simulators = BTreeMap::new();
+        let mut adapters: Vec<(Arc<dyn Adapter>, DeliveryConfig)> = Vec::new();
+        for partner in VaPartner::ALL {
+            let name = partner.name();
+            let settings = config.partners.get(name).cloned().unwrap_or_default();
+            let endpoint = match &settings.endpoint {
+                Some(e) => e.clone(),
+                None => {
+                    let sim = VaSimulator::spawn(
+                        partner,
+                        SocketAddr::from(([127, 0, 0, 1], 0)),
+                        settings.faults.clone(),
+                    )
+                    .await
+                    .with_context(|| format!("starting the {name} simulator"))?;
+                    let url = sim.url();
+                    simulators.insert(name.to_owned(), sim);
+                    url
+                }
+            };
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_millis(settings.timeout_ms.unwrap_or(10_000)))
+                .build()
+                .with_context(|| format!("HTTP client for {name}"))?;
+            let adapter =
+                VaAdapter::new(partner, endpoint, client, reader.clone(), reference.clone());
+            adapters.push((
+                Arc::new(adapter),
+                settings.delivery.clone().unwrap_or_default(),
+            ));
+        }
+        adapters.push((
+            Arc::new(FeedAdapter::new(api_store.clone(), reference.clone())),
+            config.feed.clone(),
+        ));
+        let mut runtimes = BTreeMap::new();
+        for (adapter, delivery) in adapters {
+            let runtime = Arc::new(DeliveryRuntime::new(adapter, delivery, deps.clone())?);
+            runtimes.insert(runtime.name().to_owned(), runtime);
+        }
+        let queues: Vec<_> = runtimes.values().map(|r| r.queues()).collect();
+        transport
+            .declare(&Topology::new(DEFAULT_EVENTS_EXCHANGE, &queues)?)
+            .await
+            .context("declaring the bus topology")?;
+
+        // The relay and the runtimes.
+        let relay = Relay::new(store.clone(), transport.clone(), RelayConfig::default());
+        {
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                relay.run(cancel).await;
+                ("relay", Ok(()))
+            });
+        }
+        for runtime in runtimes.values() {
+            let runtime = runtime.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                let r = runtime.run(cancel).await;
+                ("delivery runtime", r.map_err(anyhow::Error::from))
+            });
+        }
+
+        // Clients and tokens.
+        let (clients, credentials) = if config.clients.is_empty() {
+            ClientRegistry::sandbox(&reference)
+        } else {
+            let mut clients = ClientRegistry::new();
+            for (i, c) in config.clients.iter().enumerate() {
+                anyhow::ensure!(
+                    reference.institution(&c.brin).is_some(),
+                    "configuration `clients[{i}].brin`: {} is not an institution in reference data",
+                    c.brin
+                );
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&c.secret_sha256, &mut hash)
+                    .with_context(|| format!("configuration `clients[{i}].secret_sha256`"))?;
+                clients.insert_hashed(c.oin.clone(), c.brin.clone(), hash);
+            }
+            (clients, Vec::new())
+        };
+        let ttl = Duration::from_secs(config.api.token_ttl_seconds);
+        let tokens = match &config.api.token_key_file {
+            Some(path) => {
+                let key = std::fs::read(path).with_context(|| {
+                    format!(
+                        "configuration `api.token_key_file`: cannot read {}",
+                        path.display()
+                    )
+                })?;
+                TokenIssuer::new(&key, ttl).context("configuration `api.token_key_file`")?
+            }
+            None => TokenIssuer::random(ttl),
+        };
+
+        // TLS.
+        let mut pki = None;
+        let tls = match &config.api.tls {
+            TlsMode::Off => None,
+            TlsMode::Files {
+                cert,
+                key,
+                client_ca,
+            } => Some(
+                crate::api::tls::server_config(&crate::api::tls::TlsSettings {
+                    cert_pem_path: cert.clone(),
+                    key_pem_path: key.clone(),
+                    client_ca_pem_path: client_ca.clone(),
+                })
+                .context("configuration `api.tls`")?,
+            ),
+            TlsMode::Sandbox => {
+                let institutions: Vec<_> = reference
+                    .institutions
+                    .values()
+                    .map(|i| (i.oin.clone(), i.naam.clone()))
+                    .collect();
+                let files =
+                    Pki::write_sandbox(&config.sandbox_dir, &institutions).with_context(|| {
+                        format!(
+                            "writing the sandbox PKI to {} (sandbox_dir)",
+                            config.sandbox_dir.display()
+                        )
+                    })?;
+                let server = crate::api::tls::server_config(&crate::api::tls::TlsSettings {
+                    cert_pem_path: files.server_pem.clone(),
+                    key_pem_path: files.server_key.clone(),
+                    client_ca_pem_path: files.ca_pem.clone(),
+                })
+                .context("sandbox TLS")?;
+                pki = Some(files);
+                Some(server)
+            }
+        };
+        let mutual_tls = tls.is_some();
+
+        let mut api_state = ApiState::new(
+            store.clone(),
+            reference.clone(),
+            audit.clone(),
+            metrics.clone(),
+            Arc::new(clients),
+            Arc::new(tokens),
+            api_store.clone(),
+        );
+        api_state.require_client_cert = mutual_tls;
+        api_state.readiness = Arc::new(StoreReadiness {
+            store: store.clone(),
+        });
+        api_state.limits = ApiLimits {
+            body_limit: config.api.body_limit_bytes,
+            request_timeout: Duration::from_secs(config.api.request_timeout_seconds),
+            ..ApiLimits::default()
+        };
+        let app = crate::api::router(api_state);
+        let listener = TcpListener::bind(config.api.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "configuration `api.listen`: cannot listen on {}",
+                    config.api.listen
+                )
+            })?;
+        let api_addr = listener.local_addr()?;
+        {
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                let r = crate::api::server::serve(listener, app, tls, cancel).await;
+                ("api", r.map_err(anyhow::Error::from))
+            });
+        }
+
+        // Webhook push.
+        let dispatcher = WebhookDispatcher::new(
+            api_store.clone(),
+            WebhookConfig {
+                min_delay: Duration::from_millis(config.webhooks.retry_base_ms),
+                max_delay: Duration::from_millis(config.webhooks.retry_max_ms),
+                request_timeout: Duration::from_millis(config.webhooks.timeout_ms),
+                ..WebhookConfig::default()
+            },
+        )
+        .context("webhook HTTP client")?;
+        {
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                dispatcher.run(cancel).await;
+                ("webhooks", Ok(()))
+            });
+        }
+
+        let scheme = if mutual_tls { "https" } else { "http" };
+        let host = if api_addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            api_addr.ip().to_string()
+        };
+        Ok(Node {
+            api_url: format!("{scheme}://{host}:{}", api_addr.port()),
+            api_addr,
+            credentials,
+            pki,
+            students,
+            simulators,
+            reference,
+            store,
+            audit,
+            state,
+            api_store,
+            metrics,
+            runtimes,
+            mutual_tls,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// Waits until a task ends by itself (an error) or `stop` fires, then shuts down.
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let outcome = tokio::select! {
+            _ = stop => Ok(()),
+            ended = self.tasks.join_next() => match ended {
+                Some(Ok((what, Err(e)))) => Err(e.context(format!("{what} stopped"))),
+                Some(Ok((what, Ok(())))) => Err(anyhow::anyhow!("{what} stopped unexpectedly")),
+                Some(Err(e)) => Err(anyhow::anyhow!("a task failed: {e}")),
+                None => Ok(()),
+            },
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Stops accepting requests, lets in-flight work finish (bounded) and stops every task.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        let drained = tokio::time::timeout(Duration::from_secs(15), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown: tasks still running after 15 s; aborting them");
+            self.tasks.abort_all();
+        }
+        for (_, sim) in std::mem::take(&mut self.simulators) {
+            sim.shutdown().await;
+        }
+    }
+
+    /// The sandbox certificate files of the institution with this OIN (client id).
+    pub fn client_files(&self, oin: &str) -> Option<&ClientFiles> {
+        self.pki
+            .as_ref()?
+            .clients
+            .iter()
+            .find(|c| c.oin.as_str() == oin)
+    }
+
+    /// The start banner: URLs, credentials, sample students.
+    pub fn banner(&self) -> String {
+        let mut s = String::new();
+        let u = &self.api_url;
+        let _ = writeln!(s, "Knooppunt is running.");
+        let _ = writeln!(s, "  API          {u}/api/v1");
+        let _ = writeln!(s, "  OpenAPI      {u}/openapi.json   (browse: {u}/docs)");
+        let _ = writeln!(s, "  metrics      {u}/metrics");
+        let _ = writeln!(s, "  health       {u}/healthz   readiness {u}/readyz");
+        if let Some(p) = &self.pki {
+            let _ = writeln!(s, "\nMutual TLS (sandbox PKI, made at this start):");
+            let _ = writeln!(s, "  CA           {}", p.ca_pem.display());
+        } else if !self.mutual_tls {
+            let _ = writeln!(
+                s,
+                "\nTLS is off: plain HTTP, OAuth2 tokens only (api.tls.mode = \"off\")."
+            );
+        }
+        if !self.credentials.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nTest credentials (OAuth2 client credentials, client_id = OIN):"
+            );
+            for c in &self.credentials {
+                let level = c
+                    .brin
+                    .parse()
+                    .ok()
+                    .and_then(|b| self.reference.institution(&b))
+                    .map(|i| i.participatie.to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(s, "  {} {} (level {level})", c.brin, c.naam);
+                let _ = writeln!(s, "    client_id     {}", c.client_id);
+                let _ = writeln!(s, "    client_secret {}", c.client_secret);
+                if let Some(files) = self.client_files(&c.client_id) {
+                    let _ = writeln!(
+                        s,
+                        "    certificate   {}  key {}",
+                        files.cert_pem.display(),
+                        files.key_pem.display()
+                    );
+                }
+            }
+            if let (Some(c), Some(p)) = (self.credentials.first(), &self.pki)
+                && let Some(files) = self.client_files(&c.client_id)
+            {
+                let _ = writeln!(s, "\nA token for {}:", c.naam);
+                let _ = writeln!(
+                    s,
+                    "  curl -s --cacert {} --cert {} --key {} -u {}:{} \\\n    -d grant_type=client_credentials {u}/api/v1/oauth2/token",
+                    p.ca_pem.display(),
+                    files.cert_pem.display(),
+                    files.key_pem.display(),
+                    c.client_id,
+                    c.client_secret
+                );
+            }
+        }
+        if !self.students.is_empty() {
+            let _ = writeln!(s, "\nSample students (test BSNs; DUO personalia recorded):");
+            for st in &self.students {
+                let _ = writeln!(s, "  {}  {}", st.bsn.digits(), st.profiel);
+            }
+        }
+        if !self.simulators.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nPartner simulators (what they received: GET <url>/_sim/received):"
+            );
+            for (name, sim) in &self.simulators {
+                let _ = writeln!(s, "  {name:<11} {}", sim.url());
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,400 @@
+//! Level `va` end to end: a whole Knooppunt (`serve::Node`) driven over its HTTP API with mutual
+//! TLS, on the sandbox (in-memory store and bus) and on PostgreSQL + RabbitMQ. The partner
+//! simulators record what reached them; the tests assert who got what, in which order, and
+//! that a refusal comes back to the institution.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use knooppunt_adapters::sim::SimFaults;
+use knooppunt_gateway::client::ApiClient;
+use knooppunt_gateway::config::{
+    BusSettings, Config, PARTNER_NAMES, PartnerSettings, StoreSettings,
+};
+use knooppunt_gateway::delivery::DeliveryConfig;
+use knooppunt_gateway::serve::Node;
+use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
+use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_tests::{TestSchema, TestVhost};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The running node and what must outlive it (schema, vhost, PKI directory).
+struct Harness {
+    node: Node,
+    dir: std::path::PathBuf,
+    _schema: Option<TestSchema>,
+    _vhost: Option<TestVhost>,
+}
+
+impl Harness {
+    async fn stop(self) {
+        self.node.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sandbox,
+    Real,
+}
+
+async fn start(backend: Backend) -> Harness {
+    let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.sandbox_dir = dir.clone();
+    config.seed_students = Some(true);
+    // Delays shortened through configuration: 50 ms immediate retries, tiers of 100–400 ms.
+    let mut delivery = DeliveryConfig {
+        tiers_ms: vec![100, 200, 300, 400, 500, 600],
+        ..DeliveryConfig::default()
+    };
+    delivery.immediate.base_ms = 20;
+    delivery.immediate.max_ms = 50;
+    delivery.breaker.cool_down_ms = 200;
+    for name in PARTNER_NAMES {
+        config.partners.insert(
+            name.to_owned(),
+            PartnerSettings {
+                delivery: Some(delivery.clone()),
+                timeout_ms: Some(2_000),
+                ..PartnerSettings::default()
+            },
+        );
+    }
+    config.feed = delivery;
+    let (schema, vhost) = match backend {
+        Backend::Sandbox => (None, None),
+        Backend::Real => {
+            let schema = TestSchema::create("e2e").await.unwrap();
+            let vhost = TestVhost::create("e2e").unwrap();
+            config.store = StoreSettings::Postgres {
+                url: knooppunt_tests::database_url(),
+                pool_size: 16,
+                schema: Some(schema.name().to_owned()),
+            };
+            config.bus = BusSettings::Amqp {
+                url: vhost.url().to_owned(),
+            };
+            (Some(schema), Some(vhost))
+        }
+    };
+    let node = Node::start(config).await.unwrap();
+    Harness {
+        node,
+        dir,
+        _schema: schema,
+        _vhost: vhost,
+    }
+}
+
+fn cohort(node: &Node, opleiding: &Uuid) -> String {
+    let today = chrono::Utc::now().date_naive();
+    node.reference
+        .opleiding(opleiding)
+        .unwrap()
+        .cohorts
+        .iter()
+        .find(|c| c.begin_aanmeldperiode <= today && today <= c.einde_aanmeldperiode)
+        .unwrap()
+        .code
+        .clone()
+}
+
+async fn submit(node: &Node, client: &ApiClient, bsn: &str, opleiding: Uuid, school: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let r = client
+        .post(
+            "/api/v1/aanmeldingen",
+            &format!("submit-{id}"),
+            &json!({
+                "aanmelding_id": id,
+                "student": { "bsn": bsn },
+                "opleiding": opleiding,
+                "cohort": cohort(node, &opleiding),
+                "toeleverende_school": school,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    id
+}
+
+async fn change(
+    client: &ApiClient,
+    id: Uuid,
+    status: &str,
+) -> knooppunt_gateway::client::ApiResponse {
+    client
+        .post(
+            &format!("/api/v1/aanmeldingen/{id}/status"),
+            &format!("status-{id}-{status}"),
+            &json!({ "status": status }),
+        )
+        .await
+        .unwrap()
+}
+
+/// Waits until every simulator has at least the expected number of messages (or 30 s), then
+/// a little longer so that extra messages would show.
+async fn settle(node: &Node, expected: &BTreeMap<&str, usize>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let done = node.simulators.iter().all(|(name, sim)| {
+            sim.received().len() >= expected.get(name.as_str()).copied().unwrap_or(0)
+        });
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+}
+
+/// (pgn digits, status) as a simulator received them, in order.
+fn received(node: &Node, partner: &str) -> Vec<(String, AanmeldStatus)> {
+    node.simulators[partner]
+        .received()
+        .iter()
+        .map(|s| (s.pgn.digits().to_owned(), s.status))
+        .collect()
+}
+
+fn of(list: &[(String, AanmeldStatus)], bsn: &str) -> Vec<AanmeldStatus> {
+    list.iter()
+        .filter(|(p, _)| p == bsn)
+        .map(|(_, s)| *s)
+        .collect()
+}
+
+async fn feed(client: &ApiClient, want: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client.get("/api/v1/feed?vanaf=0").await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let items = r.body["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= want || tokio::time::Instant::now() > deadline {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const NOOR: &str = "999990019"; // 16, Rotterdam, no startkwalificatie → municipality
+const DAAN: &str = "999990032"; // 24 → not the municipality
+const SEM: &str = "999990044"; // 17 with startkwalificatie → not the municipality
+
+async fn journey(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    let zuidwaard = ApiClient::for_sandbox(node, "25LX").unwrap();
+    let groenland = ApiClient::for_sandbox(node, "30GT").unwrap();
+
+    // Noor applies at two institutions (Erasmus College → Intergrip), Daan at one (Het Amstel
+    // Lyceum → Digidoor), Sem at one (Domstad Mavo → Voroc).
+    let noor_k = submit(node, &kustland, NOOR, MEDIAVORMGEVER, "19XY").await;
+    let noor_g = submit(node, &groenland, NOOR, DIERVERZORGING, "19XY").await;
+    let daan = submit(node, &zuidwaard, DAAN, SOFTWARE_DEVELOPER, "20AB").await;
+    let sem = submit(node, &groenland, SEM, DIERVERZORGING, "21CD").await;
+    for (c, id, s) in [
+        (&kustland, noor_k, "aangemeld"),
+        (&groenland, noor_g, "aangemeld"),
+        (&zuidwaard, daan, "aangemeld"),
+        (&groenland, sem, "aangemeld"),
+        (&kustland, noor_k, "ook_aangeboden"),
+        (&groenland, noor_g, "leidt_niet_tot_inschrijving"),
+    ] {
+        let r = change(c, id, s).await;
+        assert_eq!(r.status, 200, "{s}: {}", r.body);
+    }
+
+    use AanmeldStatus::*;
+    let expected: BTreeMap<&str, usize> = [
+        ("koppelpunt", 10),
+        ("intergrip", 6),
+        ("digidoor", 2),
+        ("voroc", 2),
+        ("gemeenten", 4),
+    ]
+    .into_iter()
+    .collect();
+    settle(node, &expected).await;
+
+    let koppelpunt = received(node, "koppelpunt");
+    assert_eq!(koppelpunt.len(), 10, "{koppelpunt:?}");
+    let intergrip = received(node, "intergrip");
+    // Only Noor's school is on Intergrip; her statuses arrive in the order they happened.
+    assert_eq!(
+        of(&intergrip, NOOR).len(),
+        intergrip.len(),
+        "Intergrip got another student's status"
+    );
+    assert_eq!(intergrip.len(), 6);
+    let digidoor = received(node, "digidoor");
+    assert_eq!(of(&digidoor, DAAN), vec![Ontvangen, Aangemeld]);
+    assert_eq!(digidoor.len(), 2);
+    let voroc = received(node, "voroc");
+    assert_eq!(of(&voroc, SEM), vec![Ontvangen, Aangemeld]);
+    assert_eq!(voroc.len(), 2);
+    // The municipality hears of Noor's status changes only: not Daan (24), not Sem
+    // (startkwalificatie), and not the submissions.
+    let gemeenten = received(node, "gemeenten");
+    assert_eq!(
+        of(&gemeenten, NOOR),
+        vec![
+            Aangemeld,
+            Aangemeld,
+            OokAangeboden,
+            LeidtNietTotInschrijving
+        ]
+    );
+    assert_eq!(gemeenten.len(), 4);
+    for (name, sim) in &node.simulators {
+        assert_eq!(sim.duplicates(), 0, "{name} got a duplicate");
+        // Per student, the wijzigingsvolgnummer only increases (order kept).
+        let mut last: BTreeMap<String, u64> = BTreeMap::new();
+        for s in sim.received() {
+            let prev = last.insert(s.pgn.digits().to_owned(), s.wijzigingsvolgnummer);
+            assert!(
+                prev.is_none_or(|p| p < s.wijzigingsvolgnummer),
+                "{name}: out of order"
+            );
+        }
+    }
+
+    // Each institution's feed holds its own aanmeldingen only.
+    let items = feed(&kustland, 3).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["aanmelding_id"] == json!(noor_k.to_string()))
+    );
+    h.stop().await;
+}
+
+async fn failing_regional_system(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    // Intergrip answers 503 to its next 6 requests, then times out twice: more than the
+    // immediate retries, so tiers are used, and later statuses wait behind the first.
+    node.simulators["intergrip"].set_faults(SimFaults {
+        fail_next: 6,
+        timeout_next: 2,
+        ..SimFaults::default()
+    });
+    let id = submit(node, &kustland, NOOR, MEDIAVORMGEVER, "19XY").await;
+    for s in ["aangemeld", "ook_aangeboden"] {
+        assert_eq!(change(&kustland, id, s).await.status, 200);
+    }
+    let expected: BTreeMap<&str, usize> =
+        [("intergrip", 3), ("koppelpunt", 3)].into_iter().collect();
+    settle(node, &expected).await;
+    use AanmeldStatus::*;
+    assert_eq!(
+        of(&received(node, "intergrip"), NOOR),
+        vec![Ontvangen, Aangemeld, OokAangeboden],
+        "Intergrip finally got everything, in order"
+    );
+    assert_eq!(node.simulators["intergrip"].duplicates(), 0);
+    h.stop().await;
+}
+
+async fn refusal_is_reported_back(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    // The koppelpunt refuses status LI (a business rule of the partner).
+    node.simulators["koppelpunt"].set_faults(SimFaults {
+        reject_statuses: vec!["LI".to_owned()],
+        ..SimFaults::default()
+    });
+    let id = submit(node, &kustland, DAAN, MEDIAVORMGEVER, "20AB").await;
+    assert_eq!(
+        change(&kustland, id, "leidt_niet_tot_inschrijving")
+            .await
+            .status,
+        200
+    );
+    let items = feed(&kustland, 3).await;
+    let refusal = items
+        .iter()
+        .find(|i| i["type"] == json!("nl.knooppunt.aanmelding.status_afgewezen.v1"))
+        .unwrap_or_else(|| panic!("no refusal in the feed: {items:?}"));
+    assert_eq!(refusal["aanmelding_id"], json!(id.to_string()));
+    assert_eq!(refusal["partner"], json!("koppelpunt"));
+    // Not retried: the koppelpunt saw the LI once, and accepted only the submission.
+    assert_eq!(received(node, "koppelpunt").len(), 1);
+    h.stop().await;
+}
+
+async fn institutions_are_isolated(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    let zuidwaard = ApiClient::for_sandbox(node, "25LX").unwrap();
+    let id = submit(node, &kustland, NOOR, MEDIAVORMGEVER, "19XY").await;
+    let read = zuidwaard
+        .get(&format!("/api/v1/aanmeldingen/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(read.status, 404, "{}", read.body);
+    let write = change(&zuidwaard, id, "aangemeld").await;
+    assert_eq!(write.status, 404, "{}", write.body);
+    let list = zuidwaard.get("/api/v1/aanmeldingen").await.unwrap();
+    assert_eq!(list.status, 200);
+    assert!(!list.body.to_string().contains(&id.to_string()));
+    // Its own institution still sees it, unchanged.
+    let own = kustland
+        .get(&format!("/api/v1/aanmeldingen/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.body["status"], json!("ontvangen"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_va_journey() {
+    journey(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_va_journey() {
+    journey(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_failing_regional_system_gets_everything_in_order() {
+    failing_regional_system(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_failing_regional_system_gets_everything_in_order() {
+    failing_regional_system(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_refusal_is_reported_back() {
+    refusal_is_reported_back(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_refusal_is_reported_back() {
+    refusal_is_reported_back(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_institutions_are_isolated() {
+    institutions_are_isolated(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_institutions_are_isolated() {
+    institutions_are_isolated(Backend::Real).await;
+}
