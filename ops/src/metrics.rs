@@ -141,6 +141,8 @@ pub struct Metrics {
     waiting: Family<PartnerLabels, Gauge>,
     breaker: Family<PartnerLabels, Gauge>,
     latency: Family<LatencyLabels, Histogram>,
+    reconnects: Counter,
+    republished: Counter,
 }
 
 impl Default for Metrics {
@@ -210,6 +212,18 @@ impl Metrics {
             "Circuit breaker per partner: 0 closed, 1 half-open, 2 open",
             breaker.clone(),
         );
+        let reconnects = Counter::default();
+        let republished = Counter::default();
+        registry.register(
+            "bus_reconnects",
+            "Bus connections rebuilt by the supervisor or recovered after a loss (first connect not counted)",
+            reconnects.clone(),
+        );
+        registry.register(
+            "bus_republished",
+            "Publishes sent again because their confirm never came (connection lost, confirm timeout)",
+            republished.clone(),
+        );
         registry.register_with_unit(
             "delivery_latency",
             "Duration of one delivery attempt, by outcome",
@@ -228,6 +242,8 @@ impl Metrics {
             waiting,
             breaker,
             latency,
+            reconnects,
+            republished,
         }
     }
 
@@ -322,6 +338,31 @@ impl Metrics {
         self.waiting
             .get_or_create(&labels)
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The bus connection was lost and is usable again (rebuilt by the supervisor or recovered
+    /// by the client library).
+    pub fn bus_reconnected(&self) {
+        tracing::info!("bus reconnected");
+        self.reconnects.inc();
+    }
+
+    /// `count` publishes were not confirmed and are sent again.
+    pub fn bus_republished(&self, count: u64) {
+        if count > 0 {
+            tracing::warn!(count, "unconfirmed publishes sent again");
+            self.republished.inc_by(count);
+        }
+    }
+
+    /// Reconnects counted so far (see [`Metrics::bus_reconnected`]).
+    pub fn bus_reconnects(&self) -> u64 {
+        self.reconnects.get()
+    }
+
+    /// Publishes sent again so far (see [`Metrics::bus_republished`]).
+    pub fn bus_republished_total(&self) -> u64 {
+        self.republished.get()
     }
 
     /// Records a breaker state change of `partner` (logs when it opens or closes).

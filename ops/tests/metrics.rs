@@ -19,6 +19,9 @@ fn exercise(m: &Metrics) {
     m.set_waiting("bron", 4);
     m.breaker("bron", BreakerState::Open);
     m.breaker("intergrip", BreakerState::HalfOpen);
+    m.bus_reconnected();
+    m.bus_republished(3);
+    m.bus_republished(0);
     // a partner name that is not a code is not used as a label value
     m.published("https://bron.example/api?id=4f1c2d3e-0000-4000-8000-000000000001");
     m.published("Jan de Vries");
@@ -58,6 +61,8 @@ fn encode_contains_every_family() {
         "knooppunt_rejected",
         "knooppunt_retried",
         "knooppunt_parked",
+        "knooppunt_bus_reconnects",
+        "knooppunt_bus_republished",
         "knooppunt_in_flight",
         "knooppunt_waiting",
         "knooppunt_breaker_state",
@@ -129,4 +134,17 @@ fn partner_labels_are_codes_or_other() {
     assert_eq!(partner_label("BRON"), "other");
     assert_eq!(partner_label(""), "other");
     assert_eq!(partner_label(&"a".repeat(33)), "other");
+}
+
+#[test]
+fn bus_reconnects_and_republished_publishes_are_counted() {
+    let m = Metrics::new();
+    assert_eq!((m.bus_reconnects(), m.bus_republished_total()), (0, 0));
+    m.bus_reconnected();
+    m.bus_republished(5);
+    m.bus_republished(0);
+    assert_eq!((m.bus_reconnects(), m.bus_republished_total()), (1, 5));
+    let text = m.encode();
+    assert!(text.contains("knooppunt_bus_reconnects_total 1"), "{text}");
+    assert!(text.contains("knooppunt_bus_republished_total 5"), "{text}");
 }

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
 use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
 use knooppunt_gateway::bus::{AdapterQueues, Message, Publish, Topology, Transport, headers};
+use knooppunt_ops::Metrics;
 use knooppunt_tests::{BrokerStopped, TestVhost};
 use tokio::sync::Mutex;
 
@@ -78,10 +79,15 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
         .with_test_writer()
         .try_init();
     let vhost = TestVhost::create("fault")?;
+    let publisher_metrics = Arc::new(Metrics::new());
+    let consumer_metrics = Arc::new(Metrics::new());
     let publisher = AmqpTransport::connect(config(vhost.url(), "fault-publisher"))
         .await
-        .context("RabbitMQ must be running (AMQP_URL)")?;
-    let consumer_side = AmqpTransport::connect(config(vhost.url(), "fault-consumer")).await?;
+        .context("RabbitMQ must be running (AMQP_URL)")?
+        .with_metrics(publisher_metrics.clone());
+    let consumer_side = AmqpTransport::connect(config(vhost.url(), "fault-consumer"))
+        .await?
+        .with_metrics(consumer_metrics.clone());
     let topology = Topology::new(
         DEFAULT_EVENTS_EXCHANGE,
         &[AdapterQueues {
@@ -205,7 +211,7 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
     println!(
         "fault test ({fault:?}): {N} messages; fault after {} published / {} consumed, fault lasted {:?}; \
          {} deliveries, {} unique, {} duplicate deliveries, {} redelivered, {} acks lost; \
-         publisher epoch {}, consumer epoch {}; total {:?}",
+         publisher epoch {}, consumer epoch {}; reconnects counted {} + {}, publishes sent again {}; total {:?}",
         before_stop.0,
         before_stop.1,
         outage,
@@ -216,6 +222,9 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
         e.acks_lost,
         publisher.epoch(),
         consumer_side.epoch(),
+        publisher_metrics.bus_reconnects(),
+        consumer_metrics.bus_reconnects(),
+        publisher_metrics.bus_republished_total(),
         started.elapsed()
     );
     assert_eq!(
@@ -225,6 +234,15 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
     assert!(
         publisher.epoch() >= 2 && consumer_side.epoch() >= 2,
         "both sides went through a reconnect"
+    );
+    // Every reconnect after the first connection is counted in the metrics.
+    assert_eq!(publisher_metrics.bus_reconnects(), publisher.epoch() - 1);
+    assert_eq!(consumer_metrics.bus_reconnects(), consumer_side.epoch() - 1);
+    assert!(
+        publisher_metrics
+            .encode()
+            .contains("knooppunt_bus_reconnects_total"),
+        "exported"
     );
     publisher.shutdown();
     consumer_side.shutdown();

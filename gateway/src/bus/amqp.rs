@@ -133,6 +133,17 @@ struct Shared {
     epoch: watch::Sender<u64>,
     topologies: Mutex<Vec<Topology>>,
     cancel: CancellationToken,
+    /// Where reconnects and re-sent publishes are counted, once set.
+    metrics: std::sync::OnceLock<Arc<knooppunt_ops::Metrics>>,
+}
+
+impl Shared {
+    /// Counts a usable connection after a loss (not the first connection).
+    fn count_reconnect(&self) {
+        if let Some(m) = self.metrics.get() {
+            m.bus_reconnected();
+        }
+    }
 }
 
 /// Cancels the supervisor when the last [`AmqpTransport`] clone is dropped.
@@ -204,6 +215,7 @@ impl AmqpTransport {
             epoch,
             topologies: Mutex::new(Vec::new()),
             cancel: cancel.clone(),
+            metrics: std::sync::OnceLock::new(),
         });
         tokio::spawn(supervise(Arc::clone(&shared)));
         let transport = Self {
@@ -220,6 +232,14 @@ impl AmqpTransport {
     /// Stops the supervisor and closes the connection; consumers then return `None`.
     pub fn shutdown(&self) {
         self.shared.cancel.cancel();
+    }
+
+    /// Counts reconnects (`knooppunt_bus_reconnects_total`) and unconfirmed publishes sent again
+    /// (`knooppunt_bus_republished_total`) in `metrics` from now on. The first call wins; clones
+    /// share the setting.
+    pub fn with_metrics(self, metrics: Arc<knooppunt_ops::Metrics>) -> Self {
+        let _ = self.shared.metrics.set(metrics);
+        self
     }
 
     /// Number of connections built so far plus completed lapin recoveries (for tests and metrics).
@@ -324,6 +344,9 @@ impl AmqpTransport {
                     return Err(err);
                 }
                 tracing::warn!(error = %err, pending = pending.len(), round = rounds, "publish interrupted, publishing unconfirmed messages again");
+                if let Some(m) = self.shared.metrics.get() {
+                    m.bus_republished(pending.len() as u64);
+                }
                 tokio::time::sleep(cfg.reconnect_min).await;
             }
         }
@@ -528,6 +551,9 @@ async fn supervise(shared: Arc<Shared>) {
                 shared.session.send_replace(Some(Arc::clone(&session)));
                 shared.epoch.send_modify(|e| *e += 1);
                 tracing::info!(uri = %redacted_uri(&cfg.uri), epoch = *shared.epoch.borrow(), "bus connected");
+                if *shared.epoch.borrow() > 1 {
+                    shared.count_reconnect();
+                }
                 monitor(&shared, &session).await;
                 shared.session.send_replace(None);
                 let _ = tokio::time::timeout(
@@ -569,6 +595,7 @@ async fn monitor(shared: &Shared, session: &Session) {
             if down_since.take().is_some() {
                 tracing::info!("bus connection recovered by lapin, consumers re-subscribe");
                 shared.epoch.send_modify(|e| *e += 1);
+                shared.count_reconnect();
             }
             continue;
         }
