@@ -60,6 +60,14 @@ use crate::relay::{Relay, RelayConfig};
 const PARTNER: &str = "duo";
 /// Messages per bare-hop transaction.
 const BARE_BATCH: usize = 100;
+/// Transactions in flight per group-commit lane. Commits wait for the WAL flush (about 3 ms on
+/// the development machine), so several lanes side by side share each flush.
+const WRITERS: usize = 4;
+/// Group commit of the registry commands (producers, answers: one batcher each).
+const BATCHING: BatchingConfig = BatchingConfig {
+    max_batch: 256,
+    workers: WRITERS,
+};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -304,13 +312,22 @@ async fn full_path(
                 uitkomst: DuoUitkomst::Geaccepteerd,
             })
         }));
-    // Group commit: concurrent commands (producers, partner answers) share transactions.
-    let batching = Arc::new(BatchingStore::new(store.clone(), BatchingConfig::default()));
+    // Group commit: concurrent commands share transactions. The partner answers get their own
+    // batcher, so they never queue behind a burst of producer commands (the delivery runtime's
+    // slots stay short).
+    let batching = Arc::new(BatchingStore::new(store.clone(), BATCHING));
+    let answers = Arc::new(BatchingStore::new(store.clone(), BATCHING));
     let sink = Arc::new(TimingSink {
-        inner: StoreSink::new(batching.clone(), reference.clone()),
+        inner: StoreSink::new(answers, reference.clone()),
         answers: Mutex::default(),
     });
-    let audit = BatchingAudit::spawn(Arc::new(PgAudit::new(pool.clone())), BatchConfig::default());
+    let audit = BatchingAudit::spawn(
+        Arc::new(PgAudit::new(pool.clone())),
+        BatchConfig {
+            writers: WRITERS,
+            ..BatchConfig::default()
+        },
+    );
     let runtime = Arc::new(DeliveryRuntime::new(
         Arc::new(adapter),
         DeliveryConfig {
@@ -320,8 +337,12 @@ async fn full_path(
         Deps {
             transport: transport.clone(),
             state: Arc::new(BatchingDeliveryState::spawn(
-                Arc::new(PgDeliveryState::new(pool.clone())),
-                StateBatchConfig::default(),
+                // Audit records and inbox marks of a batch: one transaction.
+                Arc::new(PgDeliveryState::new(pool.clone()).with_audit()),
+                StateBatchConfig {
+                    workers: WRITERS,
+                    ..StateBatchConfig::default()
+                },
             )),
             audit: Arc::new(audit),
             metrics: Arc::new(Metrics::new()),

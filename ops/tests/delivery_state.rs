@@ -121,6 +121,75 @@ async fn holds_release_in_arrival_order(state: Arc<dyn DeliveryState>) -> anyhow
     Ok(())
 }
 
+/// Promotion hands the subject to the oldest held message in one step; the others stay held;
+/// no state in between lacks a copy; a stale call changes nothing.
+async fn promotion_keeps_every_held_message(state: Arc<dyn DeliveryState>) -> anyhow::Result<()> {
+    let subject = DossierKey::new().to_string();
+    let (a, b, c, d) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    // not blocked at all: nothing to promote
+    assert_eq!(state.promote_next_held("bron", &subject, a).await?, None);
+
+    state.block("bron", &subject, a).await?;
+    for (m, n) in [(b, 1), (c, 2), (d, 3)] {
+        assert!(state.hold("bron", &subject, held(m, n)).await?);
+    }
+    // only the blocker itself may promote
+    assert_eq!(state.promote_next_held("bron", &subject, b).await?, None);
+    assert_eq!(state.blocker("bron", &subject).await?, Some(a));
+
+    let next = state.promote_next_held("bron", &subject, a).await?;
+    assert_eq!(next.map(|m| (m.message_id, m.body)), Some((b, vec![1; 3])));
+    assert_eq!(state.blocker("bron", &subject).await?, Some(b));
+    let w = state.waiting("bron").await?;
+    assert_eq!(
+        (w[0].blocker, w[0].held),
+        (b, 2),
+        "the promoted copy does not wait"
+    );
+    // a late message waits behind the promoted one
+    assert!(state.hold("bron", &subject, held(a, 9)).await?);
+    // the same promotion again (a redelivered copy of a finished message) changes nothing
+    assert_eq!(state.promote_next_held("bron", &subject, a).await?, None);
+
+    let next = state.promote_next_held("bron", &subject, b).await?;
+    assert_eq!(next.map(|m| m.message_id), Some(c));
+    let next = state.promote_next_held("bron", &subject, c).await?;
+    assert_eq!(next.map(|m| m.message_id), Some(d));
+    assert_eq!(state.waiting("bron").await?[0].held, 1);
+    let next = state.promote_next_held("bron", &subject, d).await?;
+    assert_eq!(next.map(|m| m.message_id), Some(a));
+    assert_eq!(state.promote_next_held("bron", &subject, a).await?, None);
+    assert_eq!(state.blocker("bron", &subject).await?, None);
+    assert!(state.waiting("bron").await?.is_empty());
+    // nothing is left behind: an unblock finds no copies
+    assert!(
+        state
+            .unblock_and_take_held("bron", &subject)
+            .await?
+            .is_empty()
+    );
+
+    // an unblock after a promotion does not hand out the blocker's own copy
+    state.block("bron", &subject, a).await?;
+    assert!(state.hold("bron", &subject, held(b, 1)).await?);
+    assert!(state.hold("bron", &subject, held(c, 2)).await?);
+    assert_eq!(
+        state
+            .promote_next_held("bron", &subject, a)
+            .await?
+            .map(|m| m.message_id),
+        Some(b)
+    );
+    let rest = state.unblock_and_take_held("bron", &subject).await?;
+    assert_eq!(rest.iter().map(|m| m.message_id).collect::<Vec<_>>(), [c]);
+    Ok(())
+}
+
 trait WithTime {
     fn with_time(self, t: chrono::DateTime<Utc>) -> Self;
 }
@@ -237,7 +306,11 @@ async fn operators_replay_and_discard_with_audit(
             .collect::<Vec<_>>(),
         [later]
     );
-    assert_eq!(state.blocker("bron", &subject.to_string()).await?, None);
+    // the released message now blocks the subject until its own delivery finishes
+    assert_eq!(
+        state.blocker("bron", &subject.to_string()).await?,
+        Some(later)
+    );
     assert!(state.seen("bron", first.message_id).await?);
     let trail = audit
         .chain(&AuditEntry::message_chain(first.message_id))
@@ -367,6 +440,7 @@ async fn memory_batched_calls_answer_each_caller() -> anyhow::Result<()> {
 async fn memory_batching_suite() -> anyhow::Result<()> {
     inbox_dedupes(batching(Arc::new(MemoryDeliveryState::new()))).await?;
     holds_release_in_arrival_order(batching(Arc::new(MemoryDeliveryState::new()))).await?;
+    promotion_keeps_every_held_message(batching(Arc::new(MemoryDeliveryState::new()))).await?;
     park_list_take(batching(Arc::new(MemoryDeliveryState::new()))).await
 }
 
@@ -402,6 +476,11 @@ async fn memory_holds_release_in_arrival_order() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn memory_promotion_keeps_every_held_message() -> anyhow::Result<()> {
+    promotion_keeps_every_held_message(Arc::new(MemoryDeliveryState::new())).await
+}
+
+#[tokio::test]
 async fn memory_park_list_take() -> anyhow::Result<()> {
     park_list_take(Arc::new(MemoryDeliveryState::new())).await
 }
@@ -428,6 +507,55 @@ async fn pg_inbox_dedupes() -> anyhow::Result<()> {
 async fn pg_holds_release_in_arrival_order() -> anyhow::Result<()> {
     let db = PgSchema::new().await?;
     holds_release_in_arrival_order(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    db.drop().await
+}
+
+#[tokio::test]
+async fn pg_promotion_keeps_every_held_message() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    promotion_keeps_every_held_message(Arc::new(PgDeliveryState::new(db.pool.clone()))).await?;
+    db.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_hold_and_promote_race_loses_no_message() -> anyhow::Result<()> {
+    // Whatever the interleaving, a message is either held behind the promoted blocker or
+    // refused (the caller delivers it) — never stored behind a vanished blocker.
+    let db = PgSchema::new().await?;
+    let state: Arc<dyn DeliveryState> = Arc::new(PgDeliveryState::new(db.pool.clone()));
+    for round in 0..20 {
+        let subject = format!("s{round}");
+        let first = Uuid::new_v4();
+        state.block("bron", &subject, first).await?;
+        if round % 2 == 0 {
+            assert!(
+                state
+                    .hold("bron", &subject, held(Uuid::new_v4(), 1))
+                    .await?
+            );
+        }
+        let msg = Uuid::new_v4();
+        let (s1, s2) = (state.clone(), state.clone());
+        let (sub1, sub2) = (subject.clone(), subject.clone());
+        let holder = tokio::spawn(async move { s1.hold("bron", &sub1, held(msg, 2)).await });
+        let promoter =
+            tokio::spawn(async move { s2.promote_next_held("bron", &sub2, first).await });
+        let was_held = holder.await??;
+        let mut blocker = promoter.await??.map(|m| m.message_id);
+        let mut seen = false;
+        while let Some(b) = blocker {
+            seen |= b == msg;
+            blocker = state
+                .promote_next_held("bron", &subject, b)
+                .await?
+                .map(|m| m.message_id);
+        }
+        assert!(
+            was_held == seen,
+            "round {round}: held {was_held}, promoted {seen}"
+        );
+        assert_eq!(state.blocker("bron", &subject).await?, None);
+    }
     db.drop().await
 }
 
@@ -472,5 +600,123 @@ async fn pg_hold_and_unblock_race_loses_no_message() -> anyhow::Result<()> {
             "round {round}: held {was_held}, returned {returned}"
         );
     }
+    db.drop().await
+}
+
+// ---- audit records and inbox marks in one transaction ----
+
+fn hops(id: Uuid) -> Vec<AuditEntry> {
+    [Hop::Consumed, Hop::Attempt, Hop::Delivered]
+        .into_iter()
+        .map(|h| AuditEntry::for_message(id, h).partner("bron"))
+        .collect()
+}
+
+async fn finish_writes_audit_and_inbox_together(
+    state: Arc<dyn DeliveryState>,
+    audit: Arc<dyn AuditTrail>,
+) -> anyhow::Result<()> {
+    assert!(state.writes_audit());
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut entries = hops(a);
+    entries.extend(hops(b));
+    let marked = state
+        .finish_many(
+            vec![
+                ("bron".into(), a, "delivered".into()),
+                ("bron".into(), b, "delivered".into()),
+                ("bron".into(), a, "delivered".into()),
+            ],
+            entries,
+        )
+        .await?;
+    assert_eq!(marked, [true, true, false]);
+    for id in [a, b] {
+        assert!(state.seen("bron", id).await?);
+        let chain = audit.chain(&AuditEntry::message_chain(id)).await?;
+        assert_eq!(
+            chain.iter().map(|r| r.entry.hop).collect::<Vec<_>>(),
+            [Hop::Consumed, Hop::Attempt, Hop::Delivered]
+        );
+        verify_chain(&chain)?;
+    }
+    // a redelivered copy: its hops are recorded, the inbox keeps the first outcome
+    assert!(!state.finish("bron", a, "delivered", hops(a)).await?);
+    let chain = audit.chain(&AuditEntry::message_chain(a)).await?;
+    assert_eq!(chain.len(), 6);
+    verify_chain(&chain)?;
+
+    // all or nothing: a refused entry leaves no mark and no record
+    let c = Uuid::new_v4();
+    let mut bad = hops(c);
+    bad[1].reason = Some("bsn 111222333".into());
+    assert!(matches!(
+        state.finish("bron", c, "delivered", bad).await,
+        Err(OpsError::Invalid { .. })
+    ));
+    assert!(!state.seen("bron", c).await?);
+    assert!(audit.chain(&AuditEntry::message_chain(c)).await?.is_empty());
+
+    // concurrent callers each get their own answer
+    let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    let mut tasks = Vec::new();
+    for id in ids.iter().copied().chain(ids.iter().take(5).copied()) {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            state.finish("bron", id, "delivered", hops(id)).await
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await?? {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, ids.len());
+    for id in &ids {
+        assert!(state.seen("bron", *id).await?);
+        verify_chain(&audit.chain(&AuditEntry::message_chain(*id)).await?)?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn memory_state_does_not_write_audit() -> anyhow::Result<()> {
+    let state = MemoryDeliveryState::new();
+    assert!(!state.writes_audit());
+    let id = Uuid::new_v4();
+    assert!(matches!(
+        state.finish("bron", id, "delivered", hops(id)).await,
+        Err(OpsError::Invalid {
+            field: "finish_many",
+            ..
+        })
+    ));
+    assert!(!state.seen("bron", id).await?);
+    let batched = batching(Arc::new(MemoryDeliveryState::new()));
+    assert!(!batched.writes_audit());
+    assert!(
+        batched
+            .finish("bron", id, "delivered", hops(id))
+            .await
+            .is_err()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_finish_writes_audit_and_inbox_together() -> anyhow::Result<()> {
+    let db = PgSchema::new().await?;
+    let audit: Arc<dyn AuditTrail> = Arc::new(PgAudit::new(db.pool.clone()));
+    finish_writes_audit_and_inbox_together(
+        Arc::new(PgDeliveryState::new(db.pool.clone()).with_audit()),
+        audit.clone(),
+    )
+    .await?;
+    finish_writes_audit_and_inbox_together(
+        batching(Arc::new(PgDeliveryState::new(db.pool.clone()).with_audit())),
+        audit,
+    )
+    .await?;
     db.drop().await
 }

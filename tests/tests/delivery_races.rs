@@ -2,6 +2,7 @@
 //! provoke by timing alone: the state is wrapped so the race happens every time.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -51,6 +52,14 @@ impl DeliveryState for StaleBlocker {
     }
     async fn unblock_and_take_held(&self, c: &str, s: &str) -> Result<Vec<HeldMessage>, OpsError> {
         self.inner.unblock_and_take_held(c, s).await
+    }
+    async fn promote_next_held(
+        &self,
+        c: &str,
+        s: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError> {
+        self.inner.promote_next_held(c, s, finished).await
     }
     async fn waiting(&self, c: &str) -> Result<Vec<WaitingInfo>, OpsError> {
         self.inner.waiting(c).await
@@ -140,5 +149,166 @@ async fn message_is_delivered_when_its_blocker_finished_in_between() -> anyhow::
         state.inner.waiting(PARTNER).await?.is_empty(),
         "nothing left waiting behind a finished message"
     );
+    Ok(())
+}
+
+/// The process "crashes" right after the first state call that releases a finished blocker's
+/// subject: every later state call fails. Everything before delegates.
+struct CrashAfterRelease {
+    inner: MemoryDeliveryState,
+    crashed: AtomicBool,
+}
+
+impl CrashAfterRelease {
+    fn check(&self) -> Result<(), OpsError> {
+        if self.crashed.load(Ordering::SeqCst) {
+            Err(OpsError::Batch("crashed".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryState for CrashAfterRelease {
+    async fn seen(&self, c: &str, id: Uuid) -> Result<bool, OpsError> {
+        self.check()?;
+        self.inner.seen(c, id).await
+    }
+    async fn mark_done(&self, c: &str, id: Uuid, o: &str) -> Result<bool, OpsError> {
+        self.check()?;
+        self.inner.mark_done(c, id, o).await
+    }
+    async fn blocker(&self, c: &str, s: &str) -> Result<Option<Uuid>, OpsError> {
+        self.check()?;
+        self.inner.blocker(c, s).await
+    }
+    async fn block(&self, c: &str, s: &str, id: Uuid) -> Result<(), OpsError> {
+        self.check()?;
+        self.inner.block(c, s, id).await
+    }
+    async fn hold(&self, c: &str, s: &str, m: HeldMessage) -> Result<bool, OpsError> {
+        self.check()?;
+        self.inner.hold(c, s, m).await
+    }
+    async fn unblock_and_take_held(&self, c: &str, s: &str) -> Result<Vec<HeldMessage>, OpsError> {
+        self.check()?;
+        let r = self.inner.unblock_and_take_held(c, s).await;
+        self.crashed.store(true, Ordering::SeqCst);
+        r
+    }
+    async fn promote_next_held(
+        &self,
+        c: &str,
+        s: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError> {
+        self.check()?;
+        let r = self.inner.promote_next_held(c, s, finished).await;
+        self.crashed.store(true, Ordering::SeqCst);
+        r
+    }
+    async fn waiting(&self, c: &str) -> Result<Vec<WaitingInfo>, OpsError> {
+        self.check()?;
+        self.inner.waiting(c).await
+    }
+    async fn park(&self, p: ParkedMessage) -> Result<(), OpsError> {
+        self.check()?;
+        self.inner.park(p).await
+    }
+    async fn parked(&self, c: &str) -> Result<Vec<ParkedMessage>, OpsError> {
+        self.check()?;
+        self.inner.parked(c).await
+    }
+    async fn take_parked(&self, c: &str, id: Uuid) -> Result<Option<ParkedMessage>, OpsError> {
+        self.check()?;
+        self.inner.take_parked(c, id).await
+    }
+}
+
+fn held_copy(m: &Message) -> HeldMessage {
+    HeldMessage {
+        message_id: m.id,
+        headers: Default::default(),
+        body: m.body.to_vec(),
+        held_at: Utc::now(),
+    }
+}
+
+/// A blocker finishes while two messages wait behind it, and the process dies right after the
+/// state's first release step. No held message may be lost: the next one is the blocker (its
+/// copy kept) and the other still waits behind it.
+#[tokio::test]
+async fn crash_while_releasing_loses_no_held_message() -> anyhow::Result<()> {
+    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let partner = LoopbackPartner::new();
+    let state = Arc::new(CrashAfterRelease {
+        inner: MemoryDeliveryState::new(),
+        crashed: AtomicBool::new(false),
+    });
+    let runtime = DeliveryRuntime::new(
+        Arc::new(LoopbackAdapter::new(PARTNER, partner.clone())),
+        DeliveryConfig::default(),
+        Deps {
+            transport: transport.clone(),
+            state: state.clone(),
+            audit: Arc::new(MemoryAudit::new()),
+            metrics: Arc::new(Metrics::new()),
+            sink: RecordingSink::new(),
+        },
+    )?;
+    transport
+        .declare(&Topology::new(
+            DEFAULT_EVENTS_EXCHANGE,
+            &[runtime.queues()],
+        )?)
+        .await?;
+
+    let subject = DossierKey::new();
+    let s = subject.to_string();
+    let (first, second, third) = (event(subject)?, event(subject)?, event(subject)?);
+    // `first` was retrying and blocks the subject; the other two wait behind it.
+    state.inner.block(PARTNER, &s, first.meta.id).await?;
+    assert!(
+        state
+            .inner
+            .hold(PARTNER, &s, held_copy(&message(&second)?))
+            .await?
+    );
+    assert!(
+        state
+            .inner
+            .hold(PARTNER, &s, held_copy(&message(&third)?))
+            .await?
+    );
+
+    // Its retry now succeeds; the crash comes while its subject is released.
+    let disposition = runtime
+        .process(&message(&first)?, &CancellationToken::new())
+        .await;
+    assert_eq!(
+        disposition,
+        Disposition::Requeue,
+        "the crash is a failed step"
+    );
+    assert_eq!(partner.accepted_count(first.meta.id), 1);
+
+    let waiting = state.inner.waiting(PARTNER).await?;
+    assert_eq!(
+        waiting.len(),
+        1,
+        "the subject is still blocked: {waiting:?}"
+    );
+    assert_eq!(
+        waiting[0].blocker, second.meta.id,
+        "the next message blocks"
+    );
+    assert_eq!(waiting[0].held, 1, "the last message still waits");
+    // after the next one finishes, the last one follows: nothing was lost
+    let last = state
+        .inner
+        .promote_next_held(PARTNER, &s, second.meta.id)
+        .await?;
+    assert_eq!(last.map(|m| m.message_id), Some(third.meta.id));
     Ok(())
 }

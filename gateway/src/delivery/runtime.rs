@@ -253,7 +253,19 @@ impl DeliveryRuntime {
         let st = &self.deps.state;
         self.deps.metrics.consumed(&self.name);
         let mut trail = Trail::new(id, &self.name, payload_hash(&msg.body));
-        if st.seen(&self.name, id).await? {
+        // The inbox and the subject's blocker are looked up side by side (two reads, one wait),
+        // using the subject the message carries as a header; it is checked against the body
+        // below and looked up again if the two differ.
+        let header_subject = msg.header_str(headers::SUBJECT).map(str::to_owned);
+        let (seen, early_blocker) = match &header_subject {
+            Some(s) => {
+                let (seen, blocker) =
+                    tokio::join!(st.seen(&self.name, id), st.blocker(&self.name, s));
+                (seen?, Some(blocker?))
+            }
+            None => (st.seen(&self.name, id).await?, None),
+        };
+        if seen {
             trail.push(Hop::Consumed).reason = Some("duplicate".into());
             trail.flush(&*self.deps.audit).await?;
             tracing::debug!(partner = %self.name, message_id = %id, "duplicate ignored");
@@ -285,7 +297,10 @@ impl DeliveryRuntime {
         trail.push(Hop::Consumed);
 
         // Ordering: never overtake an earlier message about this student that is retrying or parked.
-        let blocker = st.blocker(&self.name, &subject_s).await?;
+        let blocker = match early_blocker {
+            Some(b) if header_subject.as_deref() == Some(subject_s.as_str()) => b,
+            _ => st.blocker(&self.name, &subject_s).await?,
+        };
         // `hold` re-checks the blocker atomically: when the earlier message finished in the
         // meantime nothing is stored and this message is delivered now, so it cannot wait forever.
         if blocker.is_some_and(|b| b != id) && st.hold(&self.name, &subject_s, to_held(msg)).await?
@@ -361,8 +376,7 @@ impl DeliveryRuntime {
                 if let Some(command) = answer {
                     self.answer(&envelope, command, &mut trail).await?;
                 }
-                trail.flush(&*self.deps.audit).await?;
-                st.mark_done(&self.name, id, "delivered").await?;
+                self.finish(&mut trail, id, "delivered").await?;
                 self.finish_blocker(id, &subject_s, blocker).await?;
             }
             Outcome::Permanent {
@@ -382,14 +396,12 @@ impl DeliveryRuntime {
                 if let Some(command) = answer {
                     self.answer(&envelope, command, &mut trail).await?;
                 }
-                trail.flush(&*self.deps.audit).await?;
-                st.mark_done(&self.name, id, "rejected").await?;
+                self.finish(&mut trail, id, "rejected").await?;
                 self.finish_blocker(id, &subject_s, blocker).await?;
             }
             Outcome::Skip => {
                 trail.push(Hop::Consumed).status = Some("skipped".into());
-                trail.flush(&*self.deps.audit).await?;
-                st.mark_done(&self.name, id, "skipped").await?;
+                self.finish(&mut trail, id, "skipped").await?;
                 self.finish_blocker(id, &subject_s, blocker).await?;
             }
             Outcome::Transient {
@@ -516,6 +528,27 @@ impl DeliveryRuntime {
         Ok(())
     }
 
+    /// Writes the message's audit entries and marks it done in the inbox: in one transaction
+    /// when the delivery state writes the audit trail too (batched with other messages' by
+    /// `BatchingDeliveryState`), otherwise audit first, then the mark. Either way the inbox
+    /// mark never exists without the audit records before it.
+    async fn finish(
+        &self,
+        trail: &mut Trail,
+        id: Uuid,
+        outcome: &str,
+    ) -> Result<(), DeliveryError> {
+        let st = &self.deps.state;
+        if st.writes_audit() {
+            let entries = std::mem::take(&mut trail.entries);
+            st.finish(&self.name, id, outcome, entries).await?;
+        } else {
+            trail.flush(&*self.deps.audit).await?;
+            st.mark_done(&self.name, id, outcome).await?;
+        }
+        Ok(())
+    }
+
     /// The message finished for good: if it blocked its subject, the next held message goes.
     async fn finish_blocker(
         &self,
@@ -524,19 +557,22 @@ impl DeliveryRuntime {
         blocker: Option<Uuid>,
     ) -> Result<(), DeliveryError> {
         if blocker == Some(id) {
-            let held = self
+            // One atomic step: the oldest held message becomes the blocker, the rest stay held
+            // (a crash before the publish below loses nothing: its copy stays durable).
+            let next = self
                 .deps
                 .state
-                .unblock_and_take_held(&self.name, subject)
+                .promote_next_held(&self.name, subject, id)
                 .await?;
-            self.release(subject, held).await?;
+            self.release(subject, next.into_iter().collect()).await?;
         }
         Ok(())
     }
 
     /// Releases messages that waited behind a finished (or discarded) message, one at a time:
     /// the first becomes the subject's blocker and goes back onto the work queue, the rest stay
-    /// held behind it. So a later message can never overtake a released one.
+    /// held behind it. So a later message can never overtake a released one. Normally `held`
+    /// is the one message [`DeliveryState::promote_next_held`] promoted (already the blocker).
     pub async fn release(
         &self,
         subject: &str,

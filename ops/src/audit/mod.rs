@@ -30,6 +30,7 @@ use crate::OpsError;
 pub use batching::{BatchConfig, BatchingAudit};
 pub use memory::MemoryAudit;
 pub use pg::PgAudit;
+pub(crate) use pg::append_in;
 
 /// The `prev_hash` of the first record of every chain: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -35,6 +35,25 @@ impl PgAudit {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let records = append_in(&tx, entries).await?;
+        tx.commit().await?;
+        Ok(records)
+    }
+}
+
+/// Appends `entries` (already validated and normalised) inside `tx` (not committed here) and
+/// returns the records in input order. Used by [`PgAudit`] and by
+/// [`crate::PgDeliveryState::finish_many`], which writes the inbox marks in the same transaction.
+pub(crate) async fn append_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    entries: Vec<AuditEntry>,
+) -> Result<Vec<AuditRecord>, OpsError> {
+    {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         // Sorted and unique: rows are created and locked in one global order, so concurrent
         // batches over overlapping chains cannot deadlock.
         let chains: Vec<String> = entries
@@ -43,8 +62,6 @@ impl PgAudit {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
         // Creates missing heads and locks every head row (DO UPDATE takes the row lock, like
         // FOR UPDATE) in one round trip; RETURNING gives the current seq and hash.
         let lock = tx
@@ -127,7 +144,6 @@ impl PgAudit {
                 reason: format!("wrote {inserted} records and {moved} heads"),
             });
         }
-        tx.commit().await?;
         Ok(records)
     }
 }

@@ -3,7 +3,10 @@
 //! [`DeliveryState::mark_done`] calls are queued and answered by one
 //! [`DeliveryState::seen_many`], [`DeliveryState::blockers`] or
 //! [`DeliveryState::mark_done_many`] (for [`super::PgDeliveryState`]: one statement each, and
-//! one commit for all the `mark_done`s of a batch). All other methods delegate.
+//! one commit for all the `mark_done`s of a batch). [`DeliveryState::finish`] calls (audit
+//! entries and inbox mark of a finished message) are likewise answered by one
+//! [`DeliveryState::finish_many`]: one transaction for the whole batch. All other methods
+//! delegate.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use uuid::Uuid;
 
 use super::{DeliveryState, HeldMessage, ParkedMessage, WaitingInfo};
 use crate::OpsError;
+use crate::audit::AuditEntry;
 
 /// Settings of a [`BatchingDeliveryState`].
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +113,11 @@ pub struct BatchingDeliveryState<S: ?Sized> {
     seen: Lane<(String, Uuid), bool>,
     blocker: Lane<(String, String), Option<Uuid>>,
     done: Lane<(String, Uuid, String), bool>,
+    finish: Lane<FinishReq, bool>,
 }
+
+/// One message's inbox mark and audit entries for [`DeliveryState::finish`].
+type FinishReq = ((String, Uuid, String), Vec<AuditEntry>);
 
 impl<S: ?Sized> std::fmt::Debug for BatchingDeliveryState<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -142,11 +150,27 @@ impl<S: DeliveryState + ?Sized + 'static> BatchingDeliveryState<S> {
                 async move { inner.mark_done_many(reqs).await }
             })
         };
+        let finish = {
+            let inner = inner.clone();
+            Lane::spawn(config, move |reqs: Vec<FinishReq>| {
+                let inner = inner.clone();
+                async move {
+                    let mut done = Vec::with_capacity(reqs.len());
+                    let mut entries = Vec::new();
+                    for (d, e) in reqs {
+                        done.push(d);
+                        entries.extend(e);
+                    }
+                    inner.finish_many(done, entries).await
+                }
+            })
+        };
         Self {
             inner,
             seen,
             blocker,
             done,
+            finish,
         }
     }
 }
@@ -189,6 +213,44 @@ impl<S: DeliveryState + ?Sized + 'static> DeliveryState for BatchingDeliveryStat
         self.inner.mark_done_many(done).await
     }
 
+    fn writes_audit(&self) -> bool {
+        self.inner.writes_audit()
+    }
+
+    async fn finish_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<bool>, OpsError> {
+        self.inner.finish_many(done, entries).await
+    }
+
+    async fn finish(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        outcome: &str,
+        entries: Vec<AuditEntry>,
+    ) -> Result<bool, OpsError> {
+        // An entry the trail refuses fails this call only, not the batch it would join.
+        for e in &entries {
+            e.validate()?;
+        }
+        if !self.inner.writes_audit() {
+            // Refused by the inner state, without queueing.
+            return self
+                .inner
+                .finish(consumer, message_id, outcome, entries)
+                .await;
+        }
+        self.finish
+            .call((
+                (consumer.to_owned(), message_id, outcome.to_owned()),
+                entries,
+            ))
+            .await
+    }
+
     async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError> {
         self.inner.block(consumer, subject, message_id).await
     }
@@ -208,6 +270,17 @@ impl<S: DeliveryState + ?Sized + 'static> DeliveryState for BatchingDeliveryStat
         subject: &str,
     ) -> Result<Vec<HeldMessage>, OpsError> {
         self.inner.unblock_and_take_held(consumer, subject).await
+    }
+
+    async fn promote_next_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError> {
+        self.inner
+            .promote_next_held(consumer, subject, finished)
+            .await
     }
 
     async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError> {

@@ -110,8 +110,42 @@ impl DeliveryState for MemoryDeliveryState {
     ) -> Result<Vec<HeldMessage>, OpsError> {
         let mut inner = self.lock();
         let k = key(consumer, subject);
-        inner.blockers.remove(&k);
-        Ok(inner.held.remove(&k).unwrap_or_default())
+        let blocker = inner.blockers.remove(&k).map(|(id, _)| id);
+        let mut held = inner.held.remove(&k).unwrap_or_default();
+        held.retain(|m| Some(m.message_id) != blocker);
+        Ok(held)
+    }
+
+    async fn promote_next_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError> {
+        let mut inner = self.lock();
+        let k = key(consumer, subject);
+        if inner.blockers.get(&k).map(|(id, _)| *id) != Some(finished) {
+            return Ok(None);
+        }
+        let next = match inner.held.get_mut(&k) {
+            Some(list) => {
+                list.retain(|m| m.message_id != finished);
+                list.first().cloned()
+            }
+            None => None,
+        };
+        match &next {
+            Some(m) => {
+                inner
+                    .blockers
+                    .insert(k, (m.message_id, Utc::now().trunc_subsecs(6)));
+            }
+            None => {
+                inner.blockers.remove(&k);
+                inner.held.remove(&k);
+            }
+        }
+        Ok(next)
     }
 
     async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError> {
@@ -121,13 +155,18 @@ impl DeliveryState for MemoryDeliveryState {
             .iter()
             .filter(|((c, _), _)| c == consumer)
             .map(|(k, (blocker, since))| {
-                let held = inner.held.get(k);
+                // The blocker's own copy (left by a promotion) does not wait.
+                let held: Vec<&HeldMessage> = inner
+                    .held
+                    .get(k)
+                    .map(|h| h.iter().filter(|m| m.message_id != *blocker).collect())
+                    .unwrap_or_default();
                 WaitingInfo {
                     subject: k.1.clone(),
                     blocker: *blocker,
                     blocked_since: *since,
-                    held: held.map_or(0, |h| h.len() as u64),
-                    oldest_held_at: held.and_then(|h| h.iter().map(|m| m.held_at).min()),
+                    held: held.len() as u64,
+                    oldest_held_at: held.iter().map(|m| m.held_at).min(),
                 }
             })
             .collect();

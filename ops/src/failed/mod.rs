@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::OpsError;
+use crate::audit::AuditEntry;
 
 pub use batching::{BatchingDeliveryState, StateBatchConfig};
 pub use memory::MemoryDeliveryState;
@@ -159,6 +160,42 @@ pub trait DeliveryState: Send + Sync {
         }
         Ok(out)
     }
+    /// Whether [`finish_many`](Self::finish_many) is supported: this state writes the audit
+    /// trail itself, in the same transaction as the inbox marks
+    /// ([`PgDeliveryState::with_audit`]). The default is `false`.
+    fn writes_audit(&self) -> bool {
+        false
+    }
+    /// Appends the audit `entries` of finished messages and marks `done` (as
+    /// [`mark_done_many`](Self::mark_done_many)) in one transaction: all or nothing, one commit.
+    /// Only when [`writes_audit`](Self::writes_audit); the default refuses.
+    async fn finish_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<bool>, OpsError> {
+        let _ = (done, entries);
+        Err(OpsError::Invalid {
+            field: "finish_many",
+            reason: "this delivery state does not write the audit trail",
+        })
+    }
+    /// [`finish_many`](Self::finish_many) for one message.
+    async fn finish(
+        &self,
+        consumer: &str,
+        message_id: Uuid,
+        outcome: &str,
+        entries: Vec<AuditEntry>,
+    ) -> Result<bool, OpsError> {
+        let marked = self
+            .finish_many(
+                vec![(consumer.to_owned(), message_id, outcome.to_owned())],
+                entries,
+            )
+            .await?;
+        Ok(marked.first().copied().unwrap_or(false))
+    }
     /// Makes `message_id` the blocker of `subject` (a later call for the same subject replaces
     /// the blocker only if none is set; the first blocker stays until unblocked).
     async fn block(&self, consumer: &str, subject: &str, message_id: Uuid) -> Result<(), OpsError>;
@@ -174,12 +211,30 @@ pub trait DeliveryState: Send + Sync {
         message: HeldMessage,
     ) -> Result<bool, OpsError>;
     /// Removes the blocker of `subject` and returns (and forgets) the held messages in arrival
-    /// order, for the runtime to deliver next.
+    /// order, for the runtime to deliver next (without the blocker's own copy, which a
+    /// [`promote_next_held`](Self::promote_next_held) may have left). Prefer
+    /// `promote_next_held`, which cannot lose held messages in a crash.
     async fn unblock_and_take_held(
         &self,
         consumer: &str,
         subject: &str,
     ) -> Result<Vec<HeldMessage>, OpsError>;
+    /// The blocker `finished` of `subject` is done: atomically forgets it and makes the oldest
+    /// held message the subject's new blocker, which is returned for the caller to put back on
+    /// the work queue; the other held messages stay held behind it. `None` when nothing was held
+    /// (the subject is no longer blocked) or when `finished` is not the subject's blocker (then
+    /// nothing changes).
+    ///
+    /// Unlike [`unblock_and_take_held`](Self::unblock_and_take_held) followed by `block` and
+    /// `hold`, no crash can lose a held message: the promoted message's durable copy stays in
+    /// the held list until the promoted message itself finishes (the next promotion removes it;
+    /// [`waiting`](Self::waiting) does not count it).
+    async fn promote_next_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError>;
     /// Every blocked subject of `consumer` with its blocker and held count (the operators' view),
     /// oldest block first.
     async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError>;

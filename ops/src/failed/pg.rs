@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{DeliveryState, HeldMessage, ParkedMessage, WaitingInfo};
 use crate::OpsError;
+use crate::audit::AuditEntry;
 
 const PARKED_COLUMNS: &str = "consumer, message_id, subject, partner, reason, attempts, \
                               first_failure, last_failure, last_error, headers, body";
@@ -18,14 +19,62 @@ const PARKED_COLUMNS: &str = "consumer, message_id, subject, partner, reason, at
 #[derive(Debug, Clone)]
 pub struct PgDeliveryState {
     pool: Pool,
+    audit: bool,
 }
 
 impl PgDeliveryState {
     /// State on this pool (run [`crate::migrate`] first).
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self { pool, audit: false }
+    }
+
+    /// Also writes the audit trail (`ops_audit` in the same database, as [`crate::PgAudit`] on
+    /// this pool does): [`DeliveryState::finish_many`] then stores a batch's audit records and
+    /// inbox marks in one transaction.
+    pub fn with_audit(mut self) -> Self {
+        self.audit = true;
+        self
+    }
+
+    /// Inserts the inbox marks inside `tx`; `true` for the pairs that were new (the first
+    /// occurrence of a pair given twice).
+    async fn mark_in(
+        tx: &impl deadpool_postgres::GenericClient,
+        done: Vec<(String, Uuid, String)>,
+    ) -> Result<Vec<bool>, OpsError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut consumers = Vec::with_capacity(done.len());
+        let mut ids = Vec::with_capacity(done.len());
+        let mut outcomes = Vec::with_capacity(done.len());
+        for (c, m, o) in done {
+            consumers.push(c);
+            ids.push(m);
+            outcomes.push(o);
+        }
+        let stmt = tx.prepare_cached(MARK_DONE_MANY).await?;
+        let mut inserted = std::collections::HashSet::new();
+        for row in tx.query(&stmt, &[&consumers, &ids, &outcomes]).await? {
+            let c: String = row.try_get(0)?;
+            let m: Uuid = row.try_get(1)?;
+            inserted.insert((c, m));
+        }
+        Ok(consumers
+            .into_iter()
+            .zip(ids)
+            .map(|(c, m)| inserted.remove(&(c, m)))
+            .collect())
     }
 }
+
+/// One statement, one commit. A pair twice in the batch is inserted once (the first, by
+/// ordinality); RETURNING names the rows that were new.
+const MARK_DONE_MANY: &str = "INSERT INTO ops_inbox (consumer, message_id, outcome) \
+     SELECT u.c, u.m, u.o FROM unnest($1::text[], $2::uuid[], $3::text[]) \
+     WITH ORDINALITY AS u(c, m, o, n) ORDER BY u.n \
+     ON CONFLICT (consumer, message_id) DO NOTHING \
+     RETURNING consumer, message_id";
 
 fn headers_json(h: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::Value::Object(
@@ -173,38 +222,37 @@ impl DeliveryState for PgDeliveryState {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        let mut consumers = Vec::with_capacity(done.len());
-        let mut ids = Vec::with_capacity(done.len());
-        let mut outcomes = Vec::with_capacity(done.len());
-        for (c, m, o) in done {
-            consumers.push(c);
-            ids.push(m);
-            outcomes.push(o);
-        }
+        // One statement in autocommit: one transaction.
         let client = self.pool.get().await?;
-        // One statement, one commit. A pair twice in the batch is inserted once (the first,
-        // by ordinality); RETURNING names the rows that were new.
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO ops_inbox (consumer, message_id, outcome) \
-                 SELECT u.c, u.m, u.o FROM unnest($1::text[], $2::uuid[], $3::text[]) \
-                 WITH ORDINALITY AS u(c, m, o, n) ORDER BY u.n \
-                 ON CONFLICT (consumer, message_id) DO NOTHING \
-                 RETURNING consumer, message_id",
-            )
-            .await?;
-        let mut inserted = std::collections::HashSet::new();
-        for row in client.query(&stmt, &[&consumers, &ids, &outcomes]).await? {
-            let c: String = row.try_get(0)?;
-            let m: Uuid = row.try_get(1)?;
-            inserted.insert((c, m));
+        Self::mark_in(&client, done).await
+    }
+
+    fn writes_audit(&self) -> bool {
+        self.audit
+    }
+
+    async fn finish_many(
+        &self,
+        done: Vec<(String, Uuid, String)>,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<bool>, OpsError> {
+        if !self.audit {
+            return Err(OpsError::Invalid {
+                field: "finish_many",
+                reason: "this delivery state does not write the audit trail",
+            });
         }
-        // The first occurrence of an inserted pair is the one that inserted it.
-        Ok(consumers
-            .into_iter()
-            .zip(ids)
-            .map(|(c, m)| inserted.remove(&(c, m)))
-            .collect())
+        for e in &entries {
+            e.validate()?;
+        }
+        let entries: Vec<AuditEntry> = entries.into_iter().map(AuditEntry::normalised).collect();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The audit records first (their head rows are locked in chain order), then the marks.
+        crate::audit::append_in(&tx, entries).await?;
+        let marked = Self::mark_in(&tx, done).await?;
+        tx.commit().await?;
+        Ok(marked)
     }
 
     async fn blocker(&self, consumer: &str, subject: &str) -> Result<Option<Uuid>, OpsError> {
@@ -278,9 +326,14 @@ impl DeliveryState for PgDeliveryState {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let unblock = tx
-            .prepare_cached("DELETE FROM ops_blocker WHERE consumer = $1 AND subject = $2")
+            .prepare_cached(
+                "DELETE FROM ops_blocker WHERE consumer = $1 AND subject = $2 RETURNING message_id",
+            )
             .await?;
-        tx.execute(&unblock, &[&consumer, &subject]).await?;
+        let blocker: Option<Uuid> = match tx.query_opt(&unblock, &[&consumer, &subject]).await? {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        };
         let take = tx
             .prepare_cached(
                 "DELETE FROM ops_held WHERE consumer = $1 AND subject = $2 \
@@ -290,7 +343,54 @@ impl DeliveryState for PgDeliveryState {
         let mut rows = tx.query(&take, &[&consumer, &subject]).await?;
         tx.commit().await?;
         rows.sort_by_key(|r| r.try_get::<_, i64>("position").unwrap_or(i64::MAX));
-        rows.iter().map(held_from).collect()
+        let mut held = rows.iter().map(held_from).collect::<Result<Vec<_>, _>>()?;
+        held.retain(|m| Some(m.message_id) != blocker);
+        Ok(held)
+    }
+
+    async fn promote_next_held(
+        &self,
+        consumer: &str,
+        subject: &str,
+        finished: Uuid,
+    ) -> Result<Option<HeldMessage>, OpsError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The blocker row is locked FOR UPDATE: a concurrent `hold` (FOR SHARE) either committed
+        // its held row before (and it is seen below) or runs after and sees the new state.
+        let lock = tx
+            .prepare_cached(
+                "SELECT message_id FROM ops_blocker WHERE consumer = $1 AND subject = $2 FOR UPDATE",
+            )
+            .await?;
+        let current: Option<Uuid> = match tx.query_opt(&lock, &[&consumer, &subject]).await? {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        };
+        if current != Some(finished) {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        // Forget the finished message's own copy (left by its promotion), pick the oldest held
+        // message and make it the blocker, or unblock the subject: one statement.
+        let promote = tx
+            .prepare_cached(
+                "WITH gone AS (DELETE FROM ops_held WHERE consumer = $1 AND subject = $2 AND message_id = $3), \
+                 next AS (SELECT position, message_id, headers, body, held_at FROM ops_held \
+                          WHERE consumer = $1 AND subject = $2 AND message_id <> $3 \
+                          ORDER BY position LIMIT 1), \
+                 moved AS (UPDATE ops_blocker b SET message_id = next.message_id, since = now() \
+                           FROM next WHERE b.consumer = $1 AND b.subject = $2 RETURNING 1), \
+                 cleared AS (DELETE FROM ops_blocker WHERE consumer = $1 AND subject = $2 \
+                             AND NOT EXISTS (SELECT 1 FROM next) RETURNING 1) \
+                 SELECT position, message_id, headers, body, held_at FROM next",
+            )
+            .await?;
+        let row = tx
+            .query_opt(&promote, &[&consumer, &subject, &finished])
+            .await?;
+        tx.commit().await?;
+        row.as_ref().map(held_from).transpose()
     }
 
     async fn waiting(&self, consumer: &str) -> Result<Vec<WaitingInfo>, OpsError> {
@@ -301,6 +401,7 @@ impl DeliveryState for PgDeliveryState {
                         min(h.held_at) AS oldest \
                  FROM ops_blocker b \
                  LEFT JOIN ops_held h ON h.consumer = b.consumer AND h.subject = b.subject \
+                      AND h.message_id <> b.message_id \
                  WHERE b.consumer = $1 \
                  GROUP BY b.subject, b.message_id, b.since \
                  ORDER BY b.since, b.subject",

@@ -29,13 +29,15 @@ impl OperatorAction {
     }
 }
 
-/// The result of a discard: the discarded message, and the messages that were held behind it
-/// and are now released (the runtime must deliver them, in this order).
+/// The result of a discard: the discarded message, and the held message that was promoted to
+/// the subject's blocker (the runtime must deliver it; the others stay held behind it and
+/// follow one by one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discarded {
     /// The message that was discarded.
     pub message: ParkedMessage,
-    /// Messages about the same subject that waited behind it, in arrival order.
+    /// The oldest message about the same subject that waited behind it, now the subject's
+    /// blocker (at most one; empty when nothing waited).
     pub released: Vec<HeldMessage>,
 }
 
@@ -140,8 +142,9 @@ impl FailedMessages {
     }
 
     /// Discards a parked message: records `discarded` (actor, reason), marks it done in the
-    /// inbox (a late copy is ignored), and when it blocked its subject, unblocks the subject and
-    /// returns the held messages for delivery. `None` when the message is not parked.
+    /// inbox (a late copy is ignored), and when it blocked its subject, promotes the oldest held
+    /// message to blocker and returns it for delivery (see
+    /// [`DeliveryState::promote_next_held`]). `None` when the message is not parked.
     pub async fn discard(
         &self,
         consumer: &str,
@@ -159,11 +162,15 @@ impl FailedMessages {
         self.state
             .mark_done(consumer, message_id, "discarded")
             .await?;
+        // When it blocked its subject, the oldest held message becomes the blocker in the same
+        // step (the others stay held behind it), so a crash cannot lose a held message.
         let mut released = Vec::new();
-        if let Some(subject) = p.subject.as_deref()
-            && self.state.blocker(consumer, subject).await? == Some(message_id)
-        {
-            released = self.state.unblock_and_take_held(consumer, subject).await?;
+        if let Some(subject) = p.subject.as_deref() {
+            released.extend(
+                self.state
+                    .promote_next_held(consumer, subject, message_id)
+                    .await?,
+            );
         }
         tracing::info!(
             consumer,
