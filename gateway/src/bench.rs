@@ -252,8 +252,10 @@ async fn run_in(config: &BenchConfig, schema: &str) -> anyhow::Result<BenchRepor
 #[derive(Debug, Default)]
 struct Answers {
     first: HashMap<DossierKey, Instant>,
-    effects: usize,
-    refused: usize,
+    /// Accepted (not replayed) answers per dossier.
+    effects: HashMap<DossierKey, usize>,
+    /// Refused answers per dossier.
+    refused: HashMap<DossierKey, usize>,
 }
 
 /// A [`StoreSink`] that notes when each dossier's answer was committed.
@@ -282,9 +284,9 @@ impl CommandSink for TimingSink {
         let now = Instant::now();
         let mut a = self.answers();
         match &submitted {
-            Submitted::Accepted { replayed: false } => a.effects += 1,
+            Submitted::Accepted { replayed: false } => *a.effects.entry(dossier).or_default() += 1,
             Submitted::Accepted { replayed: true } => {}
-            Submitted::Rejected(_) => a.refused += 1,
+            Submitted::Rejected(_) => *a.refused.entry(dossier).or_default() += 1,
         }
         a.first.entry(dossier).or_insert(now);
         Ok(submitted)
@@ -312,8 +314,8 @@ async fn full_path(
                 uitkomst: DuoUitkomst::Geaccepteerd,
             })
         }));
-    // Group commit: concurrent commands share transactions. The partner answers get their own
-    // batcher, so they never queue behind a burst of producer commands (the delivery runtime's
+    // Group commit: concurrent commands share transactions. The partner answers get a batcher
+    // of their own, so they never queue behind a burst of producer commands (the runtime's
     // slots stay short).
     let batching = Arc::new(BatchingStore::new(store.clone(), BATCHING));
     let answers = Arc::new(BatchingStore::new(store.clone(), BATCHING));
@@ -446,6 +448,15 @@ async fn full_path(
         .max()
         .copied()
         .unwrap_or(begin);
+    // Only this run's dossiers count: a reused vhost may redeliver an older run's messages
+    // (acks lost when that run stopped), whose answers this run's schema refuses.
+    let count = |m: &HashMap<DossierKey, usize>| -> usize {
+        m.iter()
+            .filter(|(k, _)| started.contains_key(k))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let (effects, refused) = (count(&answers.effects), count(&answers.refused));
     let pct = |q: f64| -> Duration {
         let idx = ((completed as f64 - 1.0) * q).round().max(0.0) as usize;
         latencies.get(idx).copied().unwrap_or_default()
@@ -456,11 +467,9 @@ async fn full_path(
         p50: pct(0.50),
         p99: pct(0.99),
         lost: config.messages.saturating_sub(completed),
-        duplicate_effects: answers
-            .effects
-            .saturating_sub(completed.saturating_sub(answers.refused))
+        duplicate_effects: effects.saturating_sub(completed.saturating_sub(refused))
             + partner.duplicates(),
-        refused: answers.refused,
+        refused,
     })
 }
 
