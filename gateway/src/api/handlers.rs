@@ -67,6 +67,7 @@ fn unavailable_api(e: &super::store::ApiStoreError) -> Problem {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
+    #[schema(example = "client_credentials")]
     pub grant_type: String,
     /// The OIN (or use HTTP Basic).
     #[serde(default)]
@@ -145,7 +146,10 @@ fn form_decode(text: &str) -> String {
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
         (status = 400, description = "invalid_request / unsupported_grant_type", body = OAuthError),
-        (status = 401, description = "invalid_client, or client_certificate_required", body = OAuthError),
+        (status = 401, description = "invalid_client (OAuth2 error), or client_certificate_required (problem)", content(
+            (OAuthError = "application/json"),
+            (Problem = "application/problem+json"),
+        )),
         (status = 403, description = "certificate_oin_mismatch", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -443,9 +447,16 @@ pub struct ExterneReferentieBody {
     pub wijzigingsvolgnummer: u64,
 }
 
-/// `POST /aanmeldingen` body.
+/// `POST /aanmeldingen` body. The example is a sandbox student and ROC Zuidwaard's (25LX)
+/// Software Developer opleiding.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "aanmelding_id": "0b7c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3",
+    "student": {"bsn": "999990019"},
+    "opleiding": "6f1e0a52-8c1b-4c4e-9a57-000000000001",
+    "cohort": "2027-2028"
+}))]
 pub struct SubmitAanmeldingBody {
     /// The aanmelding's id, chosen by the SIS.
     pub aanmelding_id: Uuid,
@@ -599,7 +610,7 @@ fn outcome_ok(
 #[utoipa::path(
     post, path = "/api/v1/aanmeldingen", tag = "aanmeldingen",
     request_body = SubmitAanmeldingBody,
-    params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; the same key with the same body gets the same answer")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer")),
     responses(
         (status = 201, description = "Submitted", body = AanmeldingView, headers(("Location" = String, description = "URL of the aanmelding"))),
         (status = 400, description = "malformed_json, idempotency_key_missing", body = Problem, content_type = "application/problem+json"),
@@ -823,6 +834,7 @@ async fn open_dossier(
 /// `POST /aanmeldingen/{id}/status` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "AM"}))]
 pub struct StatusBody {
     /// The new status: a registry name (`aangemeld`, …) or a VA code (`AM`, …).
     pub status: String,
@@ -855,7 +867,7 @@ async fn own_entry(
     request_body = StatusBody,
     params(
         ("id" = Uuid, Path, description = "The aanmelding id"),
-        ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer"),
     ),
     responses(
         (status = 200, description = "The aanmelding with its new status", body = AanmeldingView),
@@ -1013,12 +1025,14 @@ pub async fn get_aanmelding(
 /// Query of `GET /aanmeldingen`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Continue after this cursor (`volgende` of the previous page).
     #[serde(default)]
     pub na: Option<i64>,
     /// Page size, 1–500 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
@@ -1097,15 +1111,19 @@ pub async fn list_aanmeldingen(
 /// Query of `GET /feed`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Return items with a wijzigingsvolgnummer above this (default 0: from the start).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub vanaf: Option<i64>,
     /// At most this many items, 1–500 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// Long-poll: wait up to this many seconds (≤ 30) for an item when there is none.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 30)]
     pub wacht: Option<u64>,
 }
 
@@ -1225,6 +1243,7 @@ pub async fn feed(
 /// `PUT /webhook` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://sis.example.nl/knooppunt/hook", "secret": "a-long-random-secret-of-yours"}))]
 pub struct WebhookBody {
     /// Where to POST: `https://…` (or `http://` to a loopback address, for development).
     pub url: String,

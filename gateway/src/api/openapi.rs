@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document (utoipa), served at `/openapi.json` and browsable at `/docs`.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::handlers;
@@ -24,6 +26,107 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents the error answers every operation of a kind can give, so that each status a
+/// caller can meet is in the document (found by `scripts/schemathesis.sh`: a 415 or 400 on
+/// `PUT /webhook`, a 400 for an invalid `Idempotency-Key` on a status change were missing).
+///
+/// - every operation: 408 `request_timeout`, 500 `internal_error`;
+/// - with a bearer token: 401 (`missing_token`, `invalid_token`, `client_certificate_required`),
+///   403 `certificate_oin_mismatch`, 503 `unavailable`;
+/// - with a request body: 413 `body_too_large`; a JSON body also 400 `malformed_json`,
+///   415 `unsupported_media_type`, 422 `invalid_field`;
+/// - with an `Idempotency-Key`: 400 (`idempotency_key_missing`, `idempotency_key_invalid`),
+///   409 `request_in_progress`, 422 `idempotency_key_reused`;
+/// - with query parameters: 400 `invalid_query`.
+///
+/// A status an operation documents itself is kept as it is.
+#[derive(Debug)]
+struct CommonResponses;
+
+/// What one operation can answer besides its own responses.
+fn common_responses(op: &Operation) -> Vec<(u16, &'static str)> {
+    let mut out = vec![
+        (
+            408,
+            "request_timeout: the request took longer than the limit; retry with the same Idempotency-Key",
+        ),
+        (500, "internal_error: a bug (nothing internal is shown)"),
+    ];
+    let params = op.parameters.as_deref().unwrap_or_default();
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    if secured {
+        out.push((
+            401,
+            "missing_token, invalid_token, client_certificate_required",
+        ));
+        out.push((403, "certificate_oin_mismatch"));
+        out.push((
+            503,
+            "unavailable: a backing service is down; retry (with the same Idempotency-Key), see Retry-After",
+        ));
+    }
+    if let Some(body) = &op.request_body {
+        out.push((413, "body_too_large"));
+        if body.content.contains_key("application/json") {
+            out.push((400, "malformed_json"));
+            out.push((415, "unsupported_media_type"));
+            out.push((422, "invalid_field"));
+        }
+    }
+    if params.iter().any(|p| {
+        p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case("idempotency-key")
+    }) {
+        out.push((400, "idempotency_key_missing, idempotency_key_invalid"));
+        out.push((409, "request_in_progress"));
+        out.push((422, "idempotency_key_reused"));
+    }
+    if params.iter().any(|p| p.parameter_in == ParameterIn::Query) {
+        out.push((400, "invalid_query"));
+    }
+    out
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            super::problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let mut add: Vec<(u16, Vec<&str>)> = Vec::new();
+                for (status, what) in common_responses(op) {
+                    match add.iter_mut().find(|(s, _)| *s == status) {
+                        Some((_, whats)) => whats.push(what),
+                        None => add.push((status, vec![what])),
+                    }
+                }
+                for (status, whats) in add {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| RefOr::T(problem_response(&whats.join("; "))));
+                }
+            }
+        }
     }
 }
 
@@ -67,7 +170,7 @@ impl Modify for BearerScheme {
         handlers::WebhookView,
         handlers::Health,
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &CommonResponses),
     tags(
         (name = "auth", description = "OAuth2 client credentials over mTLS"),
         (name = "aanmeldingen", description = "Submit, read and change aanmeldingen"),
