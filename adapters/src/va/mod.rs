@@ -221,7 +221,7 @@ impl VaAdapter {
         log.push_back(entry);
     }
 
-    async fn send(&self, url: &str, body: String, event: &EventEnvelope) -> Outcome {
+    async fn send(&self, url: &str, label: &str, body: String, event: &EventEnvelope) -> Outcome {
         let mut request = self.client.post(url);
         if let Some(timeout) = self.timeout {
             request = request.timeout(timeout);
@@ -235,7 +235,7 @@ impl VaAdapter {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return classify::classify_error(url, &e),
+            Err(e) => return classify::classify_error(label, &e),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -252,12 +252,12 @@ impl VaAdapter {
         };
         let Some(aanmelding) = reader::aanmelding_of(&event.data) else {
             // Unreachable: only status events get here.
-            return untranslatable(url, "not_a_status_event");
+            return untranslatable(label, "not_a_status_event");
         };
         let attempt = classify::Attempt {
             partner: self.partner.name(),
             aanmelding,
-            endpoint: url,
+            endpoint: label,
         };
         classify::classify_response(&attempt, status, retry_after.as_deref(), &body, Utc::now())
     }
@@ -323,21 +323,24 @@ impl Adapter for VaAdapter {
             return Outcome::Skip;
         };
         let url = format!("{}{}", self.base, self.partner.path(gemeente.as_ref()));
+        // Outcomes are audited: they name the endpoint by its template, because the
+        // municipality in the gemeenten path is the student's woongemeente (personal data).
+        let label = format!("{}{}", self.base, self.partner.path(None));
         let ctx = match self.reader.va_context(self.partner.name(), event).await {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::warn!(partner = self.partner.name(), message_id = %event.meta.id, error = e.code(), "va context read failed");
-                return read_failed(&url, &e);
+                return read_failed(&label, &e);
             }
         };
         let status = match va::from_event(&event.data, &event.meta, &ctx) {
             Ok(Some(s)) => s,
             Ok(None) => return Outcome::Skip,
-            Err(e) => return untranslatable(&url, &mapping_reason(&e)),
+            Err(e) => return untranslatable(&label, &mapping_reason(&e)),
         };
         let body = match va::write_page(std::slice::from_ref(&status)) {
             Ok(b) => b,
-            Err(e) => return untranslatable(&url, &mapping_reason(&e)),
+            Err(e) => return untranslatable(&label, &mapping_reason(&e)),
         };
         match mode {
             Mode::Shadow => {
@@ -351,10 +354,10 @@ impl Adapter for VaAdapter {
                 Outcome::Delivered {
                     answer: None,
                     status: "shadow".to_owned(),
-                    endpoint: url,
+                    endpoint: label,
                 }
             }
-            Mode::Live => self.send(&url, body, event).await,
+            Mode::Live => self.send(&url, &label, body, event).await,
         }
     }
 }
