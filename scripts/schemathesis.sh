@@ -7,8 +7,10 @@
 # (plain HTTP, tokens only), takes the first sample institution's credentials from the start
 # banner, fetches a bearer token and runs `schemathesis run` against it with these checks:
 # not_a_server_error, status_code_conformance, content_type_conformance,
-# response_headers_conformance and response_schema_conformance. Stops the server at the end (also
-# on failure or Ctrl-C). Exit status: schemathesis's (0 = no failures).
+# response_headers_conformance, response_schema_conformance (answers match the document),
+# missing_required_header, ignored_auth (a request without Idempotency-Key or token is refused)
+# and unsupported_method (405 for a method the path does not have). Stops the server at the end
+# (also on failure or Ctrl-C). Exit status: schemathesis's (0 = no failures).
 #
 # Every POST carries an Idempotency-Key: a hook (SCHEMATHESIS_HOOKS, written to the work dir)
 # replaces each *valid* generated key by a fresh UUID, so a positive case is never answered as a
@@ -20,6 +22,7 @@
 #   ST_MAX_EXAMPLES cases per operation and phase (default 100)
 #   ST_SEED         hypothesis seed (default: random; printed by schemathesis)
 #   ST_WORKERS      concurrent workers (default 2)
+#   ST_CHECKS       comma-separated checks instead of the list above (e.g. `all`)
 #   ST_REPORT_DIR   where the JUnit/ndjson reports go (default: the work dir, printed)
 #   CARGO_TARGET_DIR as for cargo (default: target/)
 # Needs: cargo, curl, python3 with schemathesis (`pip install schemathesis`, tested with 4.32).
@@ -31,6 +34,7 @@ BIN=$TARGET/debug/knooppunt
 MAX_TIME=${ST_MAX_TIME:-180}
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-100}
 WORKERS=${ST_WORKERS:-2}
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,missing_required_header,ignored_auth,unsupported_method
 
 command -v schemathesis >/dev/null 2>&1 || {
   echo "schemathesis: not installed (pip install schemathesis)" >&2
@@ -122,14 +126,20 @@ def before_call(context, case, **kwargs):
     case.headers = headers
 EOF
 
+# The bearer token goes by the OpenAPI security scheme (not a global -H), so schemathesis knows
+# which operations need it and can check that they refuse a request without it.
+cat >"$WORK/schemathesis.toml" <<'EOF'
+[auth.openapi.bearer]
+bearer = "${KP_TOKEN}"
+EOF
+
 mkdir -p "$REPORT_DIR"
 cd "$WORK" # schemathesis keeps a cache (.schemathesis/) in the current directory
 set +e
-KP_CLIENT_ID=$CLIENT_ID KP_CLIENT_SECRET=$CLIENT_SECRET SCHEMATHESIS_HOOKS=$WORK/hooks.py \
-  schemathesis run "$BASE/openapi.json" \
+KP_CLIENT_ID=$CLIENT_ID KP_CLIENT_SECRET=$CLIENT_SECRET KP_TOKEN=$TOKEN SCHEMATHESIS_HOOKS=$WORK/hooks.py \
+  schemathesis --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.json" \
   --url "$BASE" \
-  -H "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --checks "${ST_CHECKS:-$CHECKS}" \
   --max-time "$MAX_TIME" \
   --max-examples "$MAX_EXAMPLES" \
   --workers "$WORKERS" \

@@ -380,3 +380,67 @@ async fn the_documented_request_examples_are_accepted_by_the_sandbox_data() {
     assert_eq!(a.body["va_code"], "AM");
     assert_documented(&doc, "post", "/api/v1/aanmeldingen/{id}/status", &a);
 }
+
+#[tokio::test]
+async fn request_schemas_state_the_constraints_the_handlers_check() {
+    // schemathesis (positive_data_acceptance) sent schema-valid bodies the handlers refuse:
+    // `{"status": ""}`, a 1-character webhook secret, a student with neither bsn nor
+    // onderwijsnummer. The document now states those constraints.
+    let t = test_api();
+    let doc = openapi(&t).await;
+    let schemas = &doc["components"]["schemas"];
+    let values: Vec<&str> = schemas["StatusValue"]["enum"]
+        .as_array()
+        .expect("StatusValue enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for v in ["aangemeld", "ingetrokken", "AM", "IS"] {
+        assert!(values.contains(&v), "{v} in {values:?}");
+    }
+    assert_eq!(
+        schemas["StatusBody"]["properties"]["status"]["$ref"],
+        "#/components/schemas/StatusValue"
+    );
+    let secret = &schemas["WebhookBody"]["properties"]["secret"];
+    assert_eq!(secret["minLength"], 16, "{secret}");
+    assert_eq!(secret["maxLength"], 256, "{secret}");
+    assert_eq!(schemas["StudentBody"]["maxProperties"], 1);
+    assert_eq!(
+        schemas["StudentBody"]["properties"]["bsn"]["pattern"],
+        "^[0-9]{9}$"
+    );
+    // Every value the document allows is accepted by the handler.
+    let token = token(&t.app, &brin_a()).await;
+    let id = Uuid::new_v4();
+    let a = send(
+        &t.app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            &token,
+            &brin_a(),
+            Some("submit"),
+            Some(&aanmelding_body(id, BSN)),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    for (i, v) in values.iter().enumerate() {
+        let a = send(
+            &t.app,
+            authed(
+                "POST",
+                &format!("/api/v1/aanmeldingen/{id}/status"),
+                &token,
+                &brin_a(),
+                Some(&format!("status-{i}")),
+                Some(&serde_json::json!({ "status": v }).to_string()),
+            ),
+        )
+        .await;
+        // Accepted as a status: a 200, or the state machine's refusal — never invalid_field.
+        assert_ne!(a.code(), "invalid_field", "{v}: {}", a.text);
+        assert_documented(&doc, "post", "/api/v1/aanmeldingen/{id}/status", &a);
+    }
+}

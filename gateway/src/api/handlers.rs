@@ -67,7 +67,7 @@ fn unavailable_api(e: &super::store::ApiStoreError) -> Problem {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
-    #[schema(example = "client_credentials")]
+    #[schema(example = "client_credentials", pattern = "^client_credentials$")]
     pub grant_type: String,
     /// The OIN (or use HTTP Basic).
     #[serde(default)]
@@ -422,12 +422,27 @@ where
 /// The student of an aanmelding: exactly one of `bsn` and `onderwijsnummer`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1, max_properties = 1)]
 pub struct StudentBody {
     /// Burgerservicenummer (9 digits, 11-proef).
     #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 9,
+        max_length = 9,
+        pattern = "^[0-9]{9}$",
+        example = "999990019"
+    )]
     pub bsn: Option<String>,
-    /// Onderwijsnummer (for a student without a BSN).
+    /// Onderwijsnummer (for a student without a BSN): 9 digits starting with 10, its own
+    /// check digit.
     #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 9,
+        max_length = 9,
+        pattern = "^10[0-9]{7}$"
+    )]
     pub onderwijsnummer: Option<String>,
 }
 
@@ -837,7 +852,50 @@ async fn open_dossier(
 #[schema(example = json!({"status": "AM"}))]
 pub struct StatusBody {
     /// The new status: a registry name (`aangemeld`, …) or a VA code (`AM`, …).
+    #[schema(value_type = StatusValue)]
     pub status: String,
+}
+
+/// The values `status` takes: a registry name or its VA code (codes are also accepted in lower
+/// case). Only for the OpenAPI document; the handler parses with `parse_status`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum StatusValue {
+    /// `ontvangen` (initial).
+    #[serde(rename = "ontvangen")]
+    Ontvangen,
+    /// `aangemeld`.
+    #[serde(rename = "aangemeld")]
+    Aangemeld,
+    /// `ook_aangeboden`.
+    #[serde(rename = "ook_aangeboden")]
+    OokAangeboden,
+    /// `leidt_niet_tot_inschrijving`.
+    #[serde(rename = "leidt_niet_tot_inschrijving")]
+    LeidtNietTotInschrijving,
+    /// `ingetrokken`.
+    #[serde(rename = "ingetrokken")]
+    Ingetrokken,
+    /// `ingeschreven`.
+    #[serde(rename = "ingeschreven")]
+    Ingeschreven,
+    /// VA code of `ontvangen`.
+    #[serde(rename = "OT")]
+    Ot,
+    /// VA code of `aangemeld`.
+    #[serde(rename = "AM")]
+    Am,
+    /// VA code of `ook_aangeboden`.
+    #[serde(rename = "AO")]
+    Ao,
+    /// VA code of `leidt_niet_tot_inschrijving`.
+    #[serde(rename = "LI")]
+    Li,
+    /// VA code of `ingetrokken`.
+    #[serde(rename = "IT")]
+    It,
+    /// VA code of `ingeschreven`.
+    #[serde(rename = "IS")]
+    Is,
 }
 
 fn parse_aanmelding_id(raw: &str) -> Result<Uuid, Problem> {
@@ -1246,8 +1304,10 @@ pub async fn feed(
 #[schema(example = json!({"url": "https://sis.example.nl/knooppunt/hook", "secret": "a-long-random-secret-of-yours"}))]
 pub struct WebhookBody {
     /// Where to POST: `https://…` (or `http://` to a loopback address, for development).
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
     /// Shared secret for `Knooppunt-Signature`, 16–256 characters.
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: String,
 }
 

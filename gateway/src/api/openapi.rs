@@ -164,6 +164,7 @@ impl Modify for CommonResponses {
         handlers::AanmeldingView,
         handlers::AanmeldingPage,
         handlers::StatusBody,
+        handlers::StatusValue,
         handlers::FeedItemView,
         handlers::FeedPage,
         handlers::WebhookBody,
