@@ -15,7 +15,9 @@
 # Every POST carries an Idempotency-Key: a hook (SCHEMATHESIS_HOOKS, written to the work dir)
 # replaces each *valid* generated key by a fresh UUID, so a positive case is never answered as a
 # replay of an earlier case; invalid keys (negative cases) are sent as generated. The same hook
-# sends the client's credentials (HTTP Basic) instead of the bearer token to the token endpoint.
+# sends the client's credentials (HTTP Basic) to the token endpoint, and turns half of the
+# submissions into valid ones (fresh id, random 11-proef BSN) so the later cases meet real
+# aanmeldingen.
 #
 # Environment:
 #   ST_MAX_TIME     time budget in seconds (default 180)
@@ -97,6 +99,7 @@ echo "schemathesis.sh: token for client $CLIENT_ID"
 cat >"$WORK/hooks.py" <<'EOF'
 import base64
 import os
+import random
 import uuid
 
 import schemathesis
@@ -104,6 +107,15 @@ import schemathesis
 _BASIC = "Basic " + base64.b64encode(
     f"{os.environ['KP_CLIENT_ID']}:{os.environ['KP_CLIENT_SECRET']}".encode()
 ).decode()
+
+
+def _random_bsn():
+    """A random 9-digit number passing the 11-proef (test data, nobody's BSN on purpose)."""
+    while True:
+        digits = [random.randint(0, 9) for _ in range(8)]
+        last = sum(d * w for d, w in zip(digits, range(9, 1, -1))) % 11
+        if last < 10 and digits[0] != 0:
+            return "".join(map(str, digits)) + str(last)
 
 
 def _valid_key(value):
@@ -117,6 +129,24 @@ def before_call(context, case, **kwargs):
     for name in list(headers):
         if name.lower() == "idempotency-key" and _valid_key(headers[name]):
             headers[name] = str(uuid.uuid4())
+    body = case.body
+    if (
+        case.method.upper() == "POST"
+        and case.path == "/api/v1/aanmeldingen"
+        and isinstance(body, dict)
+        and isinstance(body.get("student"), dict)
+        and "bsn" in body["student"]
+        and random.random() < 0.5
+    ):
+        # Half of the positive-looking submissions become valid ones (a fresh id, a random
+        # 11-proef BSN, 25LX's Software Developer), so later cases and the stateful phase
+        # reach existing aanmeldingen (GET /{id}, status changes) and not only 404/422.
+        case.body = {
+            "aanmelding_id": str(uuid.uuid4()),
+            "student": {"bsn": _random_bsn()},
+            "opleiding": "6f1e0a52-8c1b-4c4e-9a57-000000000001",
+            "cohort": "2027-2028",
+        }
     if case.path == "/api/v1/oauth2/token":
         # The token endpoint takes the client's credentials (HTTP Basic), not the bearer token.
         for name in list(headers):
