@@ -1135,13 +1135,20 @@ impl fmt::Debug for PgLease {
     }
 }
 
+/// The batch's positions are picked first (a top-N over the unsent rows), and only those rows
+/// are joined with their events: with a large backlog, joining first made every claim look up
+/// the event of every unsent row.
 const CLAIM: &str = "
-SELECT o.position, o.partition, e.envelope
-FROM outbox o
-JOIN events e ON e.dossier_key = o.dossier_key AND e.sequence = o.sequence
-WHERE o.sent_at IS NULL AND o.partition = ANY($1) AND NOT (o.position = ANY($2))
-ORDER BY o.position
-LIMIT $3";
+WITH c AS MATERIALIZED (
+    SELECT o.position, o.partition, o.dossier_key, o.sequence
+    FROM outbox o
+    WHERE o.sent_at IS NULL AND o.partition = ANY($1) AND NOT (o.position = ANY($2))
+    ORDER BY o.position
+    LIMIT $3)
+SELECT c.position, c.partition, e.envelope
+FROM c
+JOIN events e ON e.dossier_key = c.dossier_key AND e.sequence = c.sequence
+ORDER BY c.position";
 
 #[async_trait]
 impl OutboxLease for PgLease {
