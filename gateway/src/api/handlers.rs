@@ -422,7 +422,8 @@ where
 /// The student of an aanmelding: exactly one of `bsn` and `onderwijsnummer`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1, max_properties = 1)]
+// `minProperties: 1` is set in `openapi.rs` (utoipa-gen 5.5 emits `min_properties` as max).
+#[schema(max_properties = 1)]
 pub struct StudentBody {
     /// Burgerservicenummer (9 digits, 11-proef).
     #[serde(default)]

@@ -2,7 +2,7 @@
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::handlers;
@@ -43,6 +43,8 @@ impl Modify for BearerScheme {
 /// - with query parameters: 400 `invalid_query`.
 ///
 /// A status an operation documents itself is kept as it is.
+///
+/// It also sets `minProperties: 1` on `StudentBody` (see there).
 #[derive(Debug)]
 struct CommonResponses;
 
@@ -103,6 +105,15 @@ fn problem_response(description: &str) -> Response {
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // A student names exactly one identifier (`maxProperties` comes from the derive;
+        // utoipa-gen 5.5 turns `min_properties` into a second `maxProperties`).
+        if let Some(RefOr::T(Schema::Object(student))) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("StudentBody"))
+        {
+            student.min_properties = Some(1);
+        }
         for item in openapi.paths.paths.values_mut() {
             let ops = [
                 &mut item.get,
