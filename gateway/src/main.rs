@@ -116,10 +116,10 @@ enum BenchTarget {
         #[arg(long, default_value_t = 10_000)]
         messages: usize,
         /// Concurrent command producers.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 256)]
         producers: usize,
         /// Messages in flight in the delivery runtime.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 1000)]
         prefetch: u16,
         /// Seconds to wait for round trips before giving up.
         #[arg(long, default_value_t = 300)]

@@ -193,7 +193,8 @@ impl Node {
                     BatchConfig::default(),
                 );
                 let state = BatchingDeliveryState::spawn(
-                    Arc::new(PgDeliveryState::new(pool.clone())),
+                    // Audit rows and inbox marks of a batch in one transaction.
+                    Arc::new(PgDeliveryState::new(pool.clone()).with_audit()),
                     StateBatchConfig::default(),
                 );
                 (
@@ -228,7 +229,8 @@ impl Node {
             BusSettings::Amqp { url } => Arc::new(
                 AmqpTransport::connect(AmqpConfig::new(url.clone()))
                     .await
-                    .context("connecting to RabbitMQ (bus.url)")?,
+                    .context("connecting to RabbitMQ (bus.url)")?
+                    .with_metrics(metrics.clone()),
             ),
         };
         let deps = Deps {
