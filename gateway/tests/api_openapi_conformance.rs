@@ -407,6 +407,10 @@ async fn request_schemas_state_the_constraints_the_handlers_check() {
     assert_eq!(secret["maxLength"], 256, "{secret}");
     assert_eq!(schemas["StudentBody"]["maxProperties"], 1);
     assert_eq!(schemas["StudentBody"]["minProperties"], 1);
+    assert!(
+        schemas["SubmitAanmeldingBody"]["properties"]["toeleverende_school"]["pattern"].is_string(),
+        "a BRIN pattern"
+    );
     assert_eq!(
         schemas["StudentBody"]["properties"]["bsn"]["pattern"],
         "^[0-9]{9}$"

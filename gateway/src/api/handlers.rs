@@ -482,8 +482,9 @@ pub struct SubmitAanmeldingBody {
     pub opleiding: Uuid,
     /// Cohort code, e.g. `2027-2028`.
     pub cohort: String,
-    /// BRIN of the sending (va)vo school.
+    /// BRIN of the sending (va)vo school: 4 characters (`19XY`) or 6 (`19XY00`).
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{2}[A-Za-z]{2}([0-9]{2})?$", example = "19XY")]
     pub toeleverende_school: Option<String>,
     /// CAMBO reference.
     #[serde(default)]
