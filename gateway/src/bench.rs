@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use chrono::Utc;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use futures::{FutureExt, StreamExt};
 use knooppunt_adapters::loopback::{LoopbackAdapter, LoopbackPartner};
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
@@ -209,19 +209,7 @@ async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<tokio_postgr
 }
 
 fn ops_pool(url: &str, schema: &str, size: usize) -> anyhow::Result<Pool> {
-    let mut pg: tokio_postgres::Config = url.parse().context("DATABASE_URL is not valid")?;
-    pg.options(format!("-c search_path={schema}"));
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .context("ops connection pool")
+    crate::serve::ops_pool(url, Some(schema), size)
 }
 
 async fn run_in(config: &BenchConfig, schema: &str) -> anyhow::Result<BenchReport> {

@@ -521,16 +521,9 @@ pub struct AanmeldingView {
     pub externe_referentie: Option<ExterneReferentieBody>,
 }
 
-/// The VA code of a status.
+/// The VA code of a status (the one table lives with the VA mapping).
 pub fn va_code(status: AanmeldStatus) -> &'static str {
-    match status {
-        AanmeldStatus::Ontvangen => "OT",
-        AanmeldStatus::Aangemeld => "AM",
-        AanmeldStatus::OokAangeboden => "AO",
-        AanmeldStatus::LeidtNietTotInschrijving => "LI",
-        AanmeldStatus::Ingetrokken => "IT",
-        AanmeldStatus::Ingeschreven => "IS",
-    }
+    knooppunt_mappings::va::status_code(status)
 }
 
 /// Parses a status by registry name or VA code (case-insensitive codes).
