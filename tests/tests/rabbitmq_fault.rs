@@ -107,12 +107,18 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
     let all_ids: BTreeSet<uuid::Uuid> = messages.iter().map(|m| m.id).collect();
 
     // Producer: batches with confirms; a batch interrupted by the restart is published again.
+    // After a third it waits until the fault has begun, so the rest is published into the fault
+    // however fast the machine is (else everything could be done before the broker stops).
     let published = Arc::new(AtomicUsize::new(0));
+    let (fault_begun, mut fault_seen) = tokio::sync::watch::channel(false);
     let producer = {
         let published = Arc::clone(&published);
         let t = publisher.clone();
         tokio::spawn(async move {
             for chunk in messages.chunks(BATCH) {
+                if published.load(Ordering::SeqCst) >= N / 3 {
+                    let _ = fault_seen.wait_for(|begun| *begun).await;
+                }
                 let items: Vec<Publish> = chunk
                     .iter()
                     .map(|m| Publish::new(DEFAULT_EVENTS_EXCHANGE, KIND, m.clone()))
@@ -166,6 +172,7 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
     match fault {
         Fault::BrokerRestart => {
             let stopped = tokio::task::spawn_blocking(BrokerStopped::stop).await??;
+            let _ = fault_begun.send(true);
             tokio::time::sleep(Duration::from_secs(2)).await;
             tokio::task::spawn_blocking(move || stopped.start()).await??;
         }
@@ -181,10 +188,12 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
                     ])
                 })
                 .await??;
+                let _ = fault_begun.send(true);
                 tokio::time::sleep(Duration::from_millis(1500)).await;
             }
         }
     }
+    let _ = fault_begun.send(true);
     let outage = stopped_at.elapsed();
 
     let rest = BOUND.saturating_sub(started.elapsed());
