@@ -159,7 +159,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
         ("30GT", DIERVERZORGING),
     ];
     let schools = ["19XY", "20AB", "21CD"];
-    let today = chrono::Utc::now().date_naive();
+    let today = knooppunt_registry::domain::time::local_date(chrono::Utc::now());
     let mut clients = Vec::new();
     for (brin, opleiding) in institutions {
         let client = Arc::new(ApiClient::for_sandbox(node, brin)?);
@@ -167,11 +167,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
         let cohort = node
             .reference
             .opleiding(&opleiding)
-            .and_then(|o| {
-                o.cohorts
-                    .iter()
-                    .find(|c| c.begin_aanmeldperiode <= today && today <= c.einde_aanmeldperiode)
-            })
+            .and_then(|o| o.open_cohort(today))
             .map(|c| c.code.clone())
             .context("no sample cohort open today")?;
         clients.push((client, opleiding, cohort));
@@ -249,22 +245,16 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
         let students = (0..config.aanmeldingen)
             .filter(|i| i % schools.len() == k)
             .count();
-        let system = match node
-            .reference
-            .vo_school(&school.parse()?)
-            .map(|s| s.systeem)
-        {
-            Some(knooppunt_registry::reference::RegionaalSysteem::Intergrip) => "intergrip",
-            Some(knooppunt_registry::reference::RegionaalSysteem::Digidoor) => "digidoor",
-            Some(knooppunt_registry::reference::RegionaalSysteem::Voroc) => "voroc",
-            None => bail!("sample school {school} missing"),
+        let Some(s) = node.reference.vo_school(&school.parse()?) else {
+            bail!("sample school {school} missing");
         };
+        let system = knooppunt_adapters::va::VaPartner::Regionaal(s.systeem).name();
         *expected.entry(system).or_insert(0) += students * per;
     }
     let total: usize = expected.values().sum();
     let deadline = Instant::now() + config.timeout;
     loop {
-        let got: usize = node.simulators.values().map(|s| s.received().len()).sum();
+        let got: usize = node.simulators.values().map(|s| s.received_count()).sum();
         if got >= total || Instant::now() > deadline {
             break;
         }
@@ -277,7 +267,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
     let mut duplicates = 0;
     for (name, sim) in &node.simulators {
         let want = expected.get(name.as_str()).copied().unwrap_or(0);
-        let got = sim.received().len();
+        let got = sim.received_count();
         duplicates += sim.duplicates() + got.saturating_sub(want);
         delivered += got.min(want);
         lost += want.saturating_sub(got);

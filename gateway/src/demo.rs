@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use knooppunt_adapters::sim::SimFaults;
+use knooppunt_adapters::va::VaPartner;
 use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;
 use knooppunt_registry::reference::ReferenceData;
@@ -48,13 +49,12 @@ struct Application {
 
 /// The cohort of `opleiding` whose aanmeldperiode is open today.
 fn open_cohort(reference: &ReferenceData, opleiding: &Uuid) -> anyhow::Result<String> {
-    let today = chrono::Utc::now().date_naive();
-    let o = reference
+    // The registry's "today" (Dutch local date), so the demo agrees with its rules at midnight.
+    let today = knooppunt_registry::domain::time::local_date(chrono::Utc::now());
+    reference
         .opleiding(opleiding)
-        .context("sample opleiding missing from reference data")?;
-    o.cohorts
-        .iter()
-        .find(|c| c.begin_aanmeldperiode <= today && today <= c.einde_aanmeldperiode)
+        .context("sample opleiding missing from reference data")?
+        .open_cohort(today)
         .map(|c| c.code.clone())
         .context("no sample cohort open for aanmelding today")
 }
@@ -250,11 +250,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
         let system = node
             .reference
             .vo_school(&a.school.parse()?)
-            .map(|s| match s.systeem {
-                knooppunt_registry::reference::RegionaalSysteem::Intergrip => "intergrip",
-                knooppunt_registry::reference::RegionaalSysteem::Digidoor => "digidoor",
-                knooppunt_registry::reference::RegionaalSysteem::Voroc => "voroc",
-            })
+            .map(|s| VaPartner::Regionaal(s.systeem).name())
             .context("sample school")?;
         *expected.entry(system).or_default() += messages;
         let informs = node
@@ -270,7 +266,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let done = node.simulators.iter().all(|(name, sim)| {
-            sim.received().len() >= expected.get(name.as_str()).copied().unwrap_or(0)
+            sim.received_count() >= expected.get(name.as_str()).copied().unwrap_or(0)
         });
         if done || tokio::time::Instant::now() > deadline {
             break;

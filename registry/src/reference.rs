@@ -144,6 +144,13 @@ pub struct Cohort {
     pub startdatum: NaiveDate,
 }
 
+impl Cohort {
+    /// Whether one may apply on `day` (the aanmeldperiode includes both ends).
+    pub fn open_on(&self, day: NaiveDate) -> bool {
+        self.begin_aanmeldperiode <= day && day <= self.einde_aanmeldperiode
+    }
+}
+
 /// An aangeboden opleiding (RIO `AangebodenMboOpleiding`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AangebodenOpleiding {
@@ -167,6 +174,11 @@ impl AangebodenOpleiding {
     /// The cohort with this code.
     pub fn cohort(&self, code: &str) -> Option<&Cohort> {
         self.cohorts.iter().find(|c| c.code == code)
+    }
+
+    /// The first cohort one may apply for on `day`.
+    pub fn open_cohort(&self, day: NaiveDate) -> Option<&Cohort> {
+        self.cohorts.iter().find(|c| c.open_on(day))
     }
 }
 

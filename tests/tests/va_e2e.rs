@@ -91,13 +91,11 @@ async fn start(backend: Backend) -> Harness {
 }
 
 fn cohort(node: &Node, opleiding: &Uuid) -> String {
-    let today = chrono::Utc::now().date_naive();
+    let today = knooppunt_registry::domain::time::local_date(chrono::Utc::now());
     node.reference
         .opleiding(opleiding)
         .unwrap()
-        .cohorts
-        .iter()
-        .find(|c| c.begin_aanmeldperiode <= today && today <= c.einde_aanmeldperiode)
+        .open_cohort(today)
         .unwrap()
         .code
         .clone()
@@ -144,7 +142,7 @@ async fn settle(node: &Node, expected: &BTreeMap<&str, usize>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::time::Instant::now() < deadline {
         let done = node.simulators.iter().all(|(name, sim)| {
-            sim.received().len() >= expected.get(name.as_str()).copied().unwrap_or(0)
+            sim.received_count() >= expected.get(name.as_str()).copied().unwrap_or(0)
         });
         if done {
             break;

@@ -701,7 +701,7 @@ async fn submit_inner(
     })?;
     let now = api_time();
     let today = knooppunt_registry::domain::time::local_date(now);
-    if today < cohort.begin_aanmeldperiode || today > cohort.einde_aanmeldperiode {
+    if !cohort.open_on(today) {
         return Err(Problem::unprocessable(
             "aanmeldperiode_gesloten",
             format!(

@@ -485,7 +485,7 @@ impl<'a> Rules<'a> {
         let coh = opl.cohort(cohort).ok_or_else(|| Rejection::UnknownCohort {
             cohort: cohort.to_owned(),
         })?;
-        if self.today < coh.begin_aanmeldperiode || self.today > coh.einde_aanmeldperiode {
+        if !coh.open_on(self.today) {
             return Err(Rejection::AanmeldperiodeGesloten {
                 begin: coh.begin_aanmeldperiode,
                 einde: coh.einde_aanmeldperiode,
