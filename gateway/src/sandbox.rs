@@ -6,7 +6,7 @@
 //! invented. In production, personal data comes from DUO through its adapter; here the seed plays
 //! DUO's part through the same registry commands, as `Actor::Partner { partner: "duo" }`.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use knooppunt_registry::domain::{Command, Geboortedatum, Geslacht, Person, Personalia};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::{Bsn, PersonId};
@@ -168,19 +168,20 @@ pub async fn seed_students(
     Ok(out)
 }
 
-/// Age in whole years on `on` of someone born on `born`.
-pub fn age(born: NaiveDate, on: NaiveDate) -> i32 {
-    let mut years = on.year() - born.year();
-    if (on.month(), on.day()) < (born.month(), born.day()) {
-        years -= 1;
-    }
-    years
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use knooppunt_registry::store::MemoryStore;
+
+    /// Age in whole years on `on` of someone born on `born`.
+    fn age(born: NaiveDate, on: NaiveDate) -> i32 {
+        use chrono::Datelike;
+    let mut years = on.year() - born.year();
+        if (on.month(), on.day()) < (born.month(), born.day()) {
+            years -= 1;
+        }
+        years
+    }
 
     #[tokio::test]
     async fn seeding_twice_has_one_effect_and_ages_hold() {

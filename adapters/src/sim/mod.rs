@@ -204,6 +204,12 @@ impl VaSimulator {
         self.shared.lock().received.clone()
     }
 
+    /// How many items were accepted (what [`VaSimulator::received`] would return), without
+    /// copying them: for polling until a partner has everything.
+    pub fn received_count(&self) -> usize {
+        self.shared.lock().received.len()
+    }
+
     /// How many items were answered 200 but ignored because their pgn already had an equal or
     /// higher wijzigingsvolgnummer.
     pub fn duplicates(&self) -> usize {
