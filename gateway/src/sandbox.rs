@@ -176,7 +176,7 @@ mod tests {
     /// Age in whole years on `on` of someone born on `born`.
     fn age(born: NaiveDate, on: NaiveDate) -> i32 {
         use chrono::Datelike;
-    let mut years = on.year() - born.year();
+        let mut years = on.year() - born.year();
         if (on.month(), on.day()) < (born.month(), born.day()) {
             years -= 1;
         }

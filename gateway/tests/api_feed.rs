@@ -25,31 +25,9 @@ use uuid::Uuid;
 async fn aanmelding_with_two_changes(t: &TestApi, tok: &str) -> (Uuid, DossierKey) {
     let brin = brin_a();
     let id = Uuid::new_v4();
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            tok,
-            &brin,
-            Some("k1"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, tok, &brin, "k1", id, BSN).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            &format!("/api/v1/aanmeldingen/{id}/status"),
-            tok,
-            &brin,
-            Some("k2"),
-            Some(r#"{"status":"aangemeld"}"#),
-        ),
-    )
-    .await;
+    let a = change_status(&t.app, tok, &brin, "k2", id, "aangemeld").await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     let person = PersonId::Bsn(BSN.parse().expect("bsn"));
     let key = t

@@ -119,18 +119,7 @@ async fn submit_get_and_list_an_aanmelding() {
     let brin = brin_a();
     let tok = token(&t.app, &brin).await;
     let id = Uuid::new_v4();
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &tok,
-            &brin,
-            Some("k1"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &tok, &brin, "k1", id, BSN).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(
         a.headers.get("location").and_then(|v| v.to_str().ok()),
@@ -190,18 +179,7 @@ async fn submit_get_and_list_an_aanmelding() {
 
     // A second aanmelding for another student, then list in pages of one.
     let id2 = Uuid::new_v4();
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &tok,
-            &brin,
-            Some("k2"),
-            Some(&aanmelding_body(id2, BSN2)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &tok, &brin, "k2", id2, BSN2).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let page = send(
         &t.app,
@@ -240,18 +218,7 @@ async fn an_institution_sees_and_changes_only_its_own_aanmeldingen() {
     let tok_a = token(&t.app, &a_brin).await;
     let tok_b = token(&t.app, &b_brin).await;
     let id = Uuid::new_v4();
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &tok_a,
-            &a_brin,
-            Some("k1"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &tok_a, &a_brin, "k1", id, BSN).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
 
     let unknown = Uuid::new_v4();
@@ -286,18 +253,7 @@ async fn an_institution_sees_and_changes_only_its_own_aanmeldingen() {
         "no hint it exists"
     );
 
-    let change = send(
-        &t.app,
-        authed(
-            "POST",
-            &format!("/api/v1/aanmeldingen/{id}/status"),
-            &tok_b,
-            &b_brin,
-            Some("s1"),
-            Some(r#"{"status":"AM"}"#),
-        ),
-    )
-    .await;
+    let change = change_status(&t.app, &tok_b, &b_brin, "s1", id, "AM").await;
     change.assert_problem(404, "not_found");
     let list = send(
         &t.app,
@@ -328,18 +284,7 @@ async fn status_changes_follow_the_state_machine() {
     let brin = brin_a();
     let tok = token(&t.app, &brin).await;
     let id = Uuid::new_v4();
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &tok,
-            &brin,
-            Some("k1"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &tok, &brin, "k1", id, BSN).await;
     assert_eq!(a.status, StatusCode::CREATED);
     let uri = format!("/api/v1/aanmeldingen/{id}/status");
     let a = send(
@@ -476,18 +421,7 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
     // An institution that is not in the reference data.
     let unknown_brin = brin_unknown();
     let tok_u = token(&t.app, &unknown_brin).await;
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &tok_u,
-            &unknown_brin,
-            Some("u1"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &tok_u, &unknown_brin, "u1", id, BSN).await;
     a.assert_problem(422, "institution_not_participating");
 
     let big = format!(
@@ -530,18 +464,7 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
         &brin,
         chrono::Utc::now() - chrono::Duration::seconds(3600),
     );
-    let a = send(
-        &t.app,
-        authed(
-            "POST",
-            "/api/v1/aanmeldingen",
-            &expired,
-            &brin,
-            Some("r11"),
-            Some(&aanmelding_body(id, BSN)),
-        ),
-    )
-    .await;
+    let a = submit(&t.app, &expired, &brin, "r11", id, BSN).await;
     a.assert_problem(401, "invalid_token");
     assert!(a.body["detail"].as_str().unwrap_or("").contains("expired"));
 

@@ -212,6 +212,54 @@ pub fn aanmelding_body(id: uuid::Uuid, bsn: &str) -> String {
     .to_string()
 }
 
+/// POSTs a valid aanmelding (see [`aanmelding_body`]) as `brin` with `key` as Idempotency-Key.
+pub async fn submit(
+    app: &Router,
+    tok: &str,
+    brin: &Brin,
+    key: &str,
+    id: uuid::Uuid,
+    bsn: &str,
+) -> Answer {
+    let body = aanmelding_body(id, bsn);
+    send(
+        app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            tok,
+            brin,
+            Some(key),
+            Some(&body),
+        ),
+    )
+    .await
+}
+
+/// POSTs a status change of aanmelding `id` as `brin` with `key` as Idempotency-Key.
+pub async fn change_status(
+    app: &Router,
+    tok: &str,
+    brin: &Brin,
+    key: &str,
+    id: uuid::Uuid,
+    status: &str,
+) -> Answer {
+    let body = serde_json::json!({ "status": status }).to_string();
+    send(
+        app,
+        authed(
+            "POST",
+            &format!("/api/v1/aanmeldingen/{id}/status"),
+            tok,
+            brin,
+            Some(key),
+            Some(&body),
+        ),
+    )
+    .await
+}
+
 /// The database the tests use (`DATABASE_URL`, default: the local test database).
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
