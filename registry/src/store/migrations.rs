@@ -25,11 +25,18 @@ impl Migration {
 }
 
 /// All migrations, in order.
-pub const ALL: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub const ALL: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbox_unsent_by_position",
+        sql: include_str!("../../migrations/0002_outbox_unsent_by_position.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {
