@@ -24,13 +24,13 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::BufMut;
 use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
 };
-use serde_json::Value;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
 use uuid::Uuid;
 
 use super::migrations::{self, Migration};
@@ -152,14 +152,64 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, StoreError> {
-    serde_json::from_value(value)
+fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: JsonText<'_>,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(value.0)
         .map_err(|e| StoreError::Corrupt(format!("{what} does not deserialise: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(value)
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<JsonBytes, StoreError> {
+    serde_json::to_vec(value)
+        .map(JsonBytes)
         .map_err(|e| StoreError::Corrupt(format!("{what} does not serialise: {e}")))
+}
+
+/// A `json`/`jsonb` column as its JSON text, borrowed from the row: deserialised straight into
+/// the domain type, without a `serde_json::Value` tree in between (which cost a tree of small
+/// allocations per event and per dossier state, on every command and every relayed event).
+#[derive(Debug, Clone, Copy)]
+struct JsonText<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            match raw.split_first() {
+                Some((1, text)) => Ok(Self(text)),
+                _ => Err("unsupported jsonb encoding version".into()),
+            }
+        } else {
+            Ok(Self(raw))
+        }
+    }
+
+    accepts!(JSON, JSONB);
+}
+
+/// Serialised JSON for a `json`/`jsonb` parameter: written once with `serde_json::to_vec`,
+/// where `Json(Value)` serialised into a tree first and then the tree into the buffer.
+#[derive(Debug, Clone)]
+struct JsonBytes(Vec<u8>);
+
+impl ToSql for JsonBytes {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            out.put_u8(1);
+        }
+        out.put_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    accepts!(JSON, JSONB);
+    to_sql_checked!();
 }
 
 const LOAD: &str = "
@@ -420,7 +470,7 @@ impl PgStore {
             None => None,
             Some(dossier) => {
                 let dossier = DossierKey(dossier);
-                let rejection: Option<Value> = row.try_get(3).map_err(db_err)?;
+                let rejection: Option<JsonText<'_>> = row.try_get(3).map_err(db_err)?;
                 let result = match rejection {
                     Some(r) => Err(from_json::<Rejection>("stored rejection", r)?),
                     None => {
@@ -448,7 +498,7 @@ impl PgStore {
                 })
             }
         };
-        let state: Option<Value> = row.try_get(4).map_err(db_err)?;
+        let state: Option<JsonText<'_>> = row.try_get(4).map_err(db_err)?;
         let state = match state {
             Some(s) => from_json("dossier state", s)?,
             None => Dossier::default(),
@@ -556,7 +606,12 @@ const BATCH_LOAD_DOSSIERS: &str = "
 SELECT key, version, state, person_fingerprint FROM dossiers
 WHERE key = ANY($1) OR person_fingerprint = ANY($2)";
 
-const BATCH_HANDLED: &str = "SELECT id FROM commands WHERE id = ANY($1)";
+/// The batch's command ids already handled. One primary-key probe per id (a LATERAL with LIMIT
+/// is never turned into a hash join): `id = ANY($1)` was planned once, on the empty table of a
+/// fresh schema, as a sequential scan, and the cached plan kept scanning as the table grew.
+const BATCH_HANDLED: &str = "
+SELECT c.id FROM unnest($1::uuid[]) AS u(id)
+CROSS JOIN LATERAL (SELECT id FROM commands WHERE id = u.id LIMIT 1) AS c";
 
 const BATCH_INSERT_DOSSIERS: &str = "
 INSERT INTO dossiers (key, person_fingerprint, version, state)
