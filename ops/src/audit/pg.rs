@@ -97,16 +97,19 @@ pub(crate) async fn append_in(
             .into_iter()
             .map(|(c, (s, h))| (c, (i64::try_from(s).unwrap_or(i64::MAX), h)))
             .unzip();
-        // Inserts the records and moves the heads in one statement (one round trip).
+        // Inserts the records and moves the heads in one statement (one round trip). The heads
+        // exist and are locked (above); the upsert moves them through the primary key, where an
+        // UPDATE ... FROM unnest was planned as a hash join over a scan of every head.
         let write = tx
             .prepare_cached(&format!(
                 "WITH ins AS (INSERT INTO ops_audit ({COLUMNS}) SELECT * FROM unnest(\
                  $1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[], \
                  $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
                  $13::text[], $14::bigint[], $15::text[], $16::text[]) RETURNING 1), \
-                 upd AS (UPDATE ops_audit_head h SET seq = v.seq, hash = v.hash \
-                 FROM unnest($17::text[], $18::bigint[], $19::text[]) AS v(chain, seq, hash) \
-                 WHERE h.chain = v.chain RETURNING 1) \
+                 upd AS (INSERT INTO ops_audit_head AS h (chain, seq, hash) \
+                 SELECT * FROM unnest($17::text[], $18::bigint[], $19::text[]) \
+                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash \
+                 RETURNING 1) \
                  SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS heads"
             ))
             .await?;

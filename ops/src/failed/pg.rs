@@ -179,8 +179,12 @@ impl DeliveryState for PgDeliveryState {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(
+                // One primary-key probe per message (a LATERAL with LIMIT is never turned into
+                // a hash join): with EXISTS, PostgreSQL planned a hash join over a sequential
+                // scan of the inbox while it was small and kept that plan as it grew.
                 "SELECT u.n FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u(c, m, n) \
-                 WHERE EXISTS (SELECT 1 FROM ops_inbox i WHERE i.consumer = u.c AND i.message_id = u.m)",
+                 CROSS JOIN LATERAL (SELECT 1 FROM ops_inbox i \
+                 WHERE i.consumer = u.c AND i.message_id = u.m LIMIT 1) AS i",
             )
             .await?;
         let mut out = vec![false; ids.len()];
