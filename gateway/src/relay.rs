@@ -54,6 +54,10 @@ pub struct RelayConfig {
     pub exchange: String,
     /// At most this many outbox partitions per lease (several relays share the partitions).
     pub max_partitions: u32,
+    /// Lanes: leases worked side by side, each on its share of `max_partitions`. One lane waits
+    /// for PostgreSQL (claim, mark) and for the broker's confirms in turn; several keep both busy.
+    /// A dossier's events stay in one partition, so in one lane, in order.
+    pub lanes: u32,
     /// Rows per claim (one confirmed batch).
     pub batch_size: usize,
     /// Pause when there was nothing to publish.
@@ -70,7 +74,8 @@ impl Default for RelayConfig {
         Self {
             exchange: DEFAULT_EVENTS_EXCHANGE.into(),
             max_partitions: OUTBOX_PARTITIONS,
-            batch_size: 200,
+            lanes: 4,
+            batch_size: 500,
             idle_wait: Duration::from_millis(100),
             error_backoff: Duration::from_secs(1),
             rebalance_every: Duration::from_secs(30),
@@ -180,11 +185,22 @@ impl Relay {
         result
     }
 
-    /// Runs until `cancel`: lease, publish, release on error or to rebalance, repeat.
+    /// Runs until `cancel`: [`RelayConfig::lanes`] lanes side by side, each leasing its share of
+    /// the partitions, publishing, and releasing on error or to rebalance.
     /// Errors are logged and retried after [`RelayConfig::error_backoff`].
     pub async fn run(&self, cancel: CancellationToken) {
+        let lanes = self
+            .config
+            .lanes
+            .clamp(1, self.config.max_partitions.max(1));
+        let share = self.config.max_partitions.div_ceil(lanes);
+        futures::future::join_all((0..lanes).map(|_| self.lane(share, &cancel))).await;
+    }
+
+    async fn lane(&self, max_partitions: u32, cancel: &CancellationToken) {
+        let cancel = cancel.clone();
         while !cancel.is_cancelled() {
-            let lease = match self.store.lease_outbox(self.config.max_partitions).await {
+            let lease = match self.store.lease_outbox(max_partitions).await {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "taking an outbox lease failed, retrying");

@@ -93,10 +93,12 @@ async fn scenario(store: Arc<dyn Store>, transport: Arc<dyn Transport>) -> anyho
     transport.declare(&topology).await?;
     let mut consumer = transport.consume(&work_queue("all"), 500).await?;
 
-    // Two relays (two gateway instances) at once, sharing the partitions.
+    // Two relays (two gateway instances) at once, sharing the partitions, each with four lanes
+    // (four leases of four partitions side by side).
     let cancel = CancellationToken::new();
     let config = RelayConfig {
         max_partitions: 16,
+        lanes: 4,
         batch_size: 50,
         idle_wait: Duration::from_millis(20),
         error_backoff: Duration::from_millis(100),
