@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Knooppunt: the mbo sector's exchange hub and core registry.
 #[derive(Debug, Parser)]
 #[command(name = "knooppunt", version, about)]
