@@ -61,8 +61,9 @@ const PARTNER: &str = "duo";
 /// Messages per bare-hop transaction.
 const BARE_BATCH: usize = 100;
 /// Transactions in flight per group-commit lane. Commits wait for the WAL flush (about 3 ms on
-/// the development machine), so several lanes side by side share each flush.
-const WRITERS: usize = 4;
+/// the development machine), so two lanes side by side share each flush; with four the batches
+/// were half as large and, the machine's two cores being the bound, the path slower.
+const WRITERS: usize = 2;
 /// Group commit of the registry commands (producers, answers: one batcher each).
 const BATCHING: BatchingConfig = BatchingConfig {
     max_batch: 256,
