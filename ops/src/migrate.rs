@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "delivery_state",
         include_str!("../migrations/0002_delivery_state.sql"),
     ),
+    (
+        3,
+        "head_fillfactor",
+        include_str!("../migrations/0003_head_fillfactor.sql"),
+    ),
 ];
 
 /// Applies the pending ops migrations using a connection from `pool`.

@@ -516,7 +516,7 @@ async fn pg_migrate_is_idempotent_and_serialised() -> anyhow::Result<()> {
         .query_one("SELECT count(*) FROM ops_schema_migrations", &[])
         .await?
         .get(0);
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
     db.drop().await
 }
 

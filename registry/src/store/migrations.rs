@@ -36,6 +36,11 @@ pub const ALL: &[Migration] = &[
         name: "outbox_unsent_by_position",
         sql: include_str!("../../migrations/0002_outbox_unsent_by_position.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dossier_fillfactor",
+        sql: include_str!("../../migrations/0003_dossier_fillfactor.sql"),
+    },
 ];
 
 #[cfg(test)]
