@@ -198,13 +198,12 @@ impl Relay {
     }
 
     async fn lane(&self, max_partitions: u32, cancel: &CancellationToken) {
-        let cancel = cancel.clone();
         while !cancel.is_cancelled() {
             let lease = match self.store.lease_outbox(max_partitions).await {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "taking an outbox lease failed, retrying");
-                    pause(&cancel, self.config.error_backoff).await;
+                    pause(cancel, self.config.error_backoff).await;
                     continue;
                 }
             };
@@ -216,7 +215,7 @@ impl Relay {
                         if taken.elapsed() >= self.config.rebalance_every {
                             break;
                         }
-                        pause(&cancel, self.config.idle_wait).await;
+                        pause(cancel, self.config.idle_wait).await;
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -231,10 +230,10 @@ impl Relay {
                 tracing::warn!(error = %e, "releasing outbox lease failed");
             }
             if failed {
-                pause(&cancel, self.config.error_backoff).await;
+                pause(cancel, self.config.error_backoff).await;
             } else if !cancel.is_cancelled() {
                 // Let another relay take partitions before we lease again.
-                pause(&cancel, self.config.idle_wait).await;
+                pause(cancel, self.config.idle_wait).await;
             }
         }
     }
