@@ -24,13 +24,13 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::BufMut;
 use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
 };
 use tokio_postgres::NoTls;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::migrations::{self, Migration};
@@ -152,64 +152,37 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
+/// Reads a `jsonb` column straight into `T` (postgres-types' `Json` parses the JSON text, no
+/// `serde_json::Value` tree in between).
 fn from_json<T: serde::de::DeserializeOwned>(
     what: &str,
-    value: JsonText<'_>,
+    row: &Row,
+    idx: usize,
 ) -> Result<T, StoreError> {
-    serde_json::from_slice(value.0)
+    row.try_get::<_, Json<T>>(idx)
+        .map(|Json(v)| v)
         .map_err(|e| StoreError::Corrupt(format!("{what} does not deserialise: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<JsonBytes, StoreError> {
-    serde_json::to_vec(value)
-        .map(JsonBytes)
+/// JSON text for a `jsonb` parameter whose value does not outlive the statement's arguments
+/// (`Json(&value)` where it does).
+fn to_raw_json<T: serde::Serialize>(
+    what: &str,
+    value: &T,
+) -> Result<Box<serde_json::value::RawValue>, StoreError> {
+    serde_json::value::to_raw_value(value)
         .map_err(|e| StoreError::Corrupt(format!("{what} does not serialise: {e}")))
 }
 
-/// A `json`/`jsonb` column as its JSON text, borrowed from the row: deserialised straight into
-/// the domain type, without a `serde_json::Value` tree in between (which cost a tree of small
-/// allocations per event and per dossier state, on every command and every relayed event).
-#[derive(Debug, Clone, Copy)]
-struct JsonText<'a>(&'a [u8]);
-
-impl<'a> FromSql<'a> for JsonText<'a> {
-    fn from_sql(
-        ty: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            match raw.split_first() {
-                Some((1, text)) => Ok(Self(text)),
-                _ => Err("unsupported jsonb encoding version".into()),
-            }
-        } else {
-            Ok(Self(raw))
-        }
-    }
-
-    accepts!(JSON, JSONB);
-}
-
-/// Serialised JSON for a `json`/`jsonb` parameter: written once with `serde_json::to_vec`,
-/// where `Json(Value)` serialised into a tree first and then the tree into the buffer.
-#[derive(Debug, Clone)]
-struct JsonBytes(Vec<u8>);
-
-impl ToSql for JsonBytes {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            out.put_u8(1);
-        }
-        out.put_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    accepts!(JSON, JSONB);
-    to_sql_checked!();
+/// [`from_json`] for a column that may be NULL.
+fn from_json_opt<T: serde::de::DeserializeOwned>(
+    what: &str,
+    row: &Row,
+    idx: usize,
+) -> Result<Option<T>, StoreError> {
+    row.try_get::<_, Option<Json<T>>>(idx)
+        .map(|v| v.map(|Json(v)| v))
+        .map_err(|e| StoreError::Corrupt(format!("{what} does not deserialise: {e}")))
 }
 
 const LOAD: &str = "
@@ -470,9 +443,9 @@ impl PgStore {
             None => None,
             Some(dossier) => {
                 let dossier = DossierKey(dossier);
-                let rejection: Option<JsonText<'_>> = row.try_get(3).map_err(db_err)?;
+                let rejection: Option<Rejection> = from_json_opt("stored rejection", &row, 3)?;
                 let result = match rejection {
-                    Some(r) => Err(from_json::<Rejection>("stored rejection", r)?),
+                    Some(r) => Err(r),
                     None => {
                         let first: Option<i64> = row.try_get(1).map_err(db_err)?;
                         let count: i32 = row.try_get(2).map_err(db_err)?;
@@ -485,7 +458,7 @@ impl PgStore {
                             .map_err(db_err)?;
                         let mut events = Vec::with_capacity(rows.len());
                         for r in rows {
-                            events.push(from_json("stored event", r.try_get(0).map_err(db_err)?)?);
+                            events.push(from_json("stored event", &r, 0)?);
                         }
                         Ok(events)
                     }
@@ -498,11 +471,7 @@ impl PgStore {
                 })
             }
         };
-        let state: Option<JsonText<'_>> = row.try_get(4).map_err(db_err)?;
-        let state = match state {
-            Some(s) => from_json("dossier state", s)?,
-            None => Dossier::default(),
-        };
+        let state = from_json_opt("dossier state", &row, 4)?.unwrap_or_default();
         let version: Option<i64> = row.try_get(5).map_err(db_err)?;
         let owner: Option<Uuid> = row.try_get(6).map_err(db_err)?;
         Ok(Loaded {
@@ -526,7 +495,7 @@ impl PgStore {
             .prepare_cached(STORE_REJECTION)
             .await
             .map_err(db_err)?;
-        let json = to_json("rejection", rejection)?;
+        let json = Json(rejection);
         let n = client
             .execute(&stmt, &[&meta.id, &meta.dossier.0, &json, &version])
             .await
@@ -555,7 +524,7 @@ impl PgStore {
             .map_err(|_| StoreError::Corrupt("sequence out of range".into()))?;
         let count = i32::try_from(events.len())
             .map_err(|_| StoreError::Corrupt("too many events".into()))?;
-        let state_json = to_json("dossier state", state)?;
+        let state_json = Json(state);
         let mut seqs = Vec::with_capacity(events.len());
         let mut ids = Vec::with_capacity(events.len());
         let mut types = Vec::with_capacity(events.len());
@@ -567,7 +536,7 @@ impl PgStore {
             );
             ids.push(e.meta.id);
             types.push(e.meta.kind.as_str());
-            envs.push(to_json("event", e)?);
+            envs.push(Json(e));
         }
         let partition = outbox_partition(meta.dossier) as i32;
         let (sql, last_param): (&str, &(dyn ToSql + Sync)) = if version == 0 {
@@ -716,7 +685,7 @@ impl PgStore {
         for row in loaded {
             let key = DossierKey(row.try_get(0).map_err(db_err)?);
             let version: i64 = row.try_get(1).map_err(db_err)?;
-            let state: Dossier = from_json("dossier state", row.try_get(2).map_err(db_err)?)?;
+            let state: Dossier = from_json("dossier state", &row, 2)?;
             let person: Option<String> = row.try_get(3).map_err(db_err)?;
             if let Some(fp) = &person {
                 owners.insert(fp.clone(), key);
@@ -773,7 +742,7 @@ impl PgStore {
                     c_keys.push(key.0);
                     c_first.push(None);
                     c_count.push(0i32);
-                    c_rej.push(Some(to_json("rejection", &rejection)?));
+                    c_rej.push(Some(Json(rejection.clone())));
                     Err(rejection)
                 }
                 Decision::Accepted { events, state } => {
@@ -796,7 +765,8 @@ impl PgStore {
                                 e_seqs.push(to_i64(e.meta.sequence)?);
                                 e_ids.push(e.meta.id);
                                 e_types.push(e.meta.kind.clone());
-                                e_envs.push(to_json("event", e)?);
+                                // Serialised now: the events move into the outcome.
+                                e_envs.push(Json(to_raw_json("event", e)?));
                                 o_parts.push(partition);
                             }
                             if entry.known.version == 0
@@ -837,12 +807,12 @@ impl PgStore {
                 new.0.push(key.0);
                 new.1.push(d.person.clone());
                 new.2.push(d.known.version);
-                new.3.push(to_json("dossier state", &d.known.state)?);
+                new.3.push(Json(&d.known.state));
             } else {
                 upd.0.push(key.0);
                 upd.1.push(d.loaded_version);
                 upd.2.push(d.known.version);
-                upd.3.push(to_json("dossier state", &d.known.state)?);
+                upd.3.push(Json(&d.known.state));
             }
         }
         let written: Result<(), BatchFailure> = async {
@@ -1064,10 +1034,7 @@ impl Store for PgStore {
             .await
             .map_err(db_err)?;
         match client.query_opt(&stmt, &[&key.0]).await.map_err(db_err)? {
-            Some(row) => Ok(Some(from_json(
-                "dossier state",
-                row.try_get(0).map_err(db_err)?,
-            )?)),
+            Some(row) => Ok(Some(from_json("dossier state", &row, 0)?)),
             None => Ok(None),
         }
     }
@@ -1080,7 +1047,7 @@ impl Store for PgStore {
             .map_err(db_err)?;
         let rows = client.query(&stmt, &[&key.0]).await.map_err(db_err)?;
         rows.into_iter()
-            .map(|r| from_json("stored event", r.try_get(0).map_err(db_err)?))
+            .map(|r| from_json("stored event", &r, 0))
             .collect()
     }
 
@@ -1100,7 +1067,7 @@ impl Store for PgStore {
 
     async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let json = to_json("reference data", reference)?;
+        let json = Json(reference);
         client
             .execute(
                 "INSERT INTO reference_data (id, snapshot) VALUES (1, $1)
@@ -1119,10 +1086,7 @@ impl Store for PgStore {
             .await
             .map_err(db_err)?;
         match row {
-            Some(r) => Ok(Some(from_json(
-                "reference data",
-                r.try_get(0).map_err(db_err)?,
-            )?)),
+            Some(r) => Ok(Some(from_json("reference data", &r, 0)?)),
             None => Ok(None),
         }
     }
@@ -1238,7 +1202,7 @@ impl OutboxLease for PgLease {
                 position,
                 partition: u32::try_from(partition)
                     .map_err(|_| StoreError::Corrupt("negative outbox partition".into()))?,
-                event: from_json("stored event", row.try_get(2).map_err(db_err)?)?,
+                event: from_json("stored event", &row, 2)?,
             });
         }
         self.claimed
