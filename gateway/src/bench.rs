@@ -351,7 +351,6 @@ async fn full_path(
         store.clone(),
         transport.clone(),
         RelayConfig {
-            batch_size: 500,
             idle_wait: Duration::from_millis(2),
             ..RelayConfig::default()
         },
