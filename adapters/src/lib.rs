@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use knooppunt_registry::domain::Command;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
 pub mod loopback;
+pub mod partners;
 pub mod sim;
 pub mod va;
 
@@ -182,6 +184,11 @@ impl Outcome {
 pub trait Adapter: Send + Sync + 'static {
     /// The adapter's name: queue names, metric labels, audit `partner`. Lowercase, e.g. `"duo"`.
     fn name(&self) -> &str;
+
+    /// The partner this adapter's answers come from: the runtime executes them as
+    /// `Actor::Partner { partner }`, so the registry's policy applies. `None` for an adapter that
+    /// never answers (a projection such as the institution feed); an answer from it is refused.
+    fn answers_as(&self) -> Option<Partner>;
 
     /// The event types it consumes, as AMQP topic patterns, e.g. `"nl.knooppunt.aanmelding.#"`.
     fn topics(&self) -> Vec<String>;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use knooppunt_adapters::sim::{SimFaults, VaSimulator};
+use knooppunt_adapters::sim::SimFaults;
+use knooppunt_adapters::va::VaSimulator;
 use knooppunt_adapters::va::{ReadError, StoreVaReader, VaAdapter, VaPartner, VaReader};
 use knooppunt_adapters::{Adapter, Mode, Outcome, PermanentClass, TransientClass};
 use knooppunt_mappings::va::{self as va_map, VaContext};
@@ -15,6 +16,7 @@ use knooppunt_ops::{AuditEntry, AuditTrail, Hop, MemoryAudit, payload_hash};
 use knooppunt_registry::demo::{self, AANMELDING};
 use knooppunt_registry::domain::{AanmeldStatus, Command, Event};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::policy::DenyReason;
 use knooppunt_registry::reference::{Leertraject, ReferenceData, RegionaalSysteem};
 use knooppunt_registry::store::{EventEnvelope, MemoryStore, Store, StoreError};
@@ -224,7 +226,7 @@ async fn the_municipality_is_not_told_about_a_student_with_a_startkwalificatie()
     };
     personalia.startkwalificatie = true;
     let duo = Actor::Partner {
-        partner: "duo".to_owned(),
+        partner: Partner::Duo,
     };
     let meta = |actor: Actor, w: &World, h: u32| {
         CommandMeta::new(
@@ -263,15 +265,15 @@ async fn reads_are_audited_and_a_partner_not_concerned_is_denied() {
     let reader = w.reader();
     let event = w.gewijzigd();
     let ctx = reader
-        .va_context("intergrip", &event)
+        .va_context(Partner::Intergrip, &event)
         .await
         .expect("intergrip reads");
     assert_eq!(ctx.pgn, Some(demo::demo_person()));
     assert_eq!(format!("{ctx:?}"), "VaContext(***)");
     for (partner, reason) in [
-        ("digidoor", DenyReason::PartnerNotConcerned), // not the school's system
-        ("sbb", DenyReason::PartnerNotConcerned),      // not a VA partner
-        ("facebook", DenyReason::UnknownPartner),
+        (Partner::Digidoor, DenyReason::PartnerNotConcerned), // not the school's system
+        (Partner::Sbb, DenyReason::PartnerNotConcerned),      // not a VA partner
+        (Partner::Rio, DenyReason::PartnerNotConcerned),      // no dossier part at all
     ] {
         match reader.va_context(partner, &event).await {
             Err(ReadError::Denied { reason: r }) => assert_eq!(r, reason, "{partner}"),
@@ -302,7 +304,7 @@ async fn reads_are_audited_and_a_partner_not_concerned_is_denied() {
             row(Hop::Read, "intergrip", "partner_task"),
             row(Hop::ReadDenied, "digidoor", "partner_not_concerned"),
             row(Hop::ReadDenied, "sbb", "partner_not_concerned"),
-            row(Hop::ReadDenied, "facebook", "unknown_partner"),
+            row(Hop::ReadDenied, "rio", "partner_not_concerned"),
         ]
     );
     assert!(
@@ -322,7 +324,7 @@ struct Scripted(Script);
 
 #[async_trait]
 impl VaReader for Scripted {
-    async fn va_context(&self, _: &str, _: &EventEnvelope) -> Result<VaContext, ReadError> {
+    async fn va_context(&self, _: Partner, _: &EventEnvelope) -> Result<VaContext, ReadError> {
         (self.0)()
     }
 }
@@ -475,7 +477,7 @@ async fn every_kind_of_answer_is_classified_against_the_simulator() {
         answer,
         Command::RecordVaAfwijzing {
             aanmelding: AANMELDING,
-            partner: "intergrip".to_owned(),
+            partner: Partner::Intergrip,
             reden: "status_geweigerd".to_owned(),
         }
     );
@@ -484,7 +486,7 @@ async fn every_kind_of_answer_is_classified_against_the_simulator() {
     let meta = CommandMeta::caused_by(
         &event.meta,
         Actor::Partner {
-            partner: "intergrip".to_owned(),
+            partner: Partner::Intergrip,
         },
         chrono::Utc::now(),
     );

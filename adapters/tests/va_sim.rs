@@ -4,11 +4,13 @@
 use std::net::SocketAddr;
 
 use chrono::{TimeZone, Utc};
-use knooppunt_adapters::sim::{SimFaults, VaSimulator};
+use knooppunt_adapters::sim::SimFaults;
 use knooppunt_adapters::va::VaPartner;
+use knooppunt_adapters::va::VaSimulator;
 use knooppunt_mappings::va::{self, VaStatus};
 use knooppunt_registry::domain::AanmeldStatus;
 use knooppunt_registry::ids::PersonId;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::RegionaalSysteem;
 use serde_json::{Value, json};
 
@@ -64,10 +66,11 @@ fn partners_have_names_and_paths() {
         ["koppelpunt", "intergrip", "digidoor", "voroc", "gemeenten"]
     );
     for p in VaPartner::ALL {
-        assert_eq!(VaPartner::from_name(p.name()), Some(p));
+        assert_eq!(VaPartner::from_partner(p.partner()), Some(p));
+        assert_eq!(p.partner().as_str(), p.name());
         assert!(p.path(None).ends_with("/aanmeldstatussen"));
     }
-    assert_eq!(VaPartner::from_name("sbb"), None);
+    assert_eq!(VaPartner::from_partner(Partner::Sbb), None);
     assert_eq!(
         VaPartner::Gemeenten.path(Some(&"0599".parse().expect("code"))),
         "/koppelpunt-gemeenten/v1/gemeenten/0599/aanmeldstatussen"

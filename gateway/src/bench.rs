@@ -34,6 +34,7 @@ use knooppunt_ops::{
 use knooppunt_registry::domain::{Command, DuoUitkomst, Person};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::Brin;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::bench::synthetic_person;
 use knooppunt_registry::store::{
@@ -296,13 +297,16 @@ async fn full_path(
     let brin: Brin = "25LX".parse().context("bench BRIN")?;
     let adapter = LoopbackAdapter::new(PARTNER, partner.clone())
         .with_topics(vec!["nl.knooppunt.dossier.#".into()])
-        .with_answer(Arc::new(move |e| {
-            Some(Command::RecordDuoFeedback {
-                mutatie: e.meta.id,
-                instelling: brin.clone(),
-                uitkomst: DuoUitkomst::Geaccepteerd,
-            })
-        }));
+        .with_answer(
+            Partner::Duo,
+            Arc::new(move |e| {
+                Some(Command::RecordDuoFeedback {
+                    mutatie: e.meta.id,
+                    instelling: brin.clone(),
+                    uitkomst: DuoUitkomst::Geaccepteerd,
+                })
+            }),
+        );
     // Group commit: concurrent commands share transactions. The partner answers get a batcher
     // of their own, so they never queue behind a burst of producer commands (the runtime's
     // slots stay short).

@@ -15,13 +15,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::bench::synthetic_person;
 use serde_json::json;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::client::ApiClient;
-use crate::config::{BusSettings, Config, PARTNER_NAMES, PartnerSettings, StoreSettings};
+use crate::config::{BusSettings, Config, PartnerSettings, StoreSettings};
 use crate::delivery::DeliveryConfig;
 use crate::serve::Node;
 
@@ -136,9 +137,9 @@ async fn run_in(
         prefetch: config.prefetch,
         ..DeliveryConfig::default()
     };
-    for name in PARTNER_NAMES {
+    for partner in knooppunt_adapters::partners::supported() {
         c.partners.insert(
-            name.to_owned(),
+            partner,
             PartnerSettings {
                 delivery: Some(delivery.clone()),
                 ..PartnerSettings::default()
@@ -240,7 +241,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
     // system of their school; no personalia, so no municipality.
     let per = 1 + config.statuses;
     let mut expected = std::collections::BTreeMap::new();
-    expected.insert("koppelpunt", config.aanmeldingen * per);
+    expected.insert(Partner::Koppelpunt, config.aanmeldingen * per);
     for (k, school) in schools.iter().enumerate() {
         let students = (0..config.aanmeldingen)
             .filter(|i| i % schools.len() == k)
@@ -248,7 +249,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
         let Some(s) = node.reference.vo_school(&school.parse()?) else {
             bail!("sample school {school} missing");
         };
-        let system = knooppunt_adapters::va::VaPartner::Regionaal(s.systeem).name();
+        let system = s.systeem.partner();
         *expected.entry(system).or_insert(0) += students * per;
     }
     let total: usize = expected.values().sum();
@@ -266,7 +267,7 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
     let mut lost = 0;
     let mut duplicates = 0;
     for (name, sim) in &node.simulators {
-        let want = expected.get(name.as_str()).copied().unwrap_or(0);
+        let want = expected.get(name).copied().unwrap_or(0);
         let got = sim.received_count();
         duplicates += sim.duplicates() + got.saturating_sub(want);
         delivered += got.min(want);

@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use knooppunt_adapters::partners;
 use knooppunt_adapters::sim::SimFaults;
 use knooppunt_registry::ids::{Brin, Oin};
+use knooppunt_registry::partner::Partner;
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryConfig;
@@ -37,9 +39,10 @@ pub struct Config {
     pub reference: ReferenceSettings,
     /// The institutions' OAuth2 clients. Empty: sandbox credentials are generated and printed.
     pub clients: Vec<ClientSettings>,
-    /// The VA partners by name: `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`.
-    /// A partner without an entry (or without `endpoint`) is served by its simulator.
-    pub partners: BTreeMap<String, PartnerSettings>,
+    /// The partners by name, one of the partner list's (`knooppunt_adapters::partners::all`):
+    /// today `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`. A partner without an
+    /// entry (or without `endpoint`) is served by its simulator.
+    pub partners: BTreeMap<Partner, PartnerSettings>,
     /// Delivery settings of the institution feed projection.
     pub feed: DeliveryConfig,
     /// Webhook push to institutions.
@@ -182,7 +185,7 @@ pub struct ClientSettings {
     pub secret_sha256: String,
 }
 
-/// One VA partner.
+/// One partner (`[partners.<name>]`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PartnerSettings {
@@ -194,6 +197,17 @@ pub struct PartnerSettings {
     pub timeout_ms: Option<u64>,
     /// Retries, tiers, breaker, rate limit, maintenance windows, shadow mode.
     pub delivery: Option<DeliveryConfig>,
+}
+
+impl PartnerSettings {
+    /// What the partner's entry in the partner list builds from.
+    pub fn plugin_settings(&self) -> partners::Settings {
+        partners::Settings {
+            endpoint: self.endpoint.clone(),
+            timeout: self.timeout_ms.map(std::time::Duration::from_millis),
+            faults: self.faults.clone(),
+        }
+    }
 }
 
 /// Webhook push.
@@ -217,9 +231,6 @@ impl Default for WebhookSettings {
         }
     }
 }
-
-/// The partner names a `[partners.<name>]` section may use.
-pub const PARTNER_NAMES: [&str; 5] = ["koppelpunt", "intergrip", "digidoor", "voroc", "gemeenten"];
 
 /// A configuration value that cannot be used: its dotted name and why.
 #[derive(Debug, thiserror::Error)]
@@ -374,13 +385,15 @@ impl Config {
         {
             return Err(invalid("bus.url", "must start with amqp:// or amqps://"));
         }
+        let supported = partners::supported();
         for (name, p) in &self.partners {
-            if !PARTNER_NAMES.contains(&name.as_str()) {
+            if !supported.contains(name) {
+                let list: Vec<_> = supported.iter().map(|p| p.as_str()).collect();
                 return Err(invalid(
                     format!("partners.{name}"),
                     format!(
-                        "unknown partner; expected one of {}",
-                        PARTNER_NAMES.join(", ")
+                        "no adapter for this partner yet; configurable: {}",
+                        list.join(", ")
                     ),
                 ));
             }
@@ -495,7 +508,7 @@ mod tests {
             assert!(matches!(c.bus, BusSettings::Amqp { .. }));
             assert!(!c.is_sandbox());
             assert!(!c.seeds_students());
-            let p = &c.partners["intergrip"];
+            let p = &c.partners[&Partner::Intergrip];
             assert_eq!(p.timeout_ms, Some(5000));
             assert_eq!(
                 p.delivery.as_ref().map(|d| d.tiers_ms.clone()),
@@ -524,6 +537,18 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("api.body_limit_bytes"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_partner_section_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "[partners.facebook]\ntimeout_ms = 1000\n")?;
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("partners") && e.contains("facebook"), "{e}");
             Ok(())
         });
     }
@@ -558,10 +583,10 @@ mod tests {
         assert!(e.contains("api.token_ttl_seconds"), "{e}");
 
         let mut c = Config::default();
-        c.partners.insert("duo".into(), PartnerSettings::default());
+        c.partners.insert(Partner::Rio, PartnerSettings::default());
         let e = c.validate().unwrap_err().to_string();
         assert!(
-            e.contains("partners.duo") && e.contains("unknown partner"),
+            e.contains("partners.rio") && e.contains("no adapter for this partner"),
             "{e}"
         );
 

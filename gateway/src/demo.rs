@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_adapters::va::VaPartner;
 use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use serde_json::json;
 use uuid::Uuid;
@@ -72,7 +72,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
     config.api.listen = "127.0.0.1:0".parse()?;
     config.sandbox_dir = std::env::temp_dir().join(format!("knooppunt-demo-{}", Uuid::new_v4()));
     // Short retry tiers so the demo's outage is over in seconds.
-    for name in crate::config::PARTNER_NAMES {
+    for partner in knooppunt_adapters::partners::supported() {
         let mut p = crate::config::PartnerSettings::default();
         let mut d = crate::delivery::DeliveryConfig {
             tiers_ms: vec![500, 1_000, 2_000],
@@ -80,7 +80,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
         };
         d.immediate.base_ms = 50;
         p.delivery = Some(d);
-        config.partners.insert(name.to_owned(), p);
+        config.partners.insert(partner, p);
     }
     let node = Node::start(config.clone()).await?;
     let result = journey(&node, out).await;
@@ -191,7 +191,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
         out,
         "\n3. Intergrip is down for a moment: its next 2 requests fail with 503"
     )?;
-    if let Some(sim) = node.simulators.get("intergrip") {
+    if let Some(sim) = node.simulators.get(&Partner::Intergrip) {
         sim.set_faults(SimFaults {
             fail_next: 2,
             ..SimFaults::default()
@@ -243,14 +243,14 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
     )?;
 
     // What each recipient must get (domain.md §2.2).
-    let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut expected: BTreeMap<Partner, usize> = BTreeMap::new();
     for a in &apps {
         let messages = 1 + a.statuses.len(); // the submission and each change
-        *expected.entry("koppelpunt").or_default() += messages;
+        *expected.entry(Partner::Koppelpunt).or_default() += messages;
         let system = node
             .reference
             .vo_school(&a.school.parse()?)
-            .map(|s| VaPartner::Regionaal(s.systeem).name())
+            .map(|s| s.systeem.partner())
             .context("sample school")?;
         *expected.entry(system).or_default() += messages;
         let informs = node
@@ -258,16 +258,17 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
             .iter()
             .any(|s| s.bsn.digits() == a.bsn && s.gemeente_informeren);
         if informs {
-            *expected.entry("gemeenten").or_default() += a.statuses.len();
+            *expected.entry(Partner::Gemeenten).or_default() += a.statuses.len();
         }
     }
 
     writeln!(out, "\n6. Waiting for the partners (retries included)…")?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let done = node.simulators.iter().all(|(name, sim)| {
-            sim.received_count() >= expected.get(name.as_str()).copied().unwrap_or(0)
-        });
+        let done = node
+            .simulators
+            .iter()
+            .all(|(name, sim)| sim.received_count() >= expected.get(name).copied().unwrap_or(0));
         if done || tokio::time::Instant::now() > deadline {
             break;
         }
@@ -278,17 +279,11 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
 
     writeln!(out, "\n7. What each partner received")?;
     for (name, sim) in &node.simulators {
-        let got = sim.received();
-        let want = expected.get(name.as_str()).copied().unwrap_or(0);
+        let got = sim.messages();
+        let want = expected.get(name).copied().unwrap_or(0);
         let line: Vec<String> = got
             .iter()
-            .map(|s| {
-                format!(
-                    "{}@{}",
-                    knooppunt_mappings::va::status_code(s.status),
-                    s.brin
-                )
-            })
+            .map(|m| format!("{}@{}", m.code, m.institution.as_deref().unwrap_or("-")))
             .collect();
         writeln!(
             out,

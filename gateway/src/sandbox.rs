@@ -4,7 +4,7 @@
 //!
 //! The BSNs are from the range the government keeps for tests (`99999xxxx`); the names are
 //! invented. In production, personal data comes from DUO through its adapter; here the seed plays
-//! DUO's part through the same registry commands, as `Actor::Partner { partner: "duo" }`.
+//! DUO's part through the same registry commands, as `Actor::Partner { partner: Partner::Duo }`.
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use knooppunt_registry::domain::{Command, Geboortedatum, Geslacht, Person, Personalia};
@@ -101,7 +101,7 @@ pub async fn seed_students(
     now: DateTime<Utc>,
 ) -> Result<Vec<SampleStudent>, StoreError> {
     let duo = Actor::Partner {
-        partner: "duo".to_owned(),
+        partner: knooppunt_registry::partner::Partner::Duo,
     };
     let mut out = Vec::new();
     for t in STUDENTS {

@@ -1,6 +1,7 @@
 //! `knooppunt serve`: one process with the registry, the bus, the outbox relay, the delivery
-//! runtimes of the VA adapters and of the institution feed, the webhook dispatcher, the partner
-//! simulators and the HTTP edge — wired from a [`Config`].
+//! runtimes of every partner's adapters (the partner list, `knooppunt_adapters::partners::all`)
+//! and of the institution feed, the webhook dispatcher, the partner simulators and the HTTP
+//! edge — wired from a [`Config`].
 //!
 //! With the default configuration this is the sandbox: in-memory store and bus, every partner
 //! simulated on a loopback port, sample reference data and students, a generated PKI. With a
@@ -18,13 +19,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use knooppunt_adapters::Adapter;
-use knooppunt_adapters::sim::VaSimulator;
-use knooppunt_adapters::va::{StoreVaReader, VaAdapter, VaPartner};
+use knooppunt_adapters::partners::{self, PartnerContext};
+use knooppunt_adapters::sim::Simulator;
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
 use knooppunt_ops::{
     AuditTrail, BatchingDeliveryState, DeliveryState, MemoryAudit, MemoryDeliveryState, Metrics,
     PgAudit, PgDeliveryState, StateBatchConfig,
 };
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::{
     BatchingConfig, BatchingStore, MemoryStore, PgStore, PgStoreConfig, Store,
@@ -61,8 +63,8 @@ pub struct Node {
     pub pki: Option<SandboxFiles>,
     /// Seeded sample students.
     pub students: Vec<SampleStudent>,
-    /// The in-process partner simulators, by partner name.
-    pub simulators: BTreeMap<String, VaSimulator>,
+    /// The in-process partner simulators, by partner.
+    pub simulators: BTreeMap<Partner, Box<dyn Simulator>>,
     /// Reference data in use.
     pub reference: Arc<ReferenceData>,
     /// The registry store.
@@ -241,42 +243,26 @@ impl Node {
             sink: Arc::new(StoreSink::new(store.clone(), reference.clone())),
         };
 
-        // Partners: real endpoints or simulators; one adapter and runtime each.
-        let reader = Arc::new(StoreVaReader::new(
-            store.clone(),
-            reference.clone(),
-            audit.clone(),
-        ));
+        // Partners, from the partner list: real endpoints or simulators; a runtime per adapter.
+        let context = PartnerContext {
+            store: store.clone(),
+            reference: reference.clone(),
+            audit: audit.clone(),
+        };
         let mut simulators = BTreeMap::new();
         let mut adapters: Vec<(Arc<dyn Adapter>, DeliveryConfig)> = Vec::new();
-        for partner in VaPartner::ALL {
-            let name = partner.name();
-            let settings = config.partners.get(name).cloned().unwrap_or_default();
-            let endpoint = match &settings.endpoint {
-                Some(e) => e.clone(),
-                None => {
-                    let sim = VaSimulator::spawn(
-                        partner,
-                        SocketAddr::from(([127, 0, 0, 1], 0)),
-                        settings.faults.clone(),
-                    )
-                    .await
-                    .with_context(|| format!("starting the {name} simulator"))?;
-                    let url = sim.url();
-                    simulators.insert(name.to_owned(), sim);
-                    url
-                }
-            };
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_millis(settings.timeout_ms.unwrap_or(10_000)))
-                .build()
-                .with_context(|| format!("HTTP client for {name}"))?;
-            let adapter =
-                VaAdapter::new(partner, endpoint, client, reader.clone(), reference.clone());
-            adapters.push((
-                Arc::new(adapter),
-                settings.delivery.clone().unwrap_or_default(),
-            ));
+        for plugin in partners::all() {
+            let partner = plugin.partner();
+            let settings = config.partners.get(&partner).cloned().unwrap_or_default();
+            let built = plugin
+                .build(&context, &settings.plugin_settings())
+                .await
+                .with_context(|| format!("configuration `partners.{partner}`"))?;
+            if let Some(sim) = built.simulator {
+                simulators.insert(partner, sim);
+            }
+            let delivery = settings.delivery.clone().unwrap_or_default();
+            adapters.extend(built.adapters.into_iter().map(|a| (a, delivery.clone())));
         }
         adapters.push((
             Arc::new(FeedAdapter::new(api_store.clone(), reference.clone())),

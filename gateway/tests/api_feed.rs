@@ -44,7 +44,7 @@ fn afgewezen(key: DossierKey, id: Uuid, sequence: u64) -> EventEnvelope {
         aanmelding: AanmeldingId(id),
         instelling: brin_a(),
         status: AanmeldStatus::Aangemeld,
-        partner: "intergrip".into(),
+        partner: knooppunt_registry::partner::Partner::Intergrip,
         reden: "status_onbekend".into(),
     };
     let event_id = Uuid::now_v7();

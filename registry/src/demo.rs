@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::envelope::{Actor, CommandMeta, DossierKey};
 use crate::ids::{Brin, PersonId};
+use crate::partner::Partner;
 use crate::policy::Part;
 use crate::reference::{
     AangebodenOpleiding, Cohort, Gemeente, GemeenteCode, Institution, Leertraject, Niveau,
@@ -293,16 +294,16 @@ pub fn journey(key: DossierKey) -> Vec<DemoStep> {
     let roc = Actor::Institution { brin: p("25LX") };
     let guest = Actor::Institution { brin: p("30GT") };
     let duo = Actor::Partner {
-        partner: "duo".to_owned(),
+        partner: Partner::Duo,
     };
     let signing = Actor::Partner {
-        partner: "signing".to_owned(),
+        partner: Partner::Signing,
     };
     let sbb = Actor::Partner {
-        partner: "sbb".to_owned(),
+        partner: Partner::Sbb,
     };
     let oso = Actor::Partner {
-        partner: "oso".to_owned(),
+        partner: Partner::Oso,
     };
     let crebo = p("25998");
     let ook_details = OokDetails {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ids::{Brin, OnderwijsbestuurCode};
+use crate::partner::Partner;
 
 /// The key of a student's dossier: an opaque UUID assigned when the dossier is opened. It is the
 /// `subject` of every event about the student and carries no personal data.
@@ -74,11 +75,11 @@ pub enum Actor {
         /// RIO onderwijsbestuurcode, e.g. `100B490`.
         bestuur: OnderwijsbestuurCode,
     },
-    /// A chain partner's answer coming back through an adapter (DUO, SBB, signing, …).
-    /// Known names: see [`crate::policy::PARTNERS`].
+    /// A chain partner's answer coming back through an adapter (DUO, SBB, signing, …); what
+    /// each may do: [`crate::policy::partner_rights`].
     Partner {
-        /// Adapter name, e.g. `"duo"`.
-        partner: String,
+        /// The partner, e.g. [`Partner::Duo`] (`"duo"` on the wire).
+        partner: Partner,
     },
     /// An operator, by login name (not personal data of a student).
     Operator {

@@ -3,6 +3,7 @@
 //! - [`ids`]: identifiers of the chain, always valid once parsed.
 //! - [`envelope`]: the metadata every command and event carries.
 //! - [`domain`]: the dossier, its commands, events and rejections.
+//! - [`partner`]: the chain partners, a closed type.
 //! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
 //! - [`reference`](mod@reference): institutions, opleidingen, schools — what the rules look up.
 //! - [`demo`]: sample reference data and one student's journey, runnable on any store.
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod envelope;
 pub mod ids;
+pub mod partner;
 pub mod policy;
 pub mod reference;
 pub mod store;

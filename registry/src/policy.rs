@@ -34,6 +34,7 @@ use crate::domain::Dossier;
 use crate::envelope::{Actor, DossierKey};
 use crate::ids::Brin;
 use crate::ids::OnderwijsbestuurCode;
+use crate::partner::Partner;
 use crate::reference::ReferenceData;
 
 /// A part of a dossier, the unit of access and of consent scopes.
@@ -183,8 +184,6 @@ pub enum DenyReason {
     OperatorNoPersonalData,
     /// The partner's task does not need this part.
     PartnerNotConcerned,
-    /// Not a known partner adapter.
-    UnknownPartner,
     /// The history is append-only.
     AppendOnly,
     /// The item belongs to another institution.
@@ -202,7 +201,6 @@ impl fmt::Display for DenyReason {
             Self::NotForThisRelation => "the relation with the student does not cover this",
             Self::OperatorNoPersonalData => "operators see no personal data",
             Self::PartnerNotConcerned => "the partner's task does not need this",
-            Self::UnknownPartner => "unknown partner",
             Self::AppendOnly => "the history is append-only",
             Self::OtherInstitution => "it belongs to another institution",
             Self::CommandNotAllowed => "this actor may not issue this command",
@@ -246,59 +244,61 @@ pub struct Subject<'a> {
     pub on: NaiveDate,
 }
 
-/// The partner adapters the policy knows, with what each may read and change.
+/// What `partner` may read and change: `(reads, changes)`. Exhaustive, so a new partner
+/// cannot exist without a decision on its rights.
 ///
 /// The VA partners (`koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`) read the VA
 /// status to send it; their change right on it is for reporting a refusal
 /// (`Command::RecordVaAfwijzing`) only — the command rules refuse every other change by them.
-pub const PARTNERS: [(&str, &[Part], &[Part]); 10] = [
-    (
-        "duo",
-        &[
-            Part::Personalia,
-            Part::Onderwijsovereenkomsten,
-            Part::Praktijkovereenkomsten,
-            Part::Keuzedelen,
-            Part::Examenresultaten,
-            Part::Diplomas,
-            Part::DuoTerugkoppeling,
-        ],
-        &[
-            Part::Personalia,
-            Part::Vooropleidingen,
-            Part::DuoTerugkoppeling,
-        ],
-    ),
-    (
-        "sbb",
-        &[Part::Praktijkovereenkomsten],
-        &[Part::Praktijkovereenkomsten],
-    ),
-    (
-        "signing",
-        &[
-            Part::Onderwijsovereenkomsten,
-            Part::Praktijkovereenkomsten,
-            Part::Ondertekening,
-        ],
-        &[
-            Part::Onderwijsovereenkomsten,
-            Part::Praktijkovereenkomsten,
-            Part::Ondertekening,
-        ],
-    ),
-    (
-        "cambo",
-        &[Part::Aanmeldingen, Part::VaStatus],
-        &[Part::Aanmeldingen, Part::VaStatus],
-    ),
-    ("oso", &[], &[Part::Overstapdossier]),
-    ("koppelpunt", &[Part::VaStatus], &[Part::VaStatus]),
-    ("intergrip", &[Part::VaStatus], &[Part::VaStatus]),
-    ("digidoor", &[Part::VaStatus], &[Part::VaStatus]),
-    ("voroc", &[Part::VaStatus], &[Part::VaStatus]),
-    ("gemeenten", &[Part::VaStatus], &[Part::VaStatus]),
-];
+/// RIO (reference data) and DigiD (authentication; the student acts as themself) touch no
+/// dossier part.
+pub fn partner_rights(partner: Partner) -> (&'static [Part], &'static [Part]) {
+    match partner {
+        Partner::Duo => (
+            &[
+                Part::Personalia,
+                Part::Onderwijsovereenkomsten,
+                Part::Praktijkovereenkomsten,
+                Part::Keuzedelen,
+                Part::Examenresultaten,
+                Part::Diplomas,
+                Part::DuoTerugkoppeling,
+            ],
+            &[
+                Part::Personalia,
+                Part::Vooropleidingen,
+                Part::DuoTerugkoppeling,
+            ],
+        ),
+        Partner::Sbb => (
+            &[Part::Praktijkovereenkomsten],
+            &[Part::Praktijkovereenkomsten],
+        ),
+        Partner::Signing => (
+            &[
+                Part::Onderwijsovereenkomsten,
+                Part::Praktijkovereenkomsten,
+                Part::Ondertekening,
+            ],
+            &[
+                Part::Onderwijsovereenkomsten,
+                Part::Praktijkovereenkomsten,
+                Part::Ondertekening,
+            ],
+        ),
+        Partner::Cambo => (
+            &[Part::Aanmeldingen, Part::VaStatus],
+            &[Part::Aanmeldingen, Part::VaStatus],
+        ),
+        Partner::Oso => (&[], &[Part::Overstapdossier]),
+        Partner::Koppelpunt
+        | Partner::Intergrip
+        | Partner::Digidoor
+        | Partner::Voroc
+        | Partner::Gemeenten => (&[Part::VaStatus], &[Part::VaStatus]),
+        Partner::Rio | Partner::Digid => (&[], &[]),
+    }
+}
 
 const STUDENT_CHANGES: [Part; 5] = [
     Part::Aanmeldingen,
@@ -382,10 +382,7 @@ pub fn decide(actor: &Actor, subject: &Subject<'_>, part: Part, access: Access) 
         Actor::Institution { brin } => institution(&brin.instelling(), subject, part, access),
         Actor::BevoegdGezag { bestuur } => bevoegd_gezag(bestuur, subject, part, access),
         Actor::Partner { partner } => {
-            let Some((_, reads, changes)) = PARTNERS.iter().find(|(name, _, _)| name == partner)
-            else {
-                return deny(DenyReason::UnknownPartner);
-            };
+            let (reads, changes) = partner_rights(*partner);
             let list = match access {
                 Access::Read => reads,
                 Access::Change => changes,

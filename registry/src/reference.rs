@@ -194,6 +194,18 @@ pub enum RegionaalSysteem {
     Voroc,
 }
 
+impl RegionaalSysteem {
+    /// The chain partner that is this system.
+    pub fn partner(self) -> crate::partner::Partner {
+        use crate::partner::Partner;
+        match self {
+            Self::Intergrip => Partner::Intergrip,
+            Self::Digidoor => Partner::Digidoor,
+            Self::Voroc => Partner::Voroc,
+        }
+    }
+}
+
 /// A sending (va)vo school.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoSchool {

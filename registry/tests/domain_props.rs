@@ -80,7 +80,7 @@ const OPLEIDINGEN: [Uuid; 4] = [
 
 fn actor(i: u8, key: DossierKey) -> Actor {
     let partner = |p: &str| Actor::Partner {
-        partner: p.to_owned(),
+        partner: p.parse().expect("a known partner"),
     };
     match i % 12 {
         0 => Actor::Student { dossier: key },
@@ -148,7 +148,7 @@ fn wijze(i: u8) -> Ondertekenwijze {
 /// The actor who would normally issue a command of this kind.
 fn natural_actor(kind: u8, key: DossierKey) -> Actor {
     let partner = |p: &str| Actor::Partner {
-        partner: p.to_owned(),
+        partner: p.parse().expect("a known partner"),
     };
     match kind % 25 {
         0 | 3 | 5 | 6 => Actor::Student { dossier: key },

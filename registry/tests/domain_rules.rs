@@ -8,6 +8,7 @@ use knooppunt_registry::demo::{self, AANMELDING, BPV, OOK};
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::Brin;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::policy::{Access, DenyReason, Part};
 use knooppunt_registry::reference::{Leertraject, Niveau, Participation, ReferenceData};
 
@@ -523,7 +524,7 @@ fn an_adult_signs_without_a_parent_and_a_parent_may_not_sign() {
     p.geboortedatum = Geboortedatum::new(2009, None, None).expect("valid");
     h.exec(
         Actor::Partner {
-            partner: "duo".to_owned(),
+            partner: Partner::Duo,
         },
         at(2027, 6, 1, 12, 0),
         &Command::RecordPersonalia { personalia: p },
@@ -733,7 +734,7 @@ fn a_bpv_is_signed_only_after_sbb_recognises_the_leerbedrijf() {
         Err(Rejection::LeerbedrijfNotErkend { bpv: BPV })
     );
     let sbb = Actor::Partner {
-        partner: "sbb".to_owned(),
+        partner: Partner::Sbb,
     };
     let check = |erkend: bool, reden: Option<&str>| Command::RecordSbbCheck {
         bpv: BPV,
@@ -770,7 +771,7 @@ fn a_bpv_is_signed_only_after_sbb_recognises_the_leerbedrijf() {
 fn withdrawing_an_erkenning_marks_running_bpvs() {
     let mut h = Harness::after("school signs");
     let sbb = Actor::Partner {
-        partner: "sbb".to_owned(),
+        partner: Partner::Sbb,
     };
     let withdraw = |lb: &str| Command::WithdrawErkenning {
         leerbedrijf: lb.parse().expect("id"),
@@ -991,7 +992,7 @@ fn a_diploma_needs_a_signed_running_ook_for_its_crebo_and_ends_it() {
 fn a_definitive_bekostigingsstatus_does_not_go_back() {
     let mut h = Harness::after("voorlopige bekostigingsstatus");
     let duo = Actor::Partner {
-        partner: "duo".to_owned(),
+        partner: Partner::Duo,
     };
     let status = |s| Command::RecordBekostigingsstatus {
         ook: OOK,
@@ -1043,14 +1044,14 @@ fn duo_feedback_only_from_duo_and_signing_status_final_states_stay() {
     assert!(matches!(r, Err(Rejection::NotPermitted { .. })), "{r:?}");
     h.exec(
         Actor::Partner {
-            partner: "duo".to_owned(),
+            partner: Partner::Duo,
         },
         at(2027, 6, 6, 10, 0),
         &feedback,
     )
     .expect("recorded");
     let signing = Actor::Partner {
-        partner: "signing".to_owned(),
+        partner: Partner::Signing,
     };
     let r = h.exec(
         signing,
@@ -1208,7 +1209,7 @@ fn rejections_carry_no_personal_data() {
     let r = h
         .exec(
             Actor::Partner {
-                partner: "duo".to_owned(),
+                partner: Partner::Duo,
             },
             at(2027, 1, 16, 10, 0),
             &Command::RecordPersonalia { personalia: p },
@@ -1246,7 +1247,7 @@ fn status_changes_name_the_municipality_only_when_the_law_says_so() {
     let mut p = h.dossier.personalia.clone().expect("personalia");
     p.startkwalificatie = true;
     let duo = Actor::Partner {
-        partner: "duo".to_owned(),
+        partner: Partner::Duo,
     };
     h.exec(
         duo.clone(),
@@ -1280,7 +1281,7 @@ fn status_changes_name_the_municipality_only_when_the_law_says_so() {
 fn cambo_may_only_withdraw_an_aanmelding() {
     let mut h = Harness::after("applies for Software Developer");
     let cambo = Actor::Partner {
-        partner: "cambo".to_owned(),
+        partner: Partner::Cambo,
     };
     let change = |status| Command::ChangeAanmeldingStatus {
         aanmelding: AANMELDING,
@@ -1410,7 +1411,7 @@ fn krd_parts_need_an_institution_at_level_krd() {
 fn a_signing_transaction_belongs_to_one_agreement() {
     let mut h = Harness::after("transaction in progress");
     let signing = Actor::Partner {
-        partner: "signing".to_owned(),
+        partner: Partner::Signing,
     };
     let r = h.exec(
         signing.clone(),
@@ -1446,20 +1447,29 @@ fn a_signing_transaction_belongs_to_one_agreement() {
 fn afwijzing(partner: &str, reden: &str) -> Command {
     Command::RecordVaAfwijzing {
         aanmelding: AANMELDING,
-        partner: partner.to_owned(),
+        partner: partner.parse().expect("a known partner"),
         reden: reden.to_owned(),
     }
 }
 
 fn partner(name: &str) -> Actor {
     Actor::Partner {
-        partner: name.to_owned(),
+        partner: name.parse().expect("a known partner"),
     }
+}
+
+/// The wire names of the VA recipients.
+fn va_partners() -> Vec<&'static str> {
+    Partner::ALL
+        .into_iter()
+        .filter(|p| p.is_va_recipient())
+        .map(Partner::as_str)
+        .collect()
 }
 
 #[test]
 fn a_va_partner_reports_a_refused_status_to_the_institution_and_nothing_else_changes() {
-    for name in Command::VA_PARTNERS {
+    for name in va_partners() {
         let mut h = Harness::after("confirms: aangemeld");
         let before = h.dossier.clone();
         let events = h
@@ -1475,7 +1485,7 @@ fn a_va_partner_reports_a_refused_status_to_the_institution_and_nothing_else_cha
                 aanmelding: AANMELDING,
                 instelling: brin("25LX"),
                 status: AanmeldStatus::Aangemeld,
-                partner: name.to_owned(),
+                partner: name.parse().unwrap(),
                 reden: "status_onbekend".to_owned(),
             }]
         );
@@ -1505,7 +1515,7 @@ fn a_va_partner_reports_a_refused_status_to_the_institution_and_nothing_else_cha
     assert_eq!(
         Command::RecordVaAfwijzing {
             aanmelding: AANMELDING,
-            partner: "voroc".to_owned(),
+            partner: Partner::Voroc,
             reden: "x".to_owned()
         }
         .name(),
@@ -1543,7 +1553,6 @@ fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
         ("koppelpunt", "111222333 onbekend", "reden"),
         ("koppelpunt", "bsn-111222333", "reden"),
         ("koppelpunt", &"x".repeat(65), "reden"),
-        ("", "rejected", "partner"),
         ("sbb", "rejected", "partner"),
     ] {
         let r = h.exec(Actor::System, when, &afwijzing(p, reden));
@@ -1558,6 +1567,19 @@ fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
         &afwijzing("koppelpunt", &"x".repeat(64)),
     )
     .expect("64 characters fit");
+    // A partner outside the closed set cannot even be named: such a command does not parse.
+    for name in ["", "facebook", "Koppelpunt"] {
+        let json = serde_json::json!({
+            "command": "record_va_afwijzing",
+            "aanmelding": AANMELDING,
+            "partner": name,
+            "reden": "rejected",
+        });
+        assert!(
+            serde_json::from_value::<Command>(json).is_err(),
+            "partner {name:?} parsed"
+        );
+    }
     // A partner reports its own refusals only.
     let r = h.exec(partner("intergrip"), when, &afwijzing("voroc", "rejected"));
     assert!(
@@ -1571,7 +1593,7 @@ fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
         when,
         &Command::RecordVaAfwijzing {
             aanmelding: unknown,
-            partner: "koppelpunt".to_owned(),
+            partner: Partner::Koppelpunt,
             reden: "rejected".to_owned(),
         },
     );
@@ -1586,7 +1608,7 @@ fn a_va_afwijzing_from_anyone_else_or_with_bad_codes_is_refused() {
 #[test]
 fn va_partners_may_not_change_a_status_themselves() {
     let mut h = Harness::after("applies for Software Developer");
-    for name in Command::VA_PARTNERS {
+    for name in va_partners() {
         let r = h.exec(
             partner(name),
             at(2027, 2, 12, 9, 0),

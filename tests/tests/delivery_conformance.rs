@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use chrono::Utc;
-use knooppunt_adapters::TransientClass;
 use knooppunt_adapters::loopback::{LoopbackAdapter, LoopbackPartner};
+use knooppunt_adapters::{Adapter, Mode, Outcome, TransientClass};
 use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
 use knooppunt_gateway::bus::memory::MemoryTransport;
 use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, parking_queue, work_queue};
@@ -62,6 +62,38 @@ struct Bed {
     _vhost: Option<TestVhost>,
 }
 
+/// The partner identity the loopback adapter's answers are executed as.
+#[derive(Debug, Clone, Copy)]
+enum Identity {
+    /// As DUO (its answers are DUO feedback).
+    Duo,
+    /// None: the adapter answers, but has no partner identity.
+    None,
+}
+
+/// The loopback adapter without a partner identity (as a projection has), answering all the same.
+#[derive(Debug)]
+struct Anonymous(LoopbackAdapter);
+
+#[async_trait::async_trait]
+impl Adapter for Anonymous {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn answers_as(&self) -> Option<knooppunt_registry::partner::Partner> {
+        None
+    }
+
+    fn topics(&self) -> Vec<String> {
+        self.0.topics()
+    }
+
+    async fn deliver(&self, event: &EventEnvelope, mode: Mode) -> Outcome {
+        self.0.deliver(event, mode).await
+    }
+}
+
 /// The suite's base configuration: no immediate retries, three short tiers, a breaker that
 /// stays out of the way.
 fn base_config() -> DeliveryConfig {
@@ -88,13 +120,14 @@ fn brin() -> Brin {
 
 impl Bed {
     async fn new(bus: Bus, config: DeliveryConfig) -> anyhow::Result<Self> {
-        Self::with(bus, move || Ok(config)).await
+        Self::with(bus, Identity::Duo, move || Ok(config)).await
     }
 
     /// Like [`Bed::new`], with the configuration made once the bus is ready (for windows
     /// relative to now).
     async fn with(
         bus: Bus,
+        identity: Identity,
         config: impl FnOnce() -> anyhow::Result<DeliveryConfig>,
     ) -> anyhow::Result<Self> {
         let (transport, amqp, vhost): (Arc<dyn Transport>, _, _) = match bus {
@@ -111,21 +144,26 @@ impl Bed {
         };
         let partner = LoopbackPartner::new();
         let instelling = brin();
-        let adapter = LoopbackAdapter::new(PARTNER, partner.clone()).with_answer(Arc::new(
-            move |e: &EventEnvelope| {
+        let adapter = LoopbackAdapter::new(PARTNER, partner.clone()).with_answer(
+            knooppunt_registry::partner::Partner::Duo,
+            Arc::new(move |e: &EventEnvelope| {
                 Some(Command::RecordDuoFeedback {
                     mutatie: e.meta.id,
                     instelling: instelling.clone(),
                     uitkomst: DuoUitkomst::Geaccepteerd,
                 })
-            },
-        ));
+            }),
+        );
+        let adapter: Arc<dyn Adapter> = match identity {
+            Identity::Duo => Arc::new(adapter),
+            Identity::None => Arc::new(Anonymous(adapter)),
+        };
         let state = Arc::new(MemoryDeliveryState::new());
         let audit = Arc::new(MemoryAudit::new());
         let sink = RecordingSink::new();
         let metrics = Arc::new(Metrics::new());
         let runtime = Arc::new(DeliveryRuntime::new(
-            Arc::new(adapter),
+            adapter,
             config()?,
             Deps {
                 transport: transport.clone(),
@@ -273,6 +311,15 @@ async fn duplicate_delivery_has_one_effect(bus: Bus) -> anyhow::Result<()> {
     .await?;
     ensure!(bed.partner.accepted_count(id) == 1, "partner got it once");
     ensure!(bed.sink.commands().len() == 1, "one answer in the registry");
+    // The answer is executed as the adapter's partner identity, so the registry's policy for
+    // that partner applies.
+    ensure!(
+        bed.sink.commands()[0].0.actor
+            == knooppunt_registry::envelope::Actor::Partner {
+                partner: knooppunt_registry::partner::Partner::Duo
+            },
+        "the answer acts as the adapter's partner"
+    );
     ensure!(
         bed.hops(id)
             .await?
@@ -280,6 +327,26 @@ async fn duplicate_delivery_has_one_effect(bus: Bus) -> anyhow::Result<()> {
             .filter(|(h, _)| *h == Hop::Delivered)
             .count()
             == 1
+    );
+    bed.stop().await
+}
+
+async fn an_answer_without_a_partner_identity_is_refused(bus: Bus) -> anyhow::Result<()> {
+    let mut bed = Bed::with(bus, Identity::None, || Ok(base_config())).await?;
+    bed.start();
+    let e = event(DossierKey::new(), 1)?;
+    bed.publish(&e).await?;
+    let id = e.meta.id;
+    eventually("delivered and done", || async { bed.done(id).await }).await?;
+    ensure!(bed.partner.accepted_count(id) == 1, "the partner got it");
+    ensure!(
+        bed.sink.commands().is_empty(),
+        "nothing executed in the registry"
+    );
+    let hops = bed.hops(id).await?;
+    ensure!(
+        hops.contains(&(Hop::Answered, Some("refused".to_owned()))),
+        "{hops:?}"
     );
     bed.stop().await
 }
@@ -600,7 +667,7 @@ async fn maintenance_window_holds_then_drains(bus: Bus) -> anyhow::Result<()> {
     let hold = Duration::from_millis(1000);
     let drain = 50.0;
     let mut window_end = Instant::now();
-    let mut bed = Bed::with(bus, || {
+    let mut bed = Bed::with(bus, Identity::Duo, || {
         let start = Utc::now();
         window_end = Instant::now() + hold;
         Ok(DeliveryConfig {
@@ -741,6 +808,7 @@ macro_rules! on_both_buses {
 
 on_both_buses!(
     duplicate_delivery_has_one_effect,
+    an_answer_without_a_partner_identity_is_refused,
     crash_before_ack_is_redelivered_with_one_effect,
     transient_failures_use_the_tiers_in_order,
     immediate_retries_absorb_a_blip,

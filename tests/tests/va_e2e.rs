@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use knooppunt_adapters::sim::SimFaults;
 use knooppunt_gateway::client::ApiClient;
-use knooppunt_gateway::config::{
-    BusSettings, Config, PARTNER_NAMES, PartnerSettings, StoreSettings,
-};
+use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
 use knooppunt_gateway::delivery::DeliveryConfig;
 use knooppunt_gateway::serve::Node;
 use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_registry::partner::Partner;
 use knooppunt_tests::{TestSchema, TestVhost};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -54,9 +53,9 @@ async fn start(backend: Backend) -> Harness {
     delivery.immediate.base_ms = 20;
     delivery.immediate.max_ms = 50;
     delivery.breaker.cool_down_ms = 200;
-    for name in PARTNER_NAMES {
+    for partner in knooppunt_adapters::partners::supported() {
         config.partners.insert(
-            name.to_owned(),
+            partner,
             PartnerSettings {
                 delivery: Some(delivery.clone()),
                 timeout_ms: Some(2_000),
@@ -138,12 +137,13 @@ async fn change(
 
 /// Waits until every simulator has at least the expected number of messages (or 30 s), then
 /// a little longer so that extra messages would show.
-async fn settle(node: &Node, expected: &BTreeMap<&str, usize>) {
+async fn settle(node: &Node, expected: &BTreeMap<Partner, usize>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::time::Instant::now() < deadline {
-        let done = node.simulators.iter().all(|(name, sim)| {
-            sim.received_count() >= expected.get(name.as_str()).copied().unwrap_or(0)
-        });
+        let done = node
+            .simulators
+            .iter()
+            .all(|(name, sim)| sim.received_count() >= expected.get(name).copied().unwrap_or(0));
         if done {
             break;
         }
@@ -153,11 +153,14 @@ async fn settle(node: &Node, expected: &BTreeMap<&str, usize>) {
 }
 
 /// (pgn digits, status) as a simulator received them, in order.
-fn received(node: &Node, partner: &str) -> Vec<(String, AanmeldStatus)> {
-    node.simulators[partner]
-        .received()
-        .iter()
-        .map(|s| (s.pgn.digits().to_owned(), s.status))
+fn received(node: &Node, partner: Partner) -> Vec<(String, AanmeldStatus)> {
+    node.simulators[&partner]
+        .messages()
+        .into_iter()
+        .map(|m| {
+            let status = knooppunt_mappings::va::status_from_code("status", &m.code).unwrap();
+            (m.subject, status)
+        })
         .collect()
 }
 
@@ -211,20 +214,20 @@ async fn journey(backend: Backend) {
     }
 
     use AanmeldStatus::*;
-    let expected: BTreeMap<&str, usize> = [
-        ("koppelpunt", 10),
-        ("intergrip", 6),
-        ("digidoor", 2),
-        ("voroc", 2),
-        ("gemeenten", 4),
+    let expected: BTreeMap<Partner, usize> = [
+        (Partner::Koppelpunt, 10),
+        (Partner::Intergrip, 6),
+        (Partner::Digidoor, 2),
+        (Partner::Voroc, 2),
+        (Partner::Gemeenten, 4),
     ]
     .into_iter()
     .collect();
     settle(node, &expected).await;
 
-    let koppelpunt = received(node, "koppelpunt");
+    let koppelpunt = received(node, Partner::Koppelpunt);
     assert_eq!(koppelpunt.len(), 10, "{koppelpunt:?}");
-    let intergrip = received(node, "intergrip");
+    let intergrip = received(node, Partner::Intergrip);
     // Only Noor's school is on Intergrip; her statuses arrive in the order they happened.
     assert_eq!(
         of(&intergrip, NOOR).len(),
@@ -232,15 +235,15 @@ async fn journey(backend: Backend) {
         "Intergrip got another student's status"
     );
     assert_eq!(intergrip.len(), 6);
-    let digidoor = received(node, "digidoor");
+    let digidoor = received(node, Partner::Digidoor);
     assert_eq!(of(&digidoor, DAAN), vec![Ontvangen, Aangemeld]);
     assert_eq!(digidoor.len(), 2);
-    let voroc = received(node, "voroc");
+    let voroc = received(node, Partner::Voroc);
     assert_eq!(of(&voroc, SEM), vec![Ontvangen, Aangemeld]);
     assert_eq!(voroc.len(), 2);
     // The municipality hears of Noor's status changes only: not Daan (24), not Sem
     // (startkwalificatie), and not the submissions.
-    let gemeenten = received(node, "gemeenten");
+    let gemeenten = received(node, Partner::Gemeenten);
     assert_eq!(
         of(&gemeenten, NOOR),
         vec![
@@ -255,12 +258,10 @@ async fn journey(backend: Backend) {
         assert_eq!(sim.duplicates(), 0, "{name} got a duplicate");
         // Per student, the wijzigingsvolgnummer only increases (order kept).
         let mut last: BTreeMap<String, u64> = BTreeMap::new();
-        for s in sim.received() {
-            let prev = last.insert(s.pgn.digits().to_owned(), s.wijzigingsvolgnummer);
-            assert!(
-                prev.is_none_or(|p| p < s.wijzigingsvolgnummer),
-                "{name}: out of order"
-            );
+        for m in sim.messages() {
+            let sequence = m.sequence.expect("a VA status has a wijzigingsvolgnummer");
+            let prev = last.insert(m.subject, sequence);
+            assert!(prev.is_none_or(|p| p < sequence), "{name}: out of order");
         }
     }
 
@@ -281,7 +282,7 @@ async fn failing_regional_system(backend: Backend) {
     let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
     // Intergrip answers 503 to its next 6 requests, then times out twice: more than the
     // immediate retries, so tiers are used, and later statuses wait behind the first.
-    node.simulators["intergrip"].set_faults(SimFaults {
+    node.simulators[&Partner::Intergrip].set_faults(SimFaults {
         fail_next: 6,
         timeout_next: 2,
         ..SimFaults::default()
@@ -290,16 +291,17 @@ async fn failing_regional_system(backend: Backend) {
     for s in ["aangemeld", "ook_aangeboden"] {
         assert_eq!(change(&kustland, id, s).await.status, 200);
     }
-    let expected: BTreeMap<&str, usize> =
-        [("intergrip", 3), ("koppelpunt", 3)].into_iter().collect();
+    let expected: BTreeMap<Partner, usize> = [(Partner::Intergrip, 3), (Partner::Koppelpunt, 3)]
+        .into_iter()
+        .collect();
     settle(node, &expected).await;
     use AanmeldStatus::*;
     assert_eq!(
-        of(&received(node, "intergrip"), NOOR),
+        of(&received(node, Partner::Intergrip), NOOR),
         vec![Ontvangen, Aangemeld, OokAangeboden],
         "Intergrip finally got everything, in order"
     );
-    assert_eq!(node.simulators["intergrip"].duplicates(), 0);
+    assert_eq!(node.simulators[&Partner::Intergrip].duplicates(), 0);
     h.stop().await;
 }
 
@@ -308,7 +310,7 @@ async fn refusal_is_reported_back(backend: Backend) {
     let node = &h.node;
     let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
     // The koppelpunt refuses status LI (a business rule of the partner).
-    node.simulators["koppelpunt"].set_faults(SimFaults {
+    node.simulators[&Partner::Koppelpunt].set_faults(SimFaults {
         reject_statuses: vec!["LI".to_owned()],
         ..SimFaults::default()
     });
@@ -327,7 +329,7 @@ async fn refusal_is_reported_back(backend: Backend) {
     assert_eq!(refusal["aanmelding_id"], json!(id.to_string()));
     assert_eq!(refusal["partner"], json!("koppelpunt"));
     // Not retried: the koppelpunt saw the LI once, and accepted only the submission.
-    assert_eq!(received(node, "koppelpunt").len(), 1);
+    assert_eq!(received(node, Partner::Koppelpunt).len(), 1);
     h.stop().await;
 }
 

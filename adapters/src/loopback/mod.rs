@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use knooppunt_registry::domain::Command;
 use knooppunt_registry::envelope::DossierKey;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::EventEnvelope;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -265,7 +266,7 @@ pub struct LoopbackAdapter {
     topics: Vec<String>,
     endpoint: String,
     partner: Arc<LoopbackPartner>,
-    answer: Option<AnswerFn>,
+    answer: Option<(Partner, AnswerFn)>,
 }
 
 impl fmt::Debug for LoopbackAdapter {
@@ -296,9 +297,10 @@ impl LoopbackAdapter {
         self
     }
 
-    /// For each accepted event the partner answers with the command `answer` builds.
-    pub fn with_answer(mut self, answer: AnswerFn) -> Self {
-        self.answer = Some(answer);
+    /// For each accepted event the partner answers with the command `answer` builds; the
+    /// runtime executes it as `answers_as` (e.g. [`Partner::Duo`] for a DUO-like answer).
+    pub fn with_answer(mut self, answers_as: Partner, answer: AnswerFn) -> Self {
+        self.answer = Some((answers_as, answer));
         self
     }
 
@@ -312,6 +314,10 @@ impl LoopbackAdapter {
 impl Adapter for LoopbackAdapter {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn answers_as(&self) -> Option<Partner> {
+        self.answer.as_ref().map(|(p, _)| *p)
     }
 
     fn topics(&self) -> Vec<String> {
@@ -333,7 +339,7 @@ impl Adapter for LoopbackAdapter {
         }
         match self.partner.handle(event, &self.endpoint) {
             Ok(()) => Outcome::Delivered {
-                answer: self.answer.as_ref().and_then(|f| f(event)),
+                answer: self.answer.as_ref().and_then(|(_, f)| f(event)),
                 status: "200".into(),
                 endpoint: self.endpoint.clone(),
             },

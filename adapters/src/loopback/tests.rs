@@ -87,7 +87,10 @@ async fn throttling_carries_retry_after_and_rejection_is_permanent() {
 #[tokio::test]
 async fn down_partner_and_shadow_mode_send_nothing() {
     let partner = LoopbackPartner::new();
-    let adapter = LoopbackAdapter::new("sim", partner.clone()).with_answer(Arc::new(|_| None));
+    let adapter = LoopbackAdapter::new("sim", partner.clone()).with_answer(
+        knooppunt_registry::partner::Partner::Duo,
+        Arc::new(|_| None),
+    );
     let e = event(DossierKey::new(), 1);
     partner.go_down();
     assert_eq!(adapter.deliver(&e, Mode::Live).await.label(), "transient");

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use knooppunt_registry::domain::{AanmeldingId, Command};
+use knooppunt_registry::partner::Partner;
 
 use crate::{Outcome, PermanentClass, TransientClass};
 
@@ -81,8 +82,8 @@ pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 /// What the classification needs to know about the attempt.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
-    /// The adapter (partner) name, for the refusal answer.
-    pub partner: &'a str,
+    /// The partner, for the refusal answer.
+    pub partner: Partner,
     /// The aanmelding the status was about, for the refusal answer.
     pub aanmelding: AanmeldingId,
     /// Where the attempt went (no ids).
@@ -126,7 +127,7 @@ pub fn classify_response(
                 reason: reason.clone(),
                 answer: Some(Command::RecordVaAfwijzing {
                     aanmelding: attempt.aanmelding,
-                    partner: attempt.partner.to_owned(),
+                    partner: attempt.partner,
                     reden: reason,
                 }),
                 status: Some(code.clone()),
@@ -172,7 +173,7 @@ mod tests {
 
     fn attempt() -> Attempt<'static> {
         Attempt {
-            partner: "intergrip",
+            partner: Partner::Intergrip,
             aanmelding: AanmeldingId(Uuid::from_u128(7)),
             endpoint: "http://sim/intergrip/vva/v1/aanmeldstatussen",
         }
@@ -224,7 +225,7 @@ mod tests {
                     answer,
                     Some(Command::RecordVaAfwijzing {
                         aanmelding: AanmeldingId(Uuid::from_u128(7)),
-                        partner: "intergrip".to_owned(),
+                        partner: Partner::Intergrip,
                         reden: "status_niet_toegestaan".to_owned(),
                     })
                 );

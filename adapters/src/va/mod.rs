@@ -19,17 +19,21 @@ use chrono::Utc;
 use knooppunt_mappings::va::{self, VaStatus, VaTarget};
 use knooppunt_ops::payload_hash;
 use knooppunt_registry::envelope::DossierKey;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::{GemeenteCode, ReferenceData, RegionaalSysteem};
 use knooppunt_registry::store::EventEnvelope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::partners::{self, BuildError, Built, PartnerContext, PartnerPlugin, Settings};
 use crate::{Adapter, Mode, Outcome, PermanentClass, TransientClass};
 
 pub mod classify;
 mod reader;
+pub mod simulator;
 
 pub use reader::{ReadError, StoreVaReader, VaReader};
+pub use simulator::{Received, VaSimulator};
 
 /// The topic pattern every VA adapter consumes.
 pub const TOPIC: &str = "nl.knooppunt.aanmelding.#";
@@ -59,21 +63,24 @@ impl VaPartner {
         Self::Gemeenten,
     ];
 
-    /// The adapter name (queues, metrics, audit, policy): `koppelpunt`, `intergrip`,
-    /// `digidoor`, `voroc`, `gemeenten`.
-    pub fn name(self) -> &'static str {
+    /// The registry's identity of this recipient (policy, the actor of its answers).
+    pub fn partner(self) -> Partner {
         match self {
-            Self::Koppelpunt => "koppelpunt",
-            Self::Regionaal(RegionaalSysteem::Intergrip) => "intergrip",
-            Self::Regionaal(RegionaalSysteem::Digidoor) => "digidoor",
-            Self::Regionaal(RegionaalSysteem::Voroc) => "voroc",
-            Self::Gemeenten => "gemeenten",
+            Self::Koppelpunt => Partner::Koppelpunt,
+            Self::Regionaal(systeem) => systeem.partner(),
+            Self::Gemeenten => Partner::Gemeenten,
         }
     }
 
-    /// The partner with this adapter name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
+    /// The adapter name (queues, metrics, audit, policy): `koppelpunt`, `intergrip`,
+    /// `digidoor`, `voroc`, `gemeenten` — the partner's wire name.
+    pub fn name(self) -> &'static str {
+        self.partner().as_str()
+    }
+
+    /// The VA recipient that is this partner, if it is one.
+    pub fn from_partner(partner: Partner) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.partner() == partner)
     }
 
     /// Whether this partner is among `targets`.
@@ -255,7 +262,7 @@ impl VaAdapter {
             return untranslatable(label, "not_a_status_event");
         };
         let attempt = classify::Attempt {
-            partner: self.partner.name(),
+            partner: self.partner.partner(),
             aanmelding,
             endpoint: label,
         };
@@ -312,6 +319,10 @@ impl Adapter for VaAdapter {
         self.partner.name()
     }
 
+    fn answers_as(&self) -> Option<Partner> {
+        Some(self.partner.partner())
+    }
+
     fn topics(&self) -> Vec<String> {
         vec![TOPIC.to_owned()]
     }
@@ -326,7 +337,7 @@ impl Adapter for VaAdapter {
         // Outcomes are audited: they name the endpoint by its template, because the
         // municipality in the gemeenten path is the student's woongemeente (personal data).
         let label = format!("{}{}", self.base, self.partner.path(None));
-        let ctx = match self.reader.va_context(self.partner.name(), event).await {
+        let ctx = match self.reader.va_context(self.partner.partner(), event).await {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::warn!(partner = self.partner.name(), message_id = %event.meta.id, error = e.code(), "va context read failed");
@@ -359,5 +370,38 @@ impl Adapter for VaAdapter {
             }
             Mode::Live => self.send(&url, &label, body, event).await,
         }
+    }
+}
+
+/// The entry of one VA recipient in the partner list ([`partners::all`]): its simulator on
+/// loopback when no endpoint is configured, its HTTP client, and one [`VaAdapter`] reading
+/// context through a [`StoreVaReader`].
+#[derive(Debug, Clone, Copy)]
+pub struct VaPlugin(pub VaPartner);
+
+#[async_trait]
+impl PartnerPlugin for VaPlugin {
+    fn partner(&self) -> Partner {
+        self.0.partner()
+    }
+
+    async fn build(&self, ctx: &PartnerContext, settings: &Settings) -> Result<Built, BuildError> {
+        let recipient = self.0;
+        let (endpoint, simulator) =
+            partners::endpoint_or_simulator(self.partner(), settings, |addr, faults| {
+                VaSimulator::spawn(recipient, addr, faults)
+            })
+            .await?;
+        let client = partners::http_client(self.partner(), settings)?;
+        let reader = Arc::new(StoreVaReader::new(
+            ctx.store.clone(),
+            ctx.reference.clone(),
+            ctx.audit.clone(),
+        ));
+        let adapter = VaAdapter::new(recipient, endpoint, client, reader, ctx.reference.clone());
+        Ok(Built {
+            adapters: vec![Arc::new(adapter)],
+            simulator,
+        })
     }
 }

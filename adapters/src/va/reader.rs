@@ -11,6 +11,7 @@ use knooppunt_ops::{AuditEntry, AuditTrail, OpsError};
 use knooppunt_registry::domain::time::local_date;
 use knooppunt_registry::domain::{AanmeldingId, Event};
 use knooppunt_registry::envelope::Actor;
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::policy::{self, Access, Decision, DenyReason, Part, Subject};
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::{EventEnvelope, Store, StoreError};
@@ -74,10 +75,10 @@ impl ReadError {
 /// policy and audit every read.
 #[async_trait]
 pub trait VaReader: Send + Sync + fmt::Debug {
-    /// The context for `event`, as read by `partner` (an adapter name such as `"intergrip"`).
+    /// The context for `event`, as read by `partner` (e.g. [`Partner::Intergrip`]).
     async fn va_context(
         &self,
-        partner: &str,
+        partner: Partner,
         event: &EventEnvelope,
     ) -> Result<VaContext, ReadError>;
 }
@@ -138,7 +139,7 @@ fn code_name<T: serde::Serialize>(v: &T) -> String {
 impl VaReader for StoreVaReader {
     async fn va_context(
         &self,
-        partner: &str,
+        partner: Partner,
         event: &EventEnvelope,
     ) -> Result<VaContext, ReadError> {
         let key = event.meta.subject;
@@ -153,15 +154,13 @@ impl VaReader for StoreVaReader {
             reference: &self.reference,
             on: local_date(Utc::now()),
         };
-        let actor = Actor::Partner {
-            partner: partner.to_owned(),
-        };
+        let actor = Actor::Partner { partner };
         let mut decision = policy::decide(&actor, &subject, Part::VaStatus, Access::Read);
         // Data minimisation beyond the part: a VA partner reads a status only when it is one of
         // the event's targets (a regional system only for its own schools, the municipality only
         // when the registry named one).
         if decision.is_allowed()
-            && let Some(p) = VaPartner::from_name(partner)
+            && let Some(p) = VaPartner::from_partner(partner)
             && !p.is_target(&va::targets(&event.data, &self.reference))
         {
             decision = Decision::Deny {
@@ -179,7 +178,7 @@ impl VaReader for StoreVaReader {
             ground,
             denied,
         )
-        .partner(partner);
+        .partner(partner.as_str());
         entry.message_id = Some(event.meta.id);
         self.audit.append(entry).await?;
         if let Decision::Deny { reason } = decision {

@@ -58,7 +58,7 @@ pub fn feed_item(event: &EventEnvelope) -> Option<(String, NewFeedItem)> {
             reden,
             ..
         } => NewFeedItem {
-            partner: Some(partner.clone()),
+            partner: Some(partner.as_str().to_owned()),
             reden: Some(reden.clone()),
             ..base(aanmelding.0, Some(serde_name(status)))
         },
@@ -85,6 +85,10 @@ impl FeedAdapter {
 impl Adapter for FeedAdapter {
     fn name(&self) -> &str {
         FEED_ADAPTER
+    }
+
+    fn answers_as(&self) -> Option<knooppunt_registry::partner::Partner> {
+        None
     }
 
     fn topics(&self) -> Vec<String> {

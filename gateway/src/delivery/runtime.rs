@@ -506,13 +506,16 @@ impl DeliveryRuntime {
         command: knooppunt_registry::domain::Command,
         trail: &mut Trail,
     ) -> Result<(), DeliveryError> {
-        let mut meta = CommandMeta::caused_by(
-            &envelope.meta,
-            Actor::Partner {
-                partner: self.name.clone(),
-            },
-            Utc::now(),
-        );
+        let Some(partner) = self.adapter.answers_as() else {
+            // An adapter without a partner identity has no rights in the registry: its answer
+            // is recorded as refused, never executed under another identity.
+            let e = trail.push(Hop::Answered);
+            e.status = Some("refused".into());
+            e.reason = Some("the adapter has no partner identity".into());
+            return Ok(());
+        };
+        let mut meta =
+            CommandMeta::caused_by(&envelope.meta, Actor::Partner { partner }, Utc::now());
         meta.id = answer_id(&self.name, envelope.meta.id);
         let submitted = self.deps.sink.submit(meta, command).await?;
         let e = trail.push(Hop::Answered);

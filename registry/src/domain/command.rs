@@ -14,6 +14,7 @@ use super::parts::{
 };
 use super::{ContentHash, Person};
 use crate::ids::{Brin, Crebo, KeuzedeelCode, LeerbedrijfId};
+use crate::partner::Partner;
 use crate::policy::Part;
 
 /// A change someone asks for. The actor and time come from the command's
@@ -66,8 +67,9 @@ pub enum Command {
     RecordVaAfwijzing {
         /// The aanmelding whose status was refused.
         aanmelding: AanmeldingId,
-        /// The partner that refused it, e.g. `"intergrip"` (one of [`Command::VA_PARTNERS`]).
-        partner: String,
+        /// The partner that refused it, e.g. [`Partner::Intergrip`] (a VA recipient,
+        /// [`Partner::is_va_recipient`]).
+        partner: Partner,
         /// The partner's reason code, e.g. `"status_onbekend"`, or `"rejected"`.
         reden: String,
     },
@@ -283,11 +285,6 @@ pub enum ExamenOnderdeel {
 }
 
 impl Command {
-    /// The VA partners (adapter names) that may report a refused aanmeldstatus
-    /// ([`Command::RecordVaAfwijzing`]).
-    pub const VA_PARTNERS: [&'static str; 5] =
-        ["koppelpunt", "intergrip", "digidoor", "voroc", "gemeenten"];
-
     /// The command's name, for logs and metrics (bounded, no data).
     pub fn name(&self) -> &'static str {
         match self {

@@ -11,6 +11,7 @@ use super::rejection::Rejection;
 use super::{DecideContext, Dossier, Person};
 use crate::envelope::Actor;
 use crate::ids::{Brin, Crebo};
+use crate::partner::Partner;
 use crate::policy::{self, Access, DenyReason, Part, Subject};
 use crate::reference::{Institution, Niveau, Participation};
 
@@ -90,7 +91,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// A short bounded code (a partner name, a reason code): non-empty, at most 64 characters of
+/// A short bounded code (a reason code): non-empty, at most 64 characters of
 /// `[a-z0-9_.-]` without a run of eight or more digits, so it can never carry personal data
 /// such as a name or a person number.
 fn code(field: &str, value: &str) -> Result<(), Rejection> {
@@ -211,7 +212,7 @@ impl<'a> Rules<'a> {
         let allowed = match self.actor {
             Actor::Student { dossier } => *dossier == self.ctx.meta.dossier,
             Actor::Institution { brin } => self.ctx.reference.institution(brin).is_some(),
-            Actor::Partner { partner } => partner == "cambo" || partner == "duo",
+            Actor::Partner { partner } => matches!(partner, Partner::Cambo | Partner::Duo),
             Actor::System => true,
             Actor::Parent { .. } | Actor::BevoegdGezag { .. } | Actor::Operator { .. } => false,
         };
@@ -271,7 +272,7 @@ impl<'a> Rules<'a> {
                 aanmelding,
                 partner,
                 reden,
-            } => self.va_afwijzing(*aanmelding, partner, reden),
+            } => self.va_afwijzing(*aanmelding, *partner, reden),
             Command::GrantConsent { instelling, scopes } => self.grant(instelling, scopes),
             Command::WithdrawConsent { instelling } => {
                 self.permit(Part::Toestemmingen)?;
@@ -329,7 +330,12 @@ impl<'a> Rules<'a> {
                 self.permit(Part::Praktijkovereenkomsten)?;
                 self.only(Part::Praktijkovereenkomsten, |a| {
                     matches!(a, Actor::System)
-                        || matches!(a, Actor::Partner { partner } if partner == "sbb")
+                        || matches!(
+                            a,
+                            Actor::Partner {
+                                partner: Partner::Sbb
+                            }
+                        )
                 })?;
                 let events: Vec<Event> = self
                     .d
@@ -377,7 +383,12 @@ impl<'a> Rules<'a> {
                 self.permit(Part::DuoTerugkoppeling)?;
                 self.only(Part::DuoTerugkoppeling, |a| {
                     matches!(a, Actor::System)
-                        || matches!(a, Actor::Partner { partner } if partner == "duo")
+                        || matches!(
+                            a,
+                            Actor::Partner {
+                                partner: Partner::Duo
+                            }
+                        )
                 })?;
                 let signalen = match uitkomst {
                     DuoUitkomst::Geaccepteerd => &[][..],
@@ -563,7 +574,7 @@ impl<'a> Rules<'a> {
         self.own_institution(Part::VaStatus, &a.instelling)?;
         // Of the partners only CAMBO changes a status (a withdrawal on the student's behalf); the
         // VA partners' change right on the VA status is for reporting a refusal only.
-        if matches!(self.actor, Actor::Partner { partner } if partner != "cambo") {
+        if matches!(self.actor, Actor::Partner { partner } if *partner != Partner::Cambo) {
             return Err(not_permitted(Part::VaStatus, DenyReason::CommandNotAllowed));
         }
         // The student (and CAMBO on her behalf) may only withdraw.
@@ -592,21 +603,20 @@ impl<'a> Rules<'a> {
     }
 
     /// A VA partner refused a status: told to the institution, nothing else changes.
-    fn va_afwijzing(&self, id: AanmeldingId, partner: &str, reden: &str) -> Decided {
+    fn va_afwijzing(&self, id: AanmeldingId, partner: Partner, reden: &str) -> Decided {
         let part = Part::VaStatus;
         self.permit(part)?;
         self.only(part, |a| {
             matches!(a, Actor::System)
-                || matches!(a, Actor::Partner { partner } if Command::VA_PARTNERS.contains(&partner.as_str()))
+                || matches!(a, Actor::Partner { partner } if partner.is_va_recipient())
         })?;
-        code("partner", partner)?;
         code("reden", reden)?;
-        if !Command::VA_PARTNERS.contains(&partner) {
+        if !partner.is_va_recipient() {
             return Err(invalid("partner", "it is not a VA partner"));
         }
         // A partner reports its own refusals only.
         if let Actor::Partner { partner: actor } = self.actor
-            && actor != partner
+            && *actor != partner
         {
             return Err(invalid("partner", "it differs from the reporting partner"));
         }
@@ -619,7 +629,7 @@ impl<'a> Rules<'a> {
             aanmelding: id,
             instelling: a.instelling.clone(),
             status: a.status,
-            partner: partner.to_owned(),
+            partner,
             reden: reden.to_owned(),
         }])
     }
@@ -851,7 +861,7 @@ impl<'a> Rules<'a> {
                 Actor::Student { .. } => w == W::Student && !papier,
                 Actor::Parent { .. } => w == W::Ouder && !papier,
                 Actor::Institution { .. } => papier || w == W::Instelling,
-                Actor::Partner { partner } => partner == "signing" && !papier,
+                Actor::Partner { partner } => *partner == Partner::Signing && !papier,
                 Actor::System => true,
                 Actor::BevoegdGezag { .. } | Actor::Operator { .. } => false,
             },
@@ -1024,7 +1034,12 @@ impl<'a> Rules<'a> {
         self.permit(part)?;
         self.only(part, |a| {
             matches!(a, Actor::System)
-                || matches!(a, Actor::Partner { partner } if partner == "sbb")
+                || matches!(
+                    a,
+                    Actor::Partner {
+                        partner: Partner::Sbb
+                    }
+                )
         })?;
         let b = self.bpv(&id)?;
         let uitkomst = if erkend {
@@ -1076,7 +1091,7 @@ impl<'a> Rules<'a> {
             |w, papier| match self.actor {
                 Actor::Student { .. } => w == W::Student && !papier,
                 Actor::Institution { .. } => papier || w == W::School,
-                Actor::Partner { partner } => partner == "signing" && !papier,
+                Actor::Partner { partner } => *partner == Partner::Signing && !papier,
                 Actor::System => true,
                 Actor::Parent { .. } | Actor::BevoegdGezag { .. } | Actor::Operator { .. } => false,
             },
@@ -1351,7 +1366,12 @@ impl<'a> Rules<'a> {
         self.permit(part)?;
         self.only(part, |a| {
             matches!(a, Actor::System)
-                || matches!(a, Actor::Partner { partner } if partner == "signing")
+                || matches!(
+                    a,
+                    Actor::Partner {
+                        partner: Partner::Signing
+                    }
+                )
         })?;
         text("transactie", transactie, 100)?;
         let instelling = match subject {

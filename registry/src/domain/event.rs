@@ -16,6 +16,7 @@ use super::parts::{
     SigningTransaction, Vooropleiding,
 };
 use crate::ids::{Brin, Crebo, KeuzedeelCode, LeerbedrijfId};
+use crate::partner::Partner;
 use crate::policy::Part;
 use crate::reference::GemeenteCode;
 
@@ -73,8 +74,8 @@ pub enum Event {
         instelling: Brin,
         /// The aanmelding's status when the refusal was recorded.
         status: AanmeldStatus,
-        /// The partner that refused, e.g. `"intergrip"`.
-        partner: String,
+        /// The partner that refused, e.g. [`Partner::Intergrip`] (`"intergrip"` on the wire).
+        partner: Partner,
         /// The partner's reason code.
         reden: String,
     },

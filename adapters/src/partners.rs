@@ -1,0 +1,178 @@
+//! The list of partners the node runs: one [`PartnerPlugin`] per chain partner, in [`all`].
+//!
+//! The node (`knooppunt serve`, the demo, the benches, the end-to-end tests) iterates this list
+//! and nothing else: for each entry it takes the partner's settings from configuration
+//! (`[partners.<name>]`), lets the entry [`build`](PartnerPlugin::build) its adapter(s), its
+//! HTTP client and — when no endpoint is configured — its simulator, and runs one delivery
+//! runtime per adapter. Adding a partner is a folder under `adapters/src/`, one line in [`all`],
+//! its mapping and its `docs/partners/` page (`docs/adapters.md`).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use knooppunt_ops::AuditTrail;
+use knooppunt_registry::partner::Partner;
+use knooppunt_registry::reference::ReferenceData;
+use knooppunt_registry::store::Store;
+
+use crate::Adapter;
+use crate::sim::{SimFaults, Simulator};
+use crate::va::{VaPartner, VaPlugin};
+
+/// Every partner Knooppunt can run, in the order the node starts them.
+pub fn all() -> Vec<Box<dyn PartnerPlugin>> {
+    vec![
+        Box::new(VaPlugin(VaPartner::Koppelpunt)),
+        Box::new(VaPlugin(VaPartner::Regionaal(
+            knooppunt_registry::reference::RegionaalSysteem::Intergrip,
+        ))),
+        Box::new(VaPlugin(VaPartner::Regionaal(
+            knooppunt_registry::reference::RegionaalSysteem::Digidoor,
+        ))),
+        Box::new(VaPlugin(VaPartner::Regionaal(
+            knooppunt_registry::reference::RegionaalSysteem::Voroc,
+        ))),
+        Box::new(VaPlugin(VaPartner::Gemeenten)),
+    ]
+}
+
+/// The partners in [`all`]: the ones a configuration may name in `[partners.<name>]`.
+pub fn supported() -> Vec<Partner> {
+    all().iter().map(|p| p.partner()).collect()
+}
+
+/// One chain partner as the node builds it.
+#[async_trait]
+pub trait PartnerPlugin: Send + Sync + fmt::Debug {
+    /// The partner.
+    fn partner(&self) -> Partner;
+
+    /// Builds the partner's adapter(s) from its `settings`: its HTTP client, and its simulator
+    /// on loopback when `settings.endpoint` is absent (the adapters then deliver to it).
+    async fn build(&self, ctx: &PartnerContext, settings: &Settings) -> Result<Built, BuildError>;
+}
+
+/// What the node lends every partner: the registry store (for policy-checked, audited reads),
+/// reference data and the audit trail.
+#[derive(Clone)]
+pub struct PartnerContext {
+    /// The registry store.
+    pub store: Arc<dyn Store>,
+    /// Reference data in use.
+    pub reference: Arc<ReferenceData>,
+    /// The audit trail (reads of personal data are audited).
+    pub audit: Arc<dyn AuditTrail>,
+}
+
+impl fmt::Debug for PartnerContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartnerContext").finish_non_exhaustive()
+    }
+}
+
+/// One partner's settings, from its `[partners.<name>]` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// The partner's base URL. Absent: its simulator runs in-process on a loopback port.
+    pub endpoint: Option<String>,
+    /// Time limit of one attempt; [`DEFAULT_TIMEOUT`] when absent.
+    pub timeout: Option<Duration>,
+    /// Faults the simulator injects (only without `endpoint`).
+    pub faults: SimFaults,
+}
+
+/// The time limit of one attempt when the configuration sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an entry built.
+pub struct Built {
+    /// The adapters, each run by its own delivery runtime.
+    pub adapters: Vec<Arc<dyn Adapter>>,
+    /// The simulator the adapters deliver to, when no endpoint was configured.
+    pub simulator: Option<Box<dyn Simulator>>,
+}
+
+impl fmt::Debug for Built {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Built")
+            .field(
+                "adapters",
+                &self.adapters.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            )
+            .field("simulator", &self.simulator)
+            .finish()
+    }
+}
+
+/// Why a partner could not be built. Names the partner.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Its simulator could not start.
+    #[error("starting the {partner} simulator: {source}")]
+    Simulator {
+        /// The partner.
+        partner: Partner,
+        /// Why.
+        source: io::Error,
+    },
+    /// Its HTTP client could not be built.
+    #[error("HTTP client for {partner}: {source}")]
+    Client {
+        /// The partner.
+        partner: Partner,
+        /// Why.
+        source: reqwest::Error,
+    },
+}
+
+/// The partner's endpoint from `settings`, or — without one — a simulator started on a free
+/// loopback port by `spawn`, with the configured faults, and its URL.
+pub async fn endpoint_or_simulator<S, F, Fut>(
+    partner: Partner,
+    settings: &Settings,
+    spawn: F,
+) -> Result<(String, Option<Box<dyn Simulator>>), BuildError>
+where
+    S: Simulator + 'static,
+    F: FnOnce(SocketAddr, SimFaults) -> Fut,
+    Fut: Future<Output = Result<S, io::Error>>,
+{
+    if let Some(endpoint) = &settings.endpoint {
+        return Ok((endpoint.clone(), None));
+    }
+    let sim = spawn(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        settings.faults.clone(),
+    )
+    .await
+    .map_err(|source| BuildError::Simulator { partner, source })?;
+    Ok((sim.url(), Some(Box::new(sim))))
+}
+
+/// The HTTP client of one partner: one attempt is limited to the configured timeout.
+pub fn http_client(partner: Partner, settings: &Settings) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .timeout(settings.timeout.unwrap_or(DEFAULT_TIMEOUT))
+        .build()
+        .map_err(|source| BuildError::Client { partner, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_partner_is_in_the_list_once() {
+        let partners = supported();
+        let mut unique = partners.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), partners.len(), "{partners:?}");
+        assert!(!partners.is_empty());
+    }
+}
