@@ -51,11 +51,13 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bus::amqp::{AmqpConfig, AmqpTransport};
-use crate::bus::topology::DEFAULT_EVENTS_EXCHANGE;
-use crate::bus::{Topology, Transport};
-use crate::delivery::{CommandSink, DeliveryConfig, DeliveryRuntime, Deps, StoreSink, Submitted};
-use crate::relay::{Relay, RelayConfig};
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::delivery::{
+    CommandSink, DeliveryConfig, DeliveryRuntime, Deps, StoreSink, Submitted,
+};
+use knooppunt_bus::relay::{Relay, RelayConfig};
+use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
+use knooppunt_bus::{Topology, Transport};
 
 /// The adapter name the bench delivers to (DUO may answer with `RecordDuoFeedback`).
 const PARTNER: &str = "duo";

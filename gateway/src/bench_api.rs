@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use crate::client::ApiClient;
 use crate::config::{BusSettings, Config, PartnerSettings, StoreSettings};
-use crate::delivery::DeliveryConfig;
 use crate::serve::Node;
+use knooppunt_bus::delivery::DeliveryConfig;
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -87,7 +87,7 @@ impl ApiClient {
                 let ca = std::fs::read_to_string(&pki.ca_pem)?;
                 let cert = std::fs::read_to_string(&files.cert_pem)?;
                 let key = std::fs::read_to_string(&files.key_pem)?;
-                Some(crate::api::pki::client_tls_config(&ca, &cert, &key)?)
+                Some(knooppunt_api::pki::client_tls_config(&ca, &cert, &key)?)
             }
             _ => None,
         };

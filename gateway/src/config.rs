@@ -23,7 +23,7 @@ use knooppunt_registry::ids::{Brin, Oin};
 use knooppunt_registry::partner::Partner;
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::DeliveryConfig;
+use knooppunt_bus::delivery::DeliveryConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

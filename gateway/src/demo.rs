@@ -74,7 +74,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
     // Short retry tiers so the demo's outage is over in seconds.
     for partner in knooppunt_adapters::partners::supported() {
         let mut p = crate::config::PartnerSettings::default();
-        let mut d = crate::delivery::DeliveryConfig {
+        let mut d = knooppunt_bus::delivery::DeliveryConfig {
             tiers_ms: vec![500, 1_000, 2_000],
             ..Default::default()
         };

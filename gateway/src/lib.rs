@@ -1,14 +1,19 @@
-//! Knooppunt's gateway library: the bus (AMQP and in-memory), the outbox relay, the delivery
-//! runtime, configuration and wiring. The `knooppunt` binary is a thin shell around it.
+//! The `knooppunt` binary's library: the configuration ([`config`]) and the wiring of a node
+//! ([`serve`]), which the CLI (`main.rs`), the end-to-end tests and the tools run. The bus and the
+//! delivery runtime are the crate `knooppunt-bus`, the HTTP edge the crate `knooppunt-api`.
+//!
+//! With the default feature `tools`: the demo, the benches and an institution's API client
+//! ([`demo`], [`bench`], [`bench_api`], [`client`]); a production build can leave them out
+//! (`--no-default-features`).
 
-pub mod api;
+#[cfg(feature = "tools")]
 pub mod bench;
+#[cfg(feature = "tools")]
 pub mod bench_api;
-pub mod bus;
+#[cfg(feature = "tools")]
 pub mod client;
 pub mod config;
-pub mod delivery;
+#[cfg(feature = "tools")]
 pub mod demo;
-pub mod relay;
 pub mod sandbox;
 pub mod serve;

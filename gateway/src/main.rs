@@ -24,6 +24,7 @@ enum Cmd {
         #[arg(long, env = "KNOOPPUNT_CONFIG")]
         config: Option<std::path::PathBuf>,
     },
+    #[cfg(feature = "tools")]
     /// Drives a sandbox through a journey and prints each step: `va` (default) over the open
     /// HTTP API, or `registry` (memo steps a–f directly on the registry).
     Demo {
@@ -38,12 +39,14 @@ enum Cmd {
         database_url: String,
     },
     /// Benchmarks a component.
+    #[cfg(feature = "tools")]
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
     },
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Journey {
     /// Vroegtijdige aanmelding over the HTTP API: institutions, VO school, municipality.
@@ -52,6 +55,7 @@ enum Journey {
     Registry,
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Subcommand)]
 enum BenchTarget {
     /// Commands per second on the PostgreSQL registry store (durable), in a throwaway schema.
@@ -157,6 +161,7 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         Cmd::Serve { config } => tokio::runtime::Runtime::new()?.block_on(serve(config)),
+        #[cfg(feature = "tools")]
         Cmd::Demo {
             journey: Journey::Va,
         } => {
@@ -167,6 +172,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(report.all_passed(), "demo: some checks failed");
             Ok(())
         }
+        #[cfg(feature = "tools")]
         Cmd::Demo {
             journey: Journey::Registry,
         } => {
@@ -189,7 +195,7 @@ fn main() -> anyhow::Result<()> {
                 let applied = PgStore::connect(&config)?.migrate().await?;
                 let pool = knooppunt_gateway::serve::ops_pool(&config.url, None, 1)?;
                 knooppunt_ops::migrate(&pool).await?;
-                knooppunt_gateway::api::migrate(&pool).await?;
+                knooppunt_api::migrate(&pool).await?;
                 anyhow::Ok(applied)
             })?;
             if applied.is_empty() {
@@ -201,6 +207,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "tools")]
         Cmd::Bench {
             target:
                 BenchTarget::Api {
@@ -231,6 +238,7 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "tools")]
         Cmd::Bench {
             target:
                 BenchTarget::Path {
@@ -255,6 +263,7 @@ fn main() -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        #[cfg(feature = "tools")]
         Cmd::Bench {
             target:
                 BenchTarget::Registry {

@@ -36,20 +36,20 @@ use tokio::task::JoinSet;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
-use crate::api::pki::{ClientFiles, Pki, SandboxFiles};
-use crate::api::{
+use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
+use crate::sandbox::{SampleStudent, seed_students};
+use knooppunt_api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
+use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
+use knooppunt_api::{
     ApiLimits, ApiState, ApiStore, FeedAdapter, MemoryApiStore, PgApiStore, Readiness,
     WebhookConfig, WebhookDispatcher,
 };
-use crate::bus::amqp::{AmqpConfig, AmqpTransport};
-use crate::bus::memory::MemoryTransport;
-use crate::bus::topology::DEFAULT_EVENTS_EXCHANGE;
-use crate::bus::{Topology, Transport};
-use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
-use crate::delivery::{DeliveryConfig, DeliveryRuntime, Deps, StoreSink};
-use crate::relay::{Relay, RelayConfig};
-use crate::sandbox::{SampleStudent, seed_students};
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::delivery::{DeliveryConfig, DeliveryRuntime, Deps, StoreSink};
+use knooppunt_bus::memory::MemoryTransport;
+use knooppunt_bus::relay::{Relay, RelayConfig};
+use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
+use knooppunt_bus::{Topology, Transport};
 
 /// A running Knooppunt.
 pub struct Node {
@@ -188,7 +188,9 @@ impl Node {
                 knooppunt_ops::migrate(&pool)
                     .await
                     .context("ops migrations")?;
-                crate::api::migrate(&pool).await.context("api migrations")?;
+                knooppunt_api::migrate(&pool)
+                    .await
+                    .context("api migrations")?;
                 let store = Arc::new(BatchingStore::new(Arc::new(pg), BatchingConfig::default()));
                 let audit = BatchingAudit::spawn(
                     Arc::new(PgAudit::new(pool.clone())),
@@ -338,7 +340,7 @@ impl Node {
                 key,
                 client_ca,
             } => Some(
-                crate::api::tls::server_config(&crate::api::tls::TlsSettings {
+                knooppunt_api::tls::server_config(&knooppunt_api::tls::TlsSettings {
                     cert_pem_path: cert.clone(),
                     key_pem_path: key.clone(),
                     client_ca_pem_path: client_ca.clone(),
@@ -358,7 +360,7 @@ impl Node {
                             config.sandbox_dir.display()
                         )
                     })?;
-                let server = crate::api::tls::server_config(&crate::api::tls::TlsSettings {
+                let server = knooppunt_api::tls::server_config(&knooppunt_api::tls::TlsSettings {
                     cert_pem_path: files.server_pem.clone(),
                     key_pem_path: files.server_key.clone(),
                     client_ca_pem_path: files.ca_pem.clone(),
@@ -388,7 +390,7 @@ impl Node {
             request_timeout: Duration::from_secs(config.api.request_timeout_seconds),
             ..ApiLimits::default()
         };
-        let app = crate::api::router(api_state);
+        let app = knooppunt_api::router(api_state);
         let listener = TcpListener::bind(config.api.listen)
             .await
             .with_context(|| {
@@ -401,7 +403,7 @@ impl Node {
         {
             let cancel = cancel.clone();
             tasks.spawn(async move {
-                let r = crate::api::server::serve(listener, app, tls, cancel).await;
+                let r = knooppunt_api::server::serve(listener, app, tls, cancel).await;
                 ("api", r.map_err(anyhow::Error::from))
             });
         }

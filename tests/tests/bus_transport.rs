@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
-use knooppunt_gateway::bus::memory::MemoryTransport;
-use knooppunt_gateway::bus::topology::{
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::memory::MemoryTransport;
+use knooppunt_bus::topology::{
     DEFAULT_EVENTS_EXCHANGE, PARKING_EXCHANGE, REQUEUE_EXCHANGE, RETRY_EXCHANGE, parking_queue,
     work_queue,
 };
-use knooppunt_gateway::bus::{
+use knooppunt_bus::{
     AdapterQueues, BusError, Consumer, Delivery, Message, Publish, Topology, Transport, headers,
 };
 use knooppunt_tests::TestVhost;

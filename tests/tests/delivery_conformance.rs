@@ -11,14 +11,14 @@ use anyhow::{Context, bail, ensure};
 use chrono::Utc;
 use knooppunt_adapters::loopback::{LoopbackAdapter, LoopbackPartner};
 use knooppunt_adapters::{Adapter, Mode, Outcome, TransientClass};
-use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
-use knooppunt_gateway::bus::memory::MemoryTransport;
-use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, parking_queue, work_queue};
-use knooppunt_gateway::bus::{Message, Topology, Transport, headers};
-use knooppunt_gateway::delivery::{
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::delivery::{
     BreakerConfig, DeliveryConfig, DeliveryError, DeliveryRuntime, Deps, Disposition,
     ImmediateRetry, MaintenanceWindow, RateLimit, RecordingSink,
 };
+use knooppunt_bus::memory::MemoryTransport;
+use knooppunt_bus::topology::{DEFAULT_EVENTS_EXCHANGE, parking_queue, work_queue};
+use knooppunt_bus::{Message, Topology, Transport, headers};
 use knooppunt_ops::{
     AuditEntry, AuditTrail, DeliveryState, FailedMessages, Hop, MemoryAudit, MemoryDeliveryState,
     Metrics, OperatorAction, payload_hash, verify_chain,

@@ -7,12 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::Utc;
 use knooppunt_adapters::loopback::{LoopbackAdapter, LoopbackPartner};
-use knooppunt_gateway::bus::memory::MemoryTransport;
-use knooppunt_gateway::bus::topology::DEFAULT_EVENTS_EXCHANGE;
-use knooppunt_gateway::bus::{Message, Topology, Transport, headers};
-use knooppunt_gateway::delivery::{
-    DeliveryConfig, DeliveryRuntime, Deps, Disposition, RecordingSink,
-};
+use knooppunt_bus::delivery::{DeliveryConfig, DeliveryRuntime, Deps, Disposition, RecordingSink};
+use knooppunt_bus::memory::MemoryTransport;
+use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
+use knooppunt_bus::{Message, Topology, Transport, headers};
 use knooppunt_ops::{
     DeliveryState, HeldMessage, MemoryAudit, MemoryDeliveryState, Metrics, OpsError, ParkedMessage,
     WaitingInfo,

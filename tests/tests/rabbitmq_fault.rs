@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
-use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
-use knooppunt_gateway::bus::{AdapterQueues, Message, Publish, Topology, Transport, headers};
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
+use knooppunt_bus::{AdapterQueues, Message, Publish, Topology, Transport, headers};
 use knooppunt_ops::Metrics;
 use knooppunt_tests::{BrokerStopped, TestVhost};
 use tokio::sync::Mutex;
@@ -126,7 +126,7 @@ async fn scenario(fault: Fault) -> anyhow::Result<()> {
                 t.publish_batch(&items).await?;
                 published.fetch_add(chunk.len(), Ordering::SeqCst);
             }
-            Ok::<(), knooppunt_gateway::bus::BusError>(())
+            Ok::<(), knooppunt_bus::BusError>(())
         })
     };
 

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use knooppunt_gateway::bus::amqp::{AmqpConfig, AmqpTransport};
-use knooppunt_gateway::bus::memory::MemoryTransport;
-use knooppunt_gateway::bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
-use knooppunt_gateway::bus::{
+use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
+use knooppunt_bus::memory::MemoryTransport;
+use knooppunt_bus::relay::{Relay, RelayConfig, event_message};
+use knooppunt_bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
+use knooppunt_bus::{
     AdapterQueues, BusError, Consumer, Message, Publish, Topology, Transport, headers,
 };
-use knooppunt_gateway::relay::{Relay, RelayConfig, event_message};
 use knooppunt_registry::demo;
 use knooppunt_registry::domain::{Command, Person};
 use knooppunt_registry::envelope::DossierKey;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use knooppunt_adapters::sim::SimFaults;
+use knooppunt_bus::delivery::DeliveryConfig;
 use knooppunt_gateway::client::ApiClient;
 use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
-use knooppunt_gateway::delivery::DeliveryConfig;
 use knooppunt_gateway::serve::Node;
 use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;

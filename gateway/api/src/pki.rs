@@ -5,7 +5,7 @@
 //! The pattern, in tests:
 //!
 //! ```no_run
-//! # use knooppunt_gateway::api::{pki::{self, Pki}, tls};
+//! # use knooppunt_api::{pki::{self, Pki}, tls};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pki = Pki::generate()?;
 //! let server = pki.server_cert(&["localhost", "127.0.0.1"])?;

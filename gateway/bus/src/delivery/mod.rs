@@ -47,7 +47,7 @@ pub enum DeliveryError {
     },
     /// The bus failed.
     #[error(transparent)]
-    Bus(#[from] crate::bus::BusError),
+    Bus(#[from] crate::BusError),
     /// The delivery state or the audit trail failed.
     #[error(transparent)]
     Ops(#[from] knooppunt_ops::OpsError),

@@ -1,19 +1,17 @@
 //! The feed: `FeedAdapter` projecting registry events (idempotently, per institution), the
 //! `GET /feed` cursor and long-poll, and the webhook dispatcher (signature, retries, cursor).
 
-mod api_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api_support::*;
+use crate::support::*;
 use axum::http::StatusCode;
 use knooppunt_adapters::{Adapter, Mode, Outcome};
-use knooppunt_gateway::api::webhook::{
+use knooppunt_api::webhook::{
     DELIVERY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookConfig, WebhookDispatcher,
     verify_signature,
 };
-use knooppunt_gateway::api::{ApiStore, FeedAdapter};
+use knooppunt_api::{ApiStore, FeedAdapter};
 use knooppunt_registry::domain::{AanmeldStatus, AanmeldingId, Event};
 use knooppunt_registry::envelope::{DossierKey, EventMeta, REGISTRY_SOURCE};
 use knooppunt_registry::ids::PersonId;
@@ -190,7 +188,7 @@ async fn feed_long_poll_returns_when_an_item_arrives() {
     let app = t.app.clone();
     let waiting = tokio::spawn(async move { send(&app, req).await });
     let api_store = t.api_store.clone();
-    let item = knooppunt_gateway::api::store::NewFeedItem {
+    let item = knooppunt_api::store::NewFeedItem {
         event_id: Uuid::new_v4(),
         kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
         tijd: chrono::Utc::now(),
@@ -374,7 +372,7 @@ async fn webhooks_are_signed_retried_until_2xx_and_advance_the_cursor() {
     // A tampered body or a wrong secret does not verify.
     let body = br#"{"items":[],"volgende":0}"#;
     let now = chrono::Utc::now().timestamp();
-    let sig = knooppunt_gateway::api::webhook::sign("webhook-secret-123456", now, body);
+    let sig = knooppunt_api::webhook::sign("webhook-secret-123456", now, body);
     assert!(verify_signature(
         "webhook-secret-123456",
         &sig,
@@ -452,7 +450,7 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
     .await
     .expect("put");
     for brin in ["25LX", "27DV"] {
-        let item = knooppunt_gateway::api::store::NewFeedItem {
+        let item = knooppunt_api::store::NewFeedItem {
             event_id: Uuid::new_v4(),
             kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
             tijd: chrono::Utc::now(),
@@ -504,7 +502,7 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
 
 #[test]
 fn webhook_urls_and_secrets_are_checked() {
-    use knooppunt_gateway::api::webhook::validate_webhook;
+    use knooppunt_api::webhook::validate_webhook;
     let secret = "webhook-secret-123456";
     for ok in [
         "https://sis.example.nl/hook",

@@ -330,7 +330,7 @@ fn oin_from_subject(subject: &x509_parser::x509::X509Name<'_>) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pki::Pki;
+    use crate::pki::Pki;
 
     fn oin(s: &str) -> Oin {
         s.parse().unwrap()

@@ -1,10 +1,8 @@
 //! Whatever a caller sends, the answer is never a 5xx and never echoes a BSN; a refused
 //! request stores nothing.
 
-mod api_support;
-
-use api_support::*;
-use knooppunt_gateway::api::ApiStore;
+use crate::support::*;
+use knooppunt_api::ApiStore;
 use proptest::prelude::*;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

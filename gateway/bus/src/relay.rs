@@ -23,8 +23,8 @@ use knooppunt_registry::store::{EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, S
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::topology::DEFAULT_EVENTS_EXCHANGE;
-use crate::bus::{BusError, Message, Publish, Transport, headers};
+use crate::topology::DEFAULT_EVENTS_EXCHANGE;
+use crate::{BusError, Message, Publish, Transport, headers};
 
 /// A relay failure.
 #[derive(Debug, thiserror::Error)]

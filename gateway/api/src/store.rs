@@ -2,7 +2,7 @@
 //! dossier, which the registry has no index for), the per-institution feed, webhook
 //! subscriptions and their delivery cursors. One [`ApiStore`] trait, in memory
 //! ([`MemoryApiStore`]) and on PostgreSQL ([`super::pg::PgApiStore`]); one behaviour suite runs
-//! on both (`gateway/tests/api_store.rs`).
+//! on both (`gateway/api/tests/api/store.rs`).
 //!
 //! No personal data is kept here: ids, codes and stored API responses (which never hold a BSN).
 

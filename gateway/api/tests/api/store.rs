@@ -1,13 +1,11 @@
 //! One behaviour suite for the `ApiStore`, run on `MemoryApiStore` and on `PgApiStore`.
 
-mod api_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_support::PgSchema;
-use knooppunt_gateway::api::store::{IdempotencyBegin, NewFeedItem, StoredResponse};
-use knooppunt_gateway::api::{ApiStore, MemoryApiStore, PgApiStore};
+use crate::support::PgSchema;
+use knooppunt_api::store::{IdempotencyBegin, NewFeedItem, StoredResponse};
+use knooppunt_api::{ApiStore, MemoryApiStore, PgApiStore};
 use uuid::Uuid;
 
 fn item(event: Uuid, aanmelding: Uuid, status: &str) -> NewFeedItem {

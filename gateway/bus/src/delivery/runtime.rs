@@ -27,10 +27,10 @@ use super::DeliveryError;
 use super::config::DeliveryConfig;
 use super::gate::{Gate, Health};
 use super::sink::{CommandSink, Submitted};
-use crate::bus::topology::{
+use crate::topology::{
     AdapterQueues, PARKING_EXCHANGE, REQUEUE_EXCHANGE, RETRY_EXCHANGE, retry_key, work_queue,
 };
-use crate::bus::{Delivery, HeaderValue, Message, Transport, headers};
+use crate::{Delivery, HeaderValue, Message, Transport, headers};
 
 /// Header: the index of the next retry tier to use (0 on first arrival).
 pub const TIER_HEADER: &str = "x-knooppunt-tier";
@@ -121,7 +121,7 @@ impl DeliveryRuntime {
         &self.name
     }
 
-    /// The queues this runtime needs, for [`crate::bus::Topology::new`].
+    /// The queues this runtime needs, for [`crate::Topology::new`].
     pub fn queues(&self) -> AdapterQueues {
         AdapterQueues {
             name: self.name.clone(),

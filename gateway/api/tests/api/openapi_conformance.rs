@@ -3,9 +3,7 @@
 //! documented as path parameters) — each answer's status must be documented for its operation,
 //! with the content type it is sent with.
 
-mod api_support;
-
-use api_support::*;
+use crate::support::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;

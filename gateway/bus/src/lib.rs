@@ -1,5 +1,8 @@
-//! The message bus: one [`Transport`] abstraction with two implementations, RabbitMQ through
-//! lapin ([`amqp::AmqpTransport`]) and in-process ([`memory::MemoryTransport`]).
+//! The message bus and what runs on it: one [`Transport`] abstraction with two
+//! implementations, RabbitMQ through lapin ([`amqp::AmqpTransport`]) and in-process
+//! ([`memory::MemoryTransport`]); the outbox [`relay`] that publishes registry events onto it;
+//! and the [`delivery`] runtime that runs each adapter on its queue (retries, tiers, parking,
+//! per-student order, audit).
 //!
 //! The delivery runtime codes against [`Transport`], [`Consumer`] and [`Delivery`] only; the
 //! names of exchanges, queues and routing keys come from [`topology`] (see `docs/topology.md`).
@@ -20,7 +23,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub mod amqp;
+pub mod delivery;
 pub mod memory;
+pub mod relay;
 pub mod topology;
 
 pub use topology::{AdapterQueues, Topology};

@@ -1,5 +1,5 @@
 //! [`ApiStore`] on PostgreSQL (deadpool-postgres), tables `api_*` from
-//! `gateway/migrations/0001_api.sql`, applied by [`migrate`].
+//! `gateway/api/migrations/0001_api.sql`, applied by [`migrate`].
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -12,8 +12,7 @@ use super::store::{
 };
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "api", include_str!("../../migrations/0001_api.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "api", include_str!("../migrations/0001_api.sql"))];
 
 fn db(e: impl std::fmt::Display) -> ApiStoreError {
     ApiStoreError::Unavailable(e.to_string())

@@ -1,8 +1,8 @@
 //! Clients and tokens: the sandbox registry, configuration errors naming the field, token
 //! verification.
 
-use knooppunt_gateway::api::auth::{ClientConfig, TokenError};
-use knooppunt_gateway::api::{ClientRegistry, TokenIssuer};
+use knooppunt_api::auth::{ClientConfig, TokenError};
+use knooppunt_api::{ClientRegistry, TokenIssuer};
 use knooppunt_registry::demo;
 
 #[test]

@@ -8,10 +8,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use knooppunt_gateway::api::tls::PeerIdentity;
-use knooppunt_gateway::api::{
-    ApiState, ApiStore, ClientRegistry, MemoryApiStore, TokenIssuer, router,
-};
+use knooppunt_api::tls::PeerIdentity;
+use knooppunt_api::{ApiState, ApiStore, ClientRegistry, MemoryApiStore, TokenIssuer, router};
 use knooppunt_ops::audit::MemoryAudit;
 use knooppunt_ops::metrics::Metrics;
 use knooppunt_registry::demo;
@@ -290,9 +288,9 @@ impl PgSchema {
             },
         );
         let pool = Pool::builder(mgr).max_size(8).build()?;
-        knooppunt_gateway::api::migrate(&pool).await?;
+        knooppunt_api::migrate(&pool).await?;
         // A second run is a no-op.
-        knooppunt_gateway::api::migrate(&pool).await?;
+        knooppunt_api::migrate(&pool).await?;
         Ok(Self { name, pool })
     }
 

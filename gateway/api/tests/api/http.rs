@@ -2,13 +2,11 @@
 //! `PeerIdentity` extension): auth, isolation, every robustness case, idempotency, status
 //! changes, the OpenAPI document and the ops endpoints.
 
-mod api_support;
-
-use api_support::*;
+use crate::support::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use knooppunt_gateway::api::handlers::IDEMPOTENT_REPLAYED;
-use knooppunt_gateway::api::{ApiStore, Readiness};
+use knooppunt_api::handlers::IDEMPOTENT_REPLAYED;
+use knooppunt_api::{ApiStore, Readiness};
 use knooppunt_ops::audit::{AuditEntry, AuditTrail};
 use knooppunt_registry::envelope::DossierKey;
 use knooppunt_registry::ids::PersonId;
@@ -477,7 +475,7 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
     let mut no_cert = post("r13", &aanmelding_body(id, BSN));
     no_cert
         .extensions_mut()
-        .remove::<knooppunt_gateway::api::tls::PeerIdentity>();
+        .remove::<knooppunt_api::tls::PeerIdentity>();
     send(&t.app, no_cert)
         .await
         .assert_problem(401, "client_certificate_required");
@@ -683,10 +681,10 @@ async fn a_crash_between_registry_and_record_still_has_one_effect() {
     .await;
     assert_eq!(first.status, StatusCode::CREATED);
     // Forget the record as if it had never been written.
-    let fresh = std::sync::Arc::new(knooppunt_gateway::api::MemoryApiStore::new());
+    let fresh = std::sync::Arc::new(knooppunt_api::MemoryApiStore::new());
     let mut state = t.state.clone();
     state.api_store = fresh;
-    let app = knooppunt_gateway::api::router(state);
+    let app = knooppunt_api::router(state);
     let again = send(
         &app,
         authed(
@@ -867,7 +865,7 @@ async fn without_required_certificates_plain_tokens_suffice() {
     let tok = a.body["access_token"].as_str().expect("token");
     let mut req = authed("GET", "/api/v1/aanmeldingen", tok, &brin, None, None);
     req.extensions_mut()
-        .remove::<knooppunt_gateway::api::tls::PeerIdentity>();
+        .remove::<knooppunt_api::tls::PeerIdentity>();
     assert_eq!(send(&t.app, req).await.status, StatusCode::OK);
 }
 

@@ -1,0 +1,10 @@
+//! The HTTP edge's tests, one binary (one link on a 2-core machine): each module is one area.
+
+mod auth;
+mod feed;
+mod fuzz;
+mod http;
+mod openapi_conformance;
+mod store;
+mod support;
+mod tls;
