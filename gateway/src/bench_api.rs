@@ -133,6 +133,16 @@ async fn run_in(
     c.bus = BusSettings::Amqp {
         url: config.amqp_url.clone(),
     };
+    // On PostgreSQL the node takes reference data from a file (never the sandbox's fallback):
+    // the sample data, written next to the sandbox PKI.
+    std::fs::create_dir_all(dir).context("bench directory")?;
+    let reference = dir.join("reference.json");
+    std::fs::write(
+        &reference,
+        serde_json::to_vec(&knooppunt_registry::demo::reference_data())?,
+    )
+    .context("writing the sample reference data")?;
+    c.reference.file = Some(reference);
     let delivery = DeliveryConfig {
         prefetch: config.prefetch,
         ..DeliveryConfig::default()

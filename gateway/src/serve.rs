@@ -211,11 +211,20 @@ impl Node {
         };
 
         // Reference data: a file, else what the store holds, else the sandbox sample.
+        // Reference data: a file, else what the store holds; the sandbox sample only with the
+        // in-memory store, never on PostgreSQL.
         let reference = match &config.reference.file {
             Some(path) => load_reference_file(path)?,
             None => match store.load_reference().await? {
                 Some(r) => r,
-                None => knooppunt_registry::demo::reference_data(),
+                None if config.store == StoreSettings::Memory => {
+                    knooppunt_registry::demo::reference_data()
+                }
+                None => anyhow::bail!(
+                    "configuration `reference.file`: the store holds no reference data; give a \
+                     reference data file (the sandbox's sample data is used with the in-memory \
+                     store only)"
+                ),
             },
         };
         store.save_reference(&reference).await?;

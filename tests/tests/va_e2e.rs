@@ -77,6 +77,9 @@ async fn start(backend: Backend) -> Harness {
             config.bus = BusSettings::Amqp {
                 url: vhost.url().to_owned(),
             };
+            // On PostgreSQL a node never falls back to the sandbox's sample reference data: it
+            // is given as a file, as in production.
+            config.reference.file = Some(reference_file(&dir));
             (Some(schema), Some(vhost))
         }
     };
@@ -87,6 +90,30 @@ async fn start(backend: Backend) -> Harness {
         _schema: schema,
         _vhost: vhost,
     }
+}
+
+/// The sample reference data as a JSON file in `dir`.
+fn reference_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("reference.json");
+    let json = serde_json::to_vec(&knooppunt_registry::demo::reference_data()).unwrap();
+    std::fs::write(&file, json).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_node_without_reference_data_does_not_start() {
+    let schema = TestSchema::create("e2enoref").await.unwrap();
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.store = StoreSettings::Postgres {
+        url: knooppunt_tests::database_url(),
+        pool_size: 4,
+        schema: Some(schema.name().to_owned()),
+    };
+    let e = Node::start(config).await.unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("reference.file"), "{text}");
 }
 
 fn cohort(node: &Node, opleiding: &Uuid) -> String {
