@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::json;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use super::{Durability, PgStore, PgStoreConfig, Store, StoreError};
@@ -136,15 +135,9 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport, StoreError> {
 }
 
 async fn admin_connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+    super::pg_connect(&super::pg_config(url, None)?)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("connect: {e}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "bench admin connection ended");
-        }
-    });
-    Ok(client)
+        .map_err(|e| StoreError::Unavailable(format!("connect: {e}")))
 }
 
 async fn run_in(config: &BenchConfig, schema: &str) -> Result<BenchReport, StoreError> {

@@ -15,6 +15,8 @@
 //!
 //! Personal data: the dossier state and event payloads hold it (JSON), nothing else does. The
 //! person index stores [`PersonId::fingerprint`], never the number itself.
+//!
+//! [`pg_pool`] is the one PostgreSQL connection-pool builder of the workspace.
 
 use std::fmt;
 
@@ -31,10 +33,15 @@ pub mod batching;
 pub mod bench;
 mod memory;
 pub mod migrations;
+mod pool;
 mod postgres;
 
 pub use batching::{BatchingConfig, BatchingStore};
 pub use memory::MemoryStore;
+pub use pool::{
+    POOL_CREATE_TIMEOUT, POOL_WAIT_TIMEOUT, PgPoolError, pg_config, pg_connect, pg_pool,
+    pool_from_config, valid_schema_name,
+};
 pub use postgres::{DEFAULT_DATABASE_URL, Durability, PgStore, PgStoreConfig};
 
 /// An event with its envelope, as stored in the history and published from the outbox.
@@ -102,6 +109,12 @@ impl StoreError {
     /// Whether trying again may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Conflict(_))
+    }
+}
+
+impl From<PgPoolError> for StoreError {
+    fn from(e: PgPoolError) -> Self {
+        Self::Config(e.to_string())
     }
 }
 

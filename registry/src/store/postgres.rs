@@ -21,19 +21,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{LazyLock, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{
-    ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
-};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{ClientWrapper, Object, Pool};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::migrations::{self, Migration};
+use super::pool;
 use super::{
     CommandOutcome, Decision, EventEnvelope, MAX_CONFLICT_RETRIES, OUTBOX_PARTITIONS, OutboxLease,
     OutboxRow, Store, StoreError, decide, opened_person, outbox_partition,
@@ -110,15 +107,6 @@ impl fmt::Debug for PgStore {
             .field("pool_size", &self.pool.status().max_size)
             .finish_non_exhaustive()
     }
-}
-
-fn valid_schema(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Maps a driver error to a store error. Only the SQLSTATE and the primary message are kept:
@@ -303,38 +291,13 @@ struct Loaded {
 }
 
 impl PgStore {
-    /// Builds the connection pool. Connections are made on first use; nothing is migrated (see
+    /// Builds the connection pool ([`pg_pool`](super::pg_pool)'s settings, application name
+    /// `knooppunt-registry`). Connections are made on first use; nothing is migrated (see
     /// [`PgStore::open`]).
     pub fn connect(config: &PgStoreConfig) -> Result<Self, StoreError> {
-        let mut pg: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|_| StoreError::Config("DATABASE_URL is not a valid postgres URL".into()))?;
-        if let Some(schema) = &config.schema {
-            if !valid_schema(schema) {
-                return Err(StoreError::Config(format!(
-                    "schema name {schema:?} must be lowercase letters, digits and _"
-                )));
-            }
-            pg.options(format!("-c search_path={schema}"));
-        }
+        let mut pg = pool::pg_config(&config.url, config.schema.as_deref())?;
         pg.application_name("knooppunt-registry");
-        pg.keepalives(true);
-        pg.keepalives_idle(Duration::from_secs(30));
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| StoreError::Config(format!("connection pool: {e}")))?;
+        let pool = pool::pool_from_config(pg, config.pool_size)?;
         Ok(Self {
             pool,
             schema: config.schema.clone(),
