@@ -1,28 +1,14 @@
-//! The PostgreSQL schema, as numbered SQL files embedded in the binary.
+//! The registry's PostgreSQL schema, as numbered SQL files embedded in the binary.
 //!
-//! Applied by [`PgStore::migrate`](super::PgStore::migrate) at start and by `knooppunt migrate`:
-//! in one transaction, under a transaction advisory lock per schema (so several instances can
-//! start at once), recorded with a checksum in `schema_migrations`. An applied file must never
-//! change: a different checksum is a configuration error.
+//! Applied by [`PgStore::migrate`](super::PgStore::migrate) at start and by `knooppunt migrate`,
+//! through the workspace's one runner ([`Migrator`], [`MIGRATOR`]): in one
+//! transaction, under a transaction advisory lock per schema (so several instances can start at
+//! once), recorded with a checksum in `schema_migrations` (`version`, `name`, `checksum`,
+//! `applied_at`). An applied file must never change: a different checksum is refused, and so is
+//! a version in the database that this binary does not know.
 
-/// One migration file.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Version, increasing from 1.
-    pub version: i32,
-    /// Short name (the file name without number and extension).
-    pub name: &'static str,
-    /// The SQL.
-    pub sql: &'static str,
-}
-
-impl Migration {
-    /// Hex SHA-256 of the SQL, recorded when applied.
-    pub fn checksum(&self) -> String {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(self.sql.as_bytes()))
-    }
-}
+pub use super::migrator::Migration;
+use super::migrator::Migrator;
 
 /// All migrations, in order.
 pub const ALL: &[Migration] = &[
@@ -43,6 +29,12 @@ pub const ALL: &[Migration] = &[
     },
 ];
 
+/// The registry's runner: table `schema_migrations`, and the advisory lock key of the runner it
+/// replaced (`knooppunt-migrate`, without the namespace), so old and new binaries exclude each
+/// other.
+pub const MIGRATOR: Migrator =
+    Migrator::new("registry", "schema_migrations", ALL).with_lock_name("knooppunt-migrate");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +44,15 @@ mod tests {
         for (i, m) in ALL.iter().enumerate() {
             assert_eq!(m.version, i as i32 + 1, "migration {}", m.name);
             assert_eq!(m.checksum().len(), 64);
+        }
+    }
+
+    #[test]
+    fn file_names_match_the_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for m in ALL {
+            let on_disk = std::fs::read_to_string(dir.join(m.file_name())).expect("file exists");
+            assert_eq!(on_disk, m.sql, "{}", m.file_name());
         }
     }
 }

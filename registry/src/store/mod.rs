@@ -16,7 +16,9 @@
 //! Personal data: the dossier state and event payloads hold it (JSON), nothing else does. The
 //! person index stores [`PersonId::fingerprint`], never the number itself.
 //!
-//! [`pg_pool`] is the one PostgreSQL connection-pool builder of the workspace.
+//! PostgreSQL plumbing shared by every crate that owns tables: [`Migrator`], the one migration
+//! runner (numbered SQL files with checksums; the registry's are [`migrations`]), and
+//! [`pg_pool`], the one connection-pool builder.
 
 use std::fmt;
 
@@ -33,11 +35,13 @@ pub mod batching;
 pub mod bench;
 mod memory;
 pub mod migrations;
+mod migrator;
 mod pool;
 mod postgres;
 
 pub use batching::{BatchingConfig, BatchingStore};
 pub use memory::MemoryStore;
+pub use migrator::{MigrateError, Migration, Migrator};
 pub use pool::{
     POOL_CREATE_TIMEOUT, POOL_WAIT_TIMEOUT, PgPoolError, pg_config, pg_connect, pg_pool,
     pool_from_config, valid_schema_name,
@@ -115,6 +119,18 @@ impl StoreError {
 impl From<PgPoolError> for StoreError {
     fn from(e: PgPoolError) -> Self {
         Self::Config(e.to_string())
+    }
+}
+
+impl From<MigrateError> for StoreError {
+    /// Transient database failures are [`StoreError::Unavailable`]; everything else (a changed
+    /// or unknown migration, SQL the server refuses) is [`StoreError::Config`].
+    fn from(e: MigrateError) -> Self {
+        if e.is_transient() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Config(e.to_string())
+        }
     }
 }
 

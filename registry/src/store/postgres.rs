@@ -29,12 +29,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
-use super::migrations::{self, Migration};
-use super::pool;
+use super::migrator::is_transient_sqlstate;
 use super::{
     CommandOutcome, Decision, EventEnvelope, MAX_CONFLICT_RETRIES, OUTBOX_PARTITIONS, OutboxLease,
     OutboxRow, Store, StoreError, decide, opened_person, outbox_partition,
 };
+use super::{migrations, pool};
 use crate::domain::{Command, Dossier, Rejection};
 use crate::envelope::{CommandMeta, DossierKey};
 use crate::ids::PersonId;
@@ -116,12 +116,7 @@ fn db_err(e: tokio_postgres::Error) -> StoreError {
         Some(db) => {
             let code = db.code();
             let text = format!("{} ({})", db.message(), code.code());
-            if *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-                || code.code().starts_with("08")
-                || code.code().starts_with("53")
-                || code.code().starts_with("57P")
-            {
+            if is_transient_sqlstate(code) {
                 StoreError::Unavailable(text)
             } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_FUNCTION {
                 StoreError::Config(format!("database schema is not migrated: {text}"))
@@ -316,64 +311,14 @@ impl PgStore {
         self.pool.get().await.map_err(pool_err)
     }
 
-    /// Applies the migrations not yet applied, in one transaction under a per-schema advisory
-    /// lock; returns the versions it applied (empty when up to date). Fails with
-    /// [`StoreError::Config`] when an applied migration's SQL has changed.
+    /// Applies the migrations not yet applied ([`migrations::MIGRATOR`]: one transaction under a
+    /// per-schema advisory lock); returns the versions it applied (empty when up to date). Fails
+    /// with [`StoreError::Config`] when an applied migration's SQL has changed or the database
+    /// has a version this binary does not know, [`StoreError::Unavailable`] when the database
+    /// could not be reached.
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('knooppunt-migrate:' || coalesce(current_schema(), '')))",
-            &[],
-        )
-        .await
-        .map_err(db_err)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )",
-        )
-        .await
-        .map_err(db_err)?;
-        let rows = tx
-            .query("SELECT version, checksum FROM schema_migrations", &[])
-            .await
-            .map_err(db_err)?;
-        let mut applied_before = std::collections::BTreeMap::new();
-        for row in rows {
-            let version: i32 = row.try_get(0).map_err(db_err)?;
-            let checksum: String = row.try_get(1).map_err(db_err)?;
-            applied_before.insert(version, checksum);
-        }
-        let mut applied = Vec::new();
-        for m in migrations::ALL {
-            let Migration { version, name, sql } = *m;
-            match applied_before.get(&version) {
-                Some(checksum) if *checksum == m.checksum() => continue,
-                Some(_) => {
-                    return Err(StoreError::Config(format!(
-                        "migration {version} ({name}) changed after it was applied"
-                    )));
-                }
-                None => {}
-            }
-            tx.batch_execute(sql).await.map_err(db_err)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                &[&version, &name, &m.checksum()],
-            )
-            .await
-            .map_err(db_err)?;
-            applied.push(version);
-        }
-        tx.commit().await.map_err(db_err)?;
-        if !applied.is_empty() {
-            tracing::info!(versions = ?applied, "registry schema migrated");
-        }
-        Ok(applied)
+        Ok(migrations::MIGRATOR.run(&mut client).await?)
     }
 
     /// The server's `fsync` and `synchronous_commit` settings.
