@@ -12,10 +12,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
 use knooppunt_ops::{AuditEntry, AuditTrail, Hop, PgAudit, verify_chain};
-use tokio_postgres::NoTls;
+use knooppunt_registry::store::{pg_config, pg_connect, pool_from_config};
 use uuid::Uuid;
 
 const HOPS: [Hop; 8] = [
@@ -82,8 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let schema = format!("ops_load_{}", Uuid::new_v4().simple());
-    let (admin, conn) = tokio_postgres::connect(&url, NoTls).await?;
-    tokio::spawn(conn);
+    let admin = pg_connect(&pg_config(&url, None)?).await?;
     admin
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await?;
@@ -103,20 +101,12 @@ async fn measure(
     tasks: usize,
     hops: usize,
 ) -> anyhow::Result<()> {
-    let mut cfg: tokio_postgres::Config = url.parse()?;
+    let mut cfg = pg_config(url, Some(schema))?;
     // LOAD_SYNC_COMMIT=off shows how much of the time is the commit's fsync.
     let sync = std::env::var("LOAD_SYNC_COMMIT").unwrap_or_else(|_| "on".to_owned());
-    cfg.options(format!(
-        "-c search_path={schema} -c synchronous_commit={sync}"
-    ));
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    let pool = Pool::builder(mgr).max_size(tasks.min(32)).build()?;
+    let search_path = cfg.get_options().unwrap_or_default().to_owned();
+    cfg.options(format!("{search_path} -c synchronous_commit={sync}"));
+    let pool = pool_from_config(cfg, tasks.min(32))?;
     knooppunt_ops::migrate(&pool).await?;
     let pg: Arc<dyn AuditTrail> = Arc::new(PgAudit::new(pool.clone()));
     let grouped: Arc<dyn AuditTrail> =

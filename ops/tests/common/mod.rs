@@ -1,8 +1,8 @@
 //! Shared test support: a fresh, migrated PostgreSQL schema per test.
 #![allow(dead_code)]
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use deadpool_postgres::Pool;
+use knooppunt_registry::store::{pg_config, pg_connect, pg_pool};
 
 /// The database the tests use (`DATABASE_URL`, default: the local test database).
 pub fn database_url() -> String {
@@ -25,26 +25,15 @@ impl PgSchema {
         admin
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .await?;
-        let mut cfg: tokio_postgres::Config = database_url().parse()?;
-        cfg.options(format!("-c search_path={name}"));
-        let mgr = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr).max_size(12).build()?;
+        let pool = pg_pool(&database_url(), Some(&name), 12)?;
         knooppunt_ops::migrate(&pool).await?;
         Ok(Self { name, pool })
     }
 
     async fn admin() -> anyhow::Result<tokio_postgres::Client> {
-        let (client, conn) = tokio_postgres::connect(&database_url(), NoTls)
+        pg_connect(&pg_config(&database_url(), None)?)
             .await
-            .map_err(|e| anyhow::anyhow!("PostgreSQL is required for this test ({e})"))?;
-        tokio::spawn(conn);
-        Ok(client)
+            .map_err(|e| anyhow::anyhow!("PostgreSQL is required for this test ({e})"))
     }
 
     /// Runs SQL on a connection of the pool (so in this schema).
