@@ -1,5 +1,6 @@
 //! The one error type of the ops crate.
 
+use knooppunt_registry::store::MigrateError;
 use thiserror::Error;
 
 /// What can go wrong in the ops crate. Messages name fields and reasons, never values that could
@@ -32,6 +33,10 @@ pub enum OpsError {
     /// batch writer has stopped.
     #[error("audit batch failed: {0}")]
     Batch(String),
+    /// The ops migrations failed: the database (see [`MigrateError::is_transient`]), or an
+    /// applied migration changed, or the database is newer than this binary.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
     /// Metrics could not be encoded.
     #[error("metrics encoding failed")]
     Encode,
@@ -41,9 +46,10 @@ impl OpsError {
     /// Whether trying again later may succeed (a database or pool hiccup), as opposed to a
     /// refusal that will fail the same way every time.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            OpsError::Db(_) | OpsError::Pool(_) | OpsError::Batch(_)
-        )
+        match self {
+            OpsError::Db(_) | OpsError::Pool(_) | OpsError::Batch(_) => true,
+            OpsError::Migrate(e) => e.is_transient(),
+            OpsError::Invalid { .. } | OpsError::Corrupt { .. } | OpsError::Encode => false,
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! What Knooppunt's operators see and use: the hash-chained audit trail ([`audit`]), Prometheus
 //! metrics ([`metrics`]), and the durable delivery state with failed-message handling
-//! ([`failed`]). PostgreSQL tables are created by [`migrate`].
+//! ([`failed`]). PostgreSQL tables are created by [`migrate`] (the registry's migration runner,
+//! [`MIGRATOR`]).
 //!
 //! Runbook: `docs/operations.md`. Audit chain design and verification: `docs/audit.md`.
 
@@ -22,4 +23,4 @@ pub use failed::{
     WaitingInfo,
 };
 pub use metrics::{BreakerState, Metrics};
-pub use migrate::{migrate, migrate_client};
+pub use migrate::{MIGRATIONS, MIGRATOR, migrate, migrate_client};

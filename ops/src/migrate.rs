@@ -1,25 +1,40 @@
-//! The ops crate's PostgreSQL migrations: numbered SQL files embedded at build time, applied in
-//! order in one transaction under a per-schema advisory lock, each recorded in `ops_schema_migrations`.
-//! Running it again (or from several instances at once) is safe.
+//! The ops crate's PostgreSQL migrations: numbered SQL files (`ops/migrations/`) embedded at
+//! build time and applied by the workspace's one runner ([`Migrator`], in the registry crate):
+//! in order, in one transaction under a per-schema advisory lock (`knooppunt-ops-migrate`, the
+//! same key as before), each recorded with its checksum in `ops_schema_migrations`. Running it
+//! again (or from several instances at once) is safe; an applied file that changed, or a version
+//! the binary does not know, is refused ([`OpsError::Migrate`]).
+//!
+//! Deployments from before checksums have `ops_schema_migrations` without a `checksum` column:
+//! the first run adds it and records this binary's checksums for the versions already applied
+//! (trust on first use), and verifies from then on.
 
 use deadpool_postgres::Pool;
+use knooppunt_registry::store::{Migration, Migrator};
 
 use crate::OpsError;
 
-/// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "audit", include_str!("../migrations/0001_audit.sql")),
-    (
-        2,
-        "delivery_state",
-        include_str!("../migrations/0002_delivery_state.sql"),
-    ),
-    (
-        3,
-        "head_fillfactor",
-        include_str!("../migrations/0003_head_fillfactor.sql"),
-    ),
+/// The migrations, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit",
+        sql: include_str!("../migrations/0001_audit.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "delivery_state",
+        sql: include_str!("../migrations/0002_delivery_state.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "head_fillfactor",
+        sql: include_str!("../migrations/0003_head_fillfactor.sql"),
+    },
 ];
+
+/// The ops crate's runner: namespace `ops`, table `ops_schema_migrations`.
+pub const MIGRATOR: Migrator = Migrator::new("ops", "ops_schema_migrations", MIGRATIONS);
 
 /// Applies the pending ops migrations using a connection from `pool`.
 pub async fn migrate(pool: &Pool) -> Result<(), OpsError> {
@@ -29,41 +44,20 @@ pub async fn migrate(pool: &Pool) -> Result<(), OpsError> {
 
 /// Applies the pending ops migrations on `client` (one transaction, under an advisory lock).
 pub async fn migrate_client(client: &mut tokio_postgres::Client) -> Result<(), OpsError> {
-    let tx = client.transaction().await?;
-    // One lock per schema: instances migrating the same schema wait for each other, tests in
-    // their own schemas do not.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('knooppunt-ops-migrate:' || coalesce(current_schema(), '')))",
-        &[],
-    )
-    .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS ops_schema_migrations (
-             version    integer     PRIMARY KEY,
-             name       text        NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .await?;
-    for (version, name, sql) in MIGRATIONS {
-        let done = tx
-            .query_opt(
-                "SELECT 1 FROM ops_schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await?
-            .is_some();
-        if done {
-            continue;
-        }
-        tx.batch_execute(sql).await?;
-        tx.execute(
-            "INSERT INTO ops_schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
-        )
-        .await?;
-        tracing::info!(version, name, "ops migration applied");
-    }
-    tx.commit().await?;
+    MIGRATOR.run(client).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_match_the_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for m in MIGRATIONS {
+            let on_disk = std::fs::read_to_string(dir.join(m.file_name())).expect("file exists");
+            assert_eq!(on_disk, m.sql, "{}", m.file_name());
+        }
+    }
 }

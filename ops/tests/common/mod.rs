@@ -20,13 +20,22 @@ pub struct PgSchema {
 impl PgSchema {
     /// Creates the schema and migrates it. Fails (does not skip) when PostgreSQL is missing.
     pub async fn new() -> anyhow::Result<Self> {
+        let schema = Self::empty().await?;
+        if let Err(e) = knooppunt_ops::migrate(&schema.pool).await {
+            schema.drop().await?;
+            return Err(e.into());
+        }
+        Ok(schema)
+    }
+
+    /// Creates the schema, without migrating it.
+    pub async fn empty() -> anyhow::Result<Self> {
         let name = format!("ops_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Self::admin().await?;
         admin
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .await?;
         let pool = pg_pool(&database_url(), Some(&name), 12)?;
-        knooppunt_ops::migrate(&pool).await?;
         Ok(Self { name, pool })
     }
 
