@@ -367,15 +367,11 @@ impl Config {
                     return Err(invalid("store.pool_size", "must be between 2 and 512"));
                 }
                 if let Some(s) = schema
-                    && (s.is_empty()
-                        || s.len() > 63
-                        || !s
-                            .bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+                    && !knooppunt_registry::store::valid_schema_name(s)
                 {
                     return Err(invalid(
                         "store.schema",
-                        "must be 1–63 characters of a–z, 0–9 and _",
+                        "must be 1–63 characters of a–z, 0–9 and _, not starting with a digit",
                     ));
                 }
             }

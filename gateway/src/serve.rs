@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use knooppunt_adapters::Adapter;
 use knooppunt_adapters::partners::{self, PartnerContext};
 use knooppunt_adapters::sim::Simulator;
@@ -33,7 +33,6 @@ use knooppunt_registry::store::{
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
@@ -122,23 +121,9 @@ impl fmt::Debug for StoreReadiness {
     }
 }
 
-/// A connection pool for the ops and api tables.
+/// A connection pool for the ops and api tables (the registry's one pool builder).
 pub fn ops_pool(url: &str, schema: Option<&str>, size: usize) -> anyhow::Result<Pool> {
-    let mut pg: tokio_postgres::Config = url.parse().context("store.url")?;
-    if let Some(s) = schema {
-        pg.options(format!("-c search_path={s}"));
-    }
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .context("ops connection pool")
+    knooppunt_registry::store::pg_pool(url, schema, size).context("ops connection pool (store.url)")
 }
 
 fn load_reference_file(path: &std::path::Path) -> anyhow::Result<ReferenceData> {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use knooppunt_registry::store::{Migration, Migrator};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -11,56 +12,27 @@ use super::store::{
     StoredResponse, Webhook,
 };
 
-/// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "api", include_str!("../migrations/0001_api.sql"))];
+/// The API's migrations, run by the registry's one runner (checksums, per-schema lock
+/// `knooppunt-api-migrate:`, table `api_schema_migrations`).
+static MIGRATOR: Migrator = Migrator::new(
+    "api",
+    "api_schema_migrations",
+    &[Migration {
+        version: 1,
+        name: "api",
+        sql: include_str!("../migrations/0001_api.sql"),
+    }],
+);
 
 fn db(e: impl std::fmt::Display) -> ApiStoreError {
     ApiStoreError::Unavailable(e.to_string())
 }
 
 /// Applies the pending API migrations (one transaction, under a per-schema advisory lock; safe
-/// to run again or from several instances at once), recorded in `api_schema_migrations`.
+/// to run again or from several instances at once). An applied file whose checksum changed, or
+/// a version this binary does not know, is refused.
 pub async fn migrate(pool: &Pool) -> Result<(), ApiStoreError> {
-    let mut client = pool.get().await.map_err(db)?;
-    let tx = client.transaction().await.map_err(db)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('knooppunt-api-migrate:' || coalesce(current_schema(), '')))",
-        &[],
-    )
-    .await
-    .map_err(db)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS api_schema_migrations (
-             version    integer     PRIMARY KEY,
-             name       text        NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .await
-    .map_err(db)?;
-    for (version, name, sql) in MIGRATIONS {
-        let done = tx
-            .query_opt(
-                "SELECT 1 FROM api_schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await
-            .map_err(db)?
-            .is_some();
-        if done {
-            continue;
-        }
-        tx.batch_execute(sql).await.map_err(db)?;
-        tx.execute(
-            "INSERT INTO api_schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
-        )
-        .await
-        .map_err(db)?;
-        tracing::info!(version, name, "api migration applied");
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(())
+    MIGRATOR.run_pool(pool).await.map(drop).map_err(db)
 }
 
 /// The PostgreSQL [`ApiStore`].

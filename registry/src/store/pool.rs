@@ -38,9 +38,8 @@ pub enum PgPoolError {
 }
 
 /// Whether `name` is a schema name the pool accepts: 1–63 of `a-z`, `0-9` and `_`, not starting
-/// with a digit — usable unquoted in SQL and in `search_path`. (`gateway/src/config.rs` checks
-/// the same characters; a leading digit, which an unquoted `CREATE SCHEMA` refuses, is refused
-/// here.)
+/// with a digit — usable unquoted in SQL and in `search_path`. The configuration's
+/// `store.schema` is checked with this function too.
 pub fn valid_schema_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63

@@ -272,22 +272,12 @@ pub struct PgSchema {
 
 impl PgSchema {
     pub async fn new() -> anyhow::Result<Self> {
-        use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
         let name = format!("api_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Self::admin().await?;
         admin
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .await?;
-        let mut cfg: tokio_postgres::Config = database_url().parse()?;
-        cfg.options(format!("-c search_path={name}"));
-        let mgr = Manager::from_config(
-            cfg,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr).max_size(8).build()?;
+        let pool = knooppunt_registry::store::pg_pool(&database_url(), Some(&name), 8)?;
         knooppunt_api::migrate(&pool).await?;
         // A second run is a no-op.
         knooppunt_api::migrate(&pool).await?;
