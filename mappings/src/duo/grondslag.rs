@@ -6,7 +6,8 @@
 //! linked to a dossier: it is read for analysis and reconciliation only, and yields no commands.
 //! Records are checked for their column count, BRIN and date fields; the `SLR` trailer's eleven
 //! counts are checked against the records read. `BII` and `BID` records (not in the demo, layout
-//! not public) are accepted with any column count of at least three.
+//! not public) are accepted with any column count of at least three. Lines are read and split by
+//! the DUO line reader the RO uses too (`super::lines`); fields are named by position.
 
 use std::io::BufRead;
 
@@ -15,6 +16,7 @@ use knooppunt_registry::ids::Brin;
 use serde::{Deserialize, Serialize};
 
 use super::codes::{parse_date_compact, parse_uint};
+use super::lines::{self, Bom, Columns, Fields, LineReader};
 use crate::error::MappingError;
 
 /// Longest line accepted.
@@ -83,114 +85,73 @@ fn layout(kind: &str) -> Option<(Option<usize>, &'static [usize], Option<usize>)
 /// Streams a GRONDSLAG file line by line; stops after the first error.
 #[derive(Debug)]
 pub struct GrondslagReader<R> {
-    input: R,
-    buf: Vec<u8>,
-    line: u64,
-    offset: usize,
+    lines: LineReader<R>,
+    frame: Frame,
+    done: bool,
+}
+
+/// What the reader has seen so far: the header, the counts per kind, the trailer.
+#[derive(Debug, Default)]
+struct Frame {
     counts: [u64; 11],
     vlp: bool,
     slr: bool,
-    done: bool,
 }
 
 impl<R: BufRead> GrondslagReader<R> {
     /// A reader over `input`.
     pub fn new(input: R) -> Self {
         Self {
-            input,
-            buf: Vec::with_capacity(256),
-            line: 0,
-            offset: 0,
-            counts: [0; 11],
-            vlp: false,
-            slr: false,
+            // `;` only; a byte-order mark is not stripped, so a file starting with one is refused
+            // (its first record type is not `VLP`).
+            lines: LineReader::new(input, MAX_LINE_BYTES, Bom::Keep),
+            frame: Frame::default(),
             done: false,
         }
     }
 
     fn next_line(&mut self) -> Result<Option<GrondslagLine>, MappingError> {
-        loop {
-            self.buf.clear();
-            let limit = (MAX_LINE_BYTES + 2) as u64;
-            let n = std::io::Read::take(&mut self.input, limit)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| MappingError::Malformed {
-                    format: "CSV",
-                    position: format!("line {}", self.line + 1),
-                    reason: e.kind().to_string(),
-                })?;
-            if n == 0 {
-                return if self.slr {
-                    Ok(None)
-                } else {
-                    Err(MappingError::missing(format!("line {}/SLR", self.line + 1)))
-                };
-            }
-            self.line += 1;
-            let start = self.offset;
-            self.offset += n;
-            let mut bytes = &self.buf[..];
-            let had_newline = bytes.ends_with(b"\n");
-            if let Some(b) = bytes.strip_suffix(b"\n") {
-                bytes = b;
-            }
-            if let Some(b) = bytes.strip_suffix(b"\r") {
-                bytes = b;
-            }
-            if bytes.len() > MAX_LINE_BYTES || (!had_newline && n as u64 == limit) {
-                return Err(MappingError::invalid(
-                    format!("line {}", self.line),
-                    format!("longer than {MAX_LINE_BYTES} bytes"),
-                ));
-            }
-            let text = std::str::from_utf8(bytes).map_err(|e| MappingError::InvalidUtf8 {
-                offset: start + e.valid_up_to(),
-            })?;
-            if text.is_empty() {
-                continue;
-            }
-            if self.slr {
-                return Err(MappingError::invalid(
-                    format!("line {}", self.line),
-                    "records after the SLR sluitrecord",
-                ));
-            }
-            let text = text.to_owned();
-            return self.parse(&text).map(Some);
-        }
-    }
-
-    fn parse(&mut self, text: &str) -> Result<GrondslagLine, MappingError> {
-        let line = self.line;
-        let f: Vec<&str> = text.split(';').collect();
-        let kind = f.first().copied().unwrap_or_default();
-        let path = |i: usize| format!("line {line}/{kind}/field {}", i + 2);
-        let count_err = |want: usize| {
-            MappingError::invalid(
-                format!("line {line}/{kind}"),
-                format!(
-                    "wrong column count: expected {want} columns, got {}",
-                    f.len()
-                ),
-            )
+        let Some((line, text)) = self.lines.next_line()? else {
+            return if self.frame.slr {
+                Ok(None)
+            } else {
+                Err(MappingError::missing(format!(
+                    "line {}/SLR",
+                    self.lines.line() + 1
+                )))
+            };
         };
+        if self.frame.slr {
+            return Err(lines::after_trailer(line));
+        }
+        self.frame.parse(line, text).map(Some)
+    }
+}
+
+impl Frame {
+    fn parse(&mut self, line: u64, text: &str) -> Result<GrondslagLine, MappingError> {
+        let (kind, fields) = lines::split(text, ';');
+        // Column counts include the record type.
+        let columns = fields.len() + 1;
+        let f = Fields::new(line, kind, Columns::Numbered, fields);
+        let count_err = |want: usize| lines::column_count(line, kind, want, columns);
         if !self.vlp {
             if kind != "VLP" {
-                return Err(MappingError::invalid(
-                    format!("line {line}/Recordsoort"),
-                    "the file must start with a VLP record",
-                ));
+                return Err(lines::not_vlp_first(line));
             }
-            if f.len() != 5 {
+            if columns != 5 {
                 return Err(count_err(5));
             }
             self.vlp = true;
-            let get = |i: usize| f.get(i + 1).copied().unwrap_or_default();
             return Ok(GrondslagLine::Vlp(GrondslagVlp {
-                brin: get(0).parse().map_err(|e| MappingError::id(path(0), e))?,
-                bekostigingsjaar: parse_uint(&path(1), get(1), 4)?,
-                aanmaakdatum: parse_date_compact(&path(2), get(2))?,
-                status: get(3)
+                brin: f
+                    .get(0)
+                    .parse()
+                    .map_err(|e| MappingError::id(f.path(0), e))?,
+                bekostigingsjaar: parse_uint(&f.path(1), f.get(1), 4)?,
+                aanmaakdatum: parse_date_compact(&f.path(2), f.get(2))?,
+                status: f
+                    .get(3)
                     .chars()
                     .filter(char::is_ascii_alphanumeric)
                     .take(4)
@@ -198,28 +159,16 @@ impl<R: BufRead> GrondslagReader<R> {
             }));
         }
         if kind == "SLR" {
-            if f.len() != 12 {
+            if columns != 12 {
                 return Err(count_err(12));
             }
             let mut declared = [0u64; 11];
             for (i, d) in declared.iter_mut().enumerate() {
-                *d = u64::from(parse_uint(
-                    &path(i),
-                    f.get(i + 1).copied().unwrap_or_default(),
-                    10,
-                )?);
+                *d = u64::from(parse_uint(&f.path(i), f.get(i), 10)?);
             }
-            for i in 0..11 {
-                if declared[i] != self.counts[i] {
-                    return Err(MappingError::invalid(
-                        format!("line {line}/SLR/Aantal {}-records", KINDS[i]),
-                        format!(
-                            "declares {} {} records, the file has {}",
-                            declared[i], KINDS[i], self.counts[i]
-                        ),
-                    ));
-                }
-            }
+            lines::check_trailer(line, &declared, &self.counts, &KINDS, |i| {
+                format!("Aantal {}-records", KINDS[i])
+            })?;
             self.slr = true;
             return Ok(GrondslagLine::Slr(declared));
         }
@@ -227,27 +176,26 @@ impl<R: BufRead> GrondslagReader<R> {
             MappingError::invalid(format!("line {line}/Recordsoort"), "unknown record type")
         })?;
         match cols {
-            Some(c) if f.len() != c => return Err(count_err(c)),
-            None if f.len() < 3 => return Err(count_err(3)),
+            Some(c) if columns != c => return Err(count_err(c)),
+            None if columns < 3 => return Err(count_err(3)),
             _ => {}
         }
-        let fields: Vec<&str> = f.iter().skip(1).copied().collect();
-        let pgn = fields.first().copied().unwrap_or_default();
+        let pgn = f.get(0);
         if pgn.is_empty() || pgn.len() > 9 || !pgn.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(MappingError::invalid(
-                path(0),
+                f.path(0),
                 "PGN must be 1 to 9 letters or digits",
             ));
         }
         if let Some(b) = brin {
-            let v = fields.get(b).copied().unwrap_or_default();
-            v.parse::<Brin>()
-                .map_err(|e| MappingError::id(path(b), e))?;
+            f.get(b)
+                .parse::<Brin>()
+                .map_err(|e| MappingError::id(f.path(b), e))?;
         }
         for &d in dates {
-            let v = fields.get(d).copied().unwrap_or_default();
+            let v = f.get(d);
             if !v.is_empty() {
-                parse_date_compact(&path(d), v)?;
+                parse_date_compact(&f.path(d), v)?;
             }
         }
         if let Some(i) = KINDS.iter().position(|k| *k == kind) {
@@ -257,7 +205,7 @@ impl<R: BufRead> GrondslagReader<R> {
             kind: kind.to_owned(),
             line,
             pgn: pgn.to_owned(),
-            fields: fields.iter().skip(1).map(|s| (*s).to_owned()).collect(),
+            fields: f.all().iter().skip(1).map(|s| (*s).to_owned()).collect(),
         }))
     }
 }

@@ -7,6 +7,8 @@
 //! - [`ro`]: incoming registratieoverzicht (RO) CSV, streamed record by record, with the SLR
 //!   trailer's counts checked; bulk import for an institution moving to level `krd`.
 //! - [`grondslag`]: incoming GRONDSLAG IP MBO CSV (pseudonymised, for analysis only).
+//! - `lines`: the line reader RO and GRONDSLAG share (size and UTF-8 guards, splitting, field
+//!   access naming the field, the VLP/SLR framing errors).
 //! - [`persoon`]: incoming "persoon en vooropleidingen" lookup answer and mutation notifications.
 //! - [`records`]: DUO's mbo record model (ISG/ISP/ISE/BPV/DIP/GEO/KZD) shared by BRON and RO.
 //! - [`codes`]: DUO's code lists and date formats shared by all of the above.
@@ -18,6 +20,7 @@ pub mod bron;
 pub mod codes;
 pub mod convert;
 pub mod grondslag;
+mod lines;
 pub mod persoon;
 pub mod records;
 pub mod ro;

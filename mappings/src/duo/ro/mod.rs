@@ -12,8 +12,9 @@
 //! `PER`/`ISG`/`DIP`, and the `SLR` trailer's counts equal the records read (a mismatch is an
 //! error naming the count).
 //!
-//! Parts: `records` (the record types and the line writer), `reader` (the line reader),
-//! `persons` (grouping per person) and `import` (the bulk-import commands).
+//! Parts: `records` (the record types and the line writer), `reader` (the line reader, on the
+//! DUO line reader it shares with GRONDSLAG: `duo::lines`), `persons` (grouping per person)
+//! and `import` (the bulk-import commands).
 
 mod import;
 mod persons;

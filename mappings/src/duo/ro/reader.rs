@@ -1,5 +1,6 @@
 //! The RO line reader: one typed record per line, the file's framing checked (VLP first, the
-//! separator, column counts, the SLR trailer's counts, nothing after it).
+//! separator, column counts, the SLR trailer's counts, nothing after it). Lines are read and
+//! split by the shared DUO line reader ([`crate::duo::lines`]).
 
 use std::io::BufRead;
 
@@ -12,6 +13,7 @@ use crate::duo::codes::{
     Leertraject, LocatiecodeVsv, Niveau, RedenUitschrijving, Volgnummer, Vrijstelling, parse_jn,
     parse_uint,
 };
+use crate::duo::lines::{self, Bom, Columns, Fields, LineReader};
 use crate::duo::records::{Bpv, ExtraOndersteuning, GeneriekExamenonderdeel, Keuzedeel, Periode};
 use crate::error::MappingError;
 
@@ -155,67 +157,16 @@ fn columns(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// The fields of one line with their names, for typed access with errors naming the field.
-struct Line<'a> {
-    line: u64,
-    kind: &'static str,
-    names: &'static [&'static str],
-    fields: Vec<&'a str>,
+/// RO-specific field readers on top of the shared [`Fields`].
+trait RoFields {
+    fn date(&self, i: usize) -> Result<NaiveDate, MappingError>;
+    fn opt_date(&self, i: usize) -> Result<Option<NaiveDate>, MappingError>;
+    fn persoon(&self) -> Result<PersonId, MappingError>;
+    fn dipref(&self) -> Result<Option<DiplomaRef>, MappingError>;
+    fn cijfer(&self, i: usize, digits: usize) -> Result<Option<u32>, MappingError>;
 }
 
-impl<'a> Line<'a> {
-    fn path(&self, i: usize) -> String {
-        format!(
-            "line {}/{}/{}",
-            self.line,
-            self.kind,
-            self.names.get(i).copied().unwrap_or("?")
-        )
-    }
-
-    fn opt(&self, i: usize) -> Option<&'a str> {
-        self.fields.get(i).copied().filter(|s| !s.is_empty())
-    }
-
-    fn req(&self, i: usize) -> Result<&'a str, MappingError> {
-        self.opt(i)
-            .ok_or_else(|| MappingError::missing(self.path(i)))
-    }
-
-    fn with<T>(
-        &self,
-        i: usize,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<T, MappingError> {
-        f(&self.path(i), self.req(i)?)
-    }
-
-    fn opt_with<T>(
-        &self,
-        i: usize,
-        f: impl Fn(&str, &str) -> Result<T, MappingError>,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(i).map(|v| f(&self.path(i), v)).transpose()
-    }
-
-    fn id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        i: usize,
-    ) -> Result<T, MappingError> {
-        self.req(i)?
-            .parse()
-            .map_err(|e| MappingError::id(self.path(i), e))
-    }
-
-    fn opt_id<T: std::str::FromStr<Err = knooppunt_registry::ids::IdError>>(
-        &self,
-        i: usize,
-    ) -> Result<Option<T>, MappingError> {
-        self.opt(i)
-            .map(|v| v.parse().map_err(|e| MappingError::id(self.path(i), e)))
-            .transpose()
-    }
-
+impl RoFields for Fields<'_> {
     fn date(&self, i: usize) -> Result<NaiveDate, MappingError> {
         self.with(i, parse_ro_date)
     }
@@ -256,8 +207,7 @@ impl<'a> Line<'a> {
 }
 
 fn parse_line(line_no: u64, text: &str, sep: char) -> Result<RoRecord, MappingError> {
-    let mut it = text.split(sep);
-    let kind_raw = it.next().unwrap_or_default();
+    let (kind_raw, mut fields) = lines::split(text, sep);
     let (kind, names) = ["VLP", "PER", "ISG", "ISP", "ISE", "BPV", "DIP", "AMO", "GEO", "KZD", "SLR"]
         .iter()
         .find(|k| **k == kind_raw)
@@ -268,28 +218,20 @@ fn parse_line(line_no: u64, text: &str, sep: char) -> Result<RoRecord, MappingEr
                 "unknown record type (expected VLP, PER, ISG, ISP, ISE, BPV, DIP, AMO, GEO, KZD or SLR)",
             )
         })?;
-    let mut fields: Vec<&str> = it.collect();
     // DIP: DUO delivers 10 columns with an always-empty 6th field; the PvE says 9. Accept both.
     if kind == "DIP" && fields.len() == names.len() - 1 {
         fields.insert(5, "");
     }
     if fields.len() != names.len() {
-        return Err(MappingError::invalid(
-            format!("line {line_no}/{kind}"),
-            format!(
-                "wrong column count: expected {} columns, got {}",
-                names.len() + 1,
-                fields.len() + 1
-            ),
+        return Err(lines::column_count(
+            line_no,
+            kind,
+            names.len() + 1,
+            fields.len() + 1,
         ));
     }
-    let l = Line {
-        line: line_no,
-        kind,
-        names,
-        fields,
-    };
-    let los = |l: &Line<'_>,
+    let l = Fields::new(line_no, kind, Columns::Named(names), fields);
+    let los = |l: &Fields<'_>,
                datum: usize,
                isg: usize,
                aanbieder: usize|
@@ -427,10 +369,7 @@ fn parse_line(line_no: u64, text: &str, sep: char) -> Result<RoRecord, MappingEr
 /// nothing more. The SLR record is yielded only when its counts match.
 #[derive(Debug)]
 pub struct RoReader<R> {
-    input: R,
-    buf: Vec<u8>,
-    line: u64,
-    offset: usize,
+    lines: LineReader<R>,
     sep: Option<char>,
     counts: RoCounts,
     done: bool,
@@ -442,10 +381,7 @@ impl<R: BufRead> RoReader<R> {
     /// A reader over `input` (wrap files in a `BufReader`).
     pub fn new(input: R) -> Self {
         Self {
-            input,
-            buf: Vec::with_capacity(256),
-            line: 0,
-            offset: 0,
+            lines: LineReader::new(input, MAX_LINE_BYTES, Bom::Strip),
             sep: None,
             counts: RoCounts::default(),
             done: false,
@@ -456,7 +392,7 @@ impl<R: BufRead> RoReader<R> {
 
     /// Number of the last line read (1-based).
     pub fn line(&self) -> u64 {
-        self.line
+        self.lines.line()
     }
 
     /// Counts of the records read so far.
@@ -465,131 +401,76 @@ impl<R: BufRead> RoReader<R> {
     }
 
     fn next_record(&mut self) -> Result<Option<RoRecord>, MappingError> {
-        loop {
-            self.buf.clear();
-            let limit = (MAX_LINE_BYTES + 2) as u64;
-            let n = std::io::Read::take(&mut self.input, limit)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| MappingError::Malformed {
-                    format: "CSV",
-                    position: format!("line {}", self.line + 1),
-                    reason: e.kind().to_string(),
-                })?;
-            if n == 0 {
-                if self.seen_slr {
-                    return Ok(None);
-                }
-                return Err(MappingError::missing(format!(
-                    "line {}/SLR (the file ends without its sluitrecord)",
-                    self.line + 1
-                )));
-            }
-            self.line += 1;
-            let start = self.offset;
-            self.offset += n;
-            let mut bytes = &self.buf[..];
-            if let Some(b) = bytes.strip_suffix(b"\n") {
-                bytes = b;
-            } else if n as u64 == limit {
-                return Err(MappingError::invalid(
-                    format!("line {}", self.line),
-                    format!("longer than {MAX_LINE_BYTES} bytes"),
-                ));
-            }
-            if let Some(b) = bytes.strip_suffix(b"\r") {
-                bytes = b;
-            }
-            if bytes.len() > MAX_LINE_BYTES {
-                return Err(MappingError::invalid(
-                    format!("line {}", self.line),
-                    format!("longer than {MAX_LINE_BYTES} bytes"),
-                ));
-            }
-            let text = std::str::from_utf8(bytes).map_err(|e| MappingError::InvalidUtf8 {
-                offset: start + e.valid_up_to(),
-            })?;
-            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-            if text.is_empty() {
-                continue;
-            }
+        let Some((line, text)) = self.lines.next_line()? else {
             if self.seen_slr {
-                return Err(MappingError::invalid(
-                    format!("line {}", self.line),
-                    "records after the SLR sluitrecord",
-                ));
+                return Ok(None);
             }
-            let sep = match self.sep {
-                Some(s) => s,
-                None => {
-                    let s = match text.as_bytes().get(3) {
-                        Some(b'|') => '|',
-                        Some(b';') => ';',
-                        _ => {
-                            return Err(MappingError::invalid(
-                                format!("line {}/Recordsoort", self.line),
-                                "the file must start with a VLP record followed by | or ;",
-                            ));
-                        }
-                    };
-                    self.sep = Some(s);
-                    s
-                }
-            };
-            if !self.vlp_seen && text.split(sep).next() != Some("VLP") {
-                return Err(MappingError::invalid(
-                    format!("line {}/Recordsoort", self.line),
-                    "the file must start with a VLP record",
-                ));
-            }
-            let rec = parse_line(self.line, text, sep)?;
-            let first = !self.vlp_seen;
-            self.vlp_seen = true;
-            match (&rec, first) {
-                (RoRecord::Vlp(_), true) => {}
-                (_, true) => {
-                    return Err(MappingError::invalid(
-                        format!("line {}/Recordsoort", self.line),
-                        "the file must start with a VLP record",
-                    ));
-                }
-                (RoRecord::Vlp(_), false) => {
-                    return Err(MappingError::invalid(
-                        format!("line {}/VLP", self.line),
-                        "a second VLP record",
-                    ));
-                }
-                _ => {}
-            }
-            let c = &mut self.counts;
-            match &rec {
-                RoRecord::Per(_) => c.per += 1,
-                RoRecord::Isg(_) => c.isg += 1,
-                RoRecord::Isp(_) => c.isp += 1,
-                RoRecord::Ise(_) => c.ise += 1,
-                RoRecord::Bpv(_) => c.bpv += 1,
-                RoRecord::Dip(_) => c.dip += 1,
-                RoRecord::Amo(_) => c.amo += 1,
-                RoRecord::Geo(_) => c.geo += 1,
-                RoRecord::Kzd(_) => c.kzd += 1,
-                RoRecord::Vlp(_) => {}
-                RoRecord::Slr(declared) => {
-                    let counted = self.counts.as_array();
-                    for (i, (want, got)) in declared.as_array().iter().zip(counted).enumerate() {
-                        if *want != got {
-                            return Err(MappingError::invalid(
-                                format!("line {}/SLR/{}", self.line, RoCounts::NAMES[i]),
-                                format!(
-                                    "declares {want} {} records, the file has {got}",
-                                    RoCounts::KINDS[i]
-                                ),
-                            ));
-                        }
-                    }
-                    self.seen_slr = true;
-                }
-            }
-            return Ok(Some(rec));
+            return Err(MappingError::missing(format!(
+                "line {}/SLR (the file ends without its sluitrecord)",
+                self.lines.line() + 1
+            )));
+        };
+        if self.seen_slr {
+            return Err(lines::after_trailer(line));
         }
+        let sep = match self.sep {
+            Some(s) => s,
+            None => {
+                let s = match text.as_bytes().get(3) {
+                    Some(b'|') => '|',
+                    Some(b';') => ';',
+                    _ => {
+                        return Err(MappingError::invalid(
+                            format!("line {line}/Recordsoort"),
+                            "the file must start with a VLP record followed by | or ;",
+                        ));
+                    }
+                };
+                self.sep = Some(s);
+                s
+            }
+        };
+        if !self.vlp_seen && text.split(sep).next() != Some("VLP") {
+            return Err(lines::not_vlp_first(line));
+        }
+        let rec = parse_line(line, text, sep)?;
+        let first = !self.vlp_seen;
+        self.vlp_seen = true;
+        match (&rec, first) {
+            (RoRecord::Vlp(_), true) => {}
+            (_, true) => return Err(lines::not_vlp_first(line)),
+            (RoRecord::Vlp(_), false) => {
+                return Err(MappingError::invalid(
+                    format!("line {line}/VLP"),
+                    "a second VLP record",
+                ));
+            }
+            _ => {}
+        }
+        let c = &mut self.counts;
+        match &rec {
+            RoRecord::Per(_) => c.per += 1,
+            RoRecord::Isg(_) => c.isg += 1,
+            RoRecord::Isp(_) => c.isp += 1,
+            RoRecord::Ise(_) => c.ise += 1,
+            RoRecord::Bpv(_) => c.bpv += 1,
+            RoRecord::Dip(_) => c.dip += 1,
+            RoRecord::Amo(_) => c.amo += 1,
+            RoRecord::Geo(_) => c.geo += 1,
+            RoRecord::Kzd(_) => c.kzd += 1,
+            RoRecord::Vlp(_) => {}
+            RoRecord::Slr(declared) => {
+                lines::check_trailer(
+                    line,
+                    &declared.as_array(),
+                    &self.counts.as_array(),
+                    &RoCounts::KINDS,
+                    |i| RoCounts::NAMES[i].to_owned(),
+                )?;
+                self.seen_slr = true;
+            }
+        }
+        Ok(Some(rec))
     }
 }
 
