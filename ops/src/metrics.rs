@@ -270,14 +270,12 @@ impl Metrics {
     /// A message was consumed from `partner`'s queue.
     pub fn consumed(&self, partner_name: &str) {
         let labels = partner(partner_name);
-        tracing::trace!(partner = %labels.partner, "message consumed");
         self.consumed.get_or_create(&labels).inc();
     }
 
     /// The partner accepted a message; `latency` is the duration of the successful attempt.
     pub fn delivered(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
-        tracing::debug!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "message delivered");
         self.delivered.get_or_create(&labels).inc();
         self.observe(labels.partner, Outcome::Delivered, latency);
     }
@@ -285,7 +283,6 @@ impl Metrics {
     /// The partner refused the content (permanent failure).
     pub fn rejected(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
-        tracing::info!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "message rejected by partner");
         self.rejected.get_or_create(&labels).inc();
         self.observe(labels.partner, Outcome::Rejected, latency);
     }
@@ -294,7 +291,6 @@ impl Metrics {
     /// [`Metrics::retried`]).
     pub fn attempt_failed(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
-        tracing::debug!(partner = %labels.partner, latency_ms = latency.as_millis() as u64, "delivery attempt failed");
         self.observe(labels.partner, Outcome::Failed, latency);
     }
 
@@ -309,7 +305,6 @@ impl Metrics {
     pub fn retried(&self, partner_name: &str, tier: u8) {
         let tier = tier.min(MAX_TIER);
         let partner = partner_label(partner_name);
-        tracing::info!(partner = %partner, tier, "delivery retried");
         self.retried
             .get_or_create(&RetryLabels {
                 partner,
@@ -321,7 +316,6 @@ impl Metrics {
     /// A message was parked for an operator.
     pub fn parked(&self, partner_name: &str) {
         let labels = partner(partner_name);
-        tracing::warn!(partner = %labels.partner, "message parked, operator action needed");
         self.parked.get_or_create(&labels).inc();
     }
 

@@ -29,6 +29,7 @@ pub mod limiter;
 pub mod maintenance;
 pub mod runtime;
 pub mod sink;
+pub mod telemetry;
 
 pub use config::{BreakerConfig, DeliveryConfig, ImmediateRetry, MaintenanceWindow, RateLimit};
 pub use runtime::{DeliveryRuntime, Deps, Disposition, answer_id};

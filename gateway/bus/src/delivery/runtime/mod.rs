@@ -1,5 +1,11 @@
 //! The delivery runtime of one adapter: consumes its work queue, drives the adapter and acts on
 //! each [`Outcome`]. See the module docs of [`crate::delivery`] for the rules it keeps.
+//!
+//! One message goes through three steps, each in its own file: [`admit`](DeliveryRuntime::admit)
+//! (inbox, decoding, the per-student order), [`attempt`](DeliveryRuntime::attempt) (the gate and
+//! the immediate retries) and [`act`](DeliveryRuntime::act) (what the outcome means: answer,
+//! finish, retry tier or park). Each occurrence is reported once through
+//! [`super::telemetry`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -23,10 +29,20 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod act;
+mod admit;
+mod attempt;
+mod support;
+
+use admit::Admission;
+pub use support::answer_id;
+use support::*;
+
 use super::DeliveryError;
 use super::config::DeliveryConfig;
 use super::gate::{Gate, Health};
 use super::sink::{CommandSink, Submitted};
+use super::telemetry;
 use crate::topology::{
     AdapterQueues, PARKING_EXCHANGE, REQUEUE_EXCHANGE, RETRY_EXCHANGE, retry_key, work_queue,
 };
@@ -249,228 +265,22 @@ impl DeliveryRuntime {
         msg: &Message,
         cancel: &CancellationToken,
     ) -> Result<Disposition, DeliveryError> {
-        let id = msg.id;
-        let st = &self.deps.state;
-        self.deps.metrics.consumed(&self.name);
-        let mut trail = Trail::new(id, &self.name, payload_hash(&msg.body));
-        // The inbox and the subject's blocker are looked up side by side (two reads, one wait),
-        // using the subject the message carries as a header; it is checked against the body
-        // below and looked up again if the two differ.
-        let header_subject = msg.header_str(headers::SUBJECT).map(str::to_owned);
-        let (seen, early_blocker) = match &header_subject {
-            Some(s) => {
-                let (seen, blocker) =
-                    tokio::join!(st.seen(&self.name, id), st.blocker(&self.name, s));
-                (seen?, Some(blocker?))
-            }
-            None => (st.seen(&self.name, id).await?, None),
-        };
-        if seen {
-            trail.push(Hop::Consumed).reason = Some("duplicate".into());
-            trail.flush(&*self.deps.audit).await?;
-            tracing::debug!(partner = %self.name, message_id = %id, "duplicate ignored");
-            return Ok(Disposition::Ack);
+        telemetry::Consumed {
+            partner: &self.name,
         }
-        let envelope: EventEnvelope = match serde_json::from_slice(&msg.body) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(partner = %self.name, message_id = %id, line = e.line(), column = e.column(), "undecodable message parked");
-                let now = Utc::now();
-                self.park(
-                    msg,
-                    None,
-                    "undecodable",
-                    header_u32(msg, headers::ATTEMPT),
-                    now,
-                    now,
-                    "undecodable_body",
-                    &mut trail,
-                )
-                .await?;
-                trail.flush(&*self.deps.audit).await?;
-                return Ok(Disposition::Ack);
-            }
+        .emit(&self.deps.metrics);
+        let mut trail = Trail::new(msg.id, &self.name, payload_hash(&msg.body));
+        let admitted = match self.admit(msg, &mut trail).await? {
+            Admission::Settled => return Ok(Disposition::Ack),
+            Admission::Proceed(admitted) => admitted,
         };
-        let subject = envelope.meta.subject;
-        let subject_s = subject.to_string();
-        trail.subject = Some(subject);
-        trail.push(Hop::Consumed);
-
-        // Ordering: never overtake an earlier message about this student that is retrying or parked.
-        let blocker = match early_blocker {
-            Some(b) if header_subject.as_deref() == Some(subject_s.as_str()) => b,
-            _ => st.blocker(&self.name, &subject_s).await?,
+        let Some(attempted) = self
+            .attempt(&admitted.envelope, msg, &mut trail, cancel)
+            .await?
+        else {
+            return Ok(Disposition::Abandon);
         };
-        // `hold` re-checks the blocker atomically: when the earlier message finished in the
-        // meantime nothing is stored and this message is delivered now, so it cannot wait forever.
-        if blocker.is_some_and(|b| b != id) && st.hold(&self.name, &subject_s, to_held(msg)).await?
-        {
-            trail.push(Hop::Held).reason = Some("behind_earlier_message".into());
-            trail.flush(&*self.deps.audit).await?;
-            self.update_waiting().await;
-            return Ok(Disposition::Ack);
-        }
-
-        let mode = if self.config.shadow {
-            Mode::Shadow
-        } else {
-            Mode::Live
-        };
-        let mut attempt = header_u32(msg, headers::ATTEMPT);
-        let mut backoff = self.immediate_backoff();
-        let immediate_max = Duration::from_millis(self.config.immediate.max_ms);
-        let (outcome, took) = loop {
-            if self.gate.admit(cancel).await.is_none() {
-                trail.flush(&*self.deps.audit).await?;
-                return Ok(Disposition::Abandon);
-            }
-            attempt = attempt.saturating_add(1);
-            let started = Instant::now();
-            let outcome = {
-                let _in_flight = self.deps.metrics.in_flight(&self.name);
-                self.adapter.deliver(&envelope, mode).await
-            };
-            let took = started.elapsed();
-            self.gate.report(match &outcome {
-                Outcome::Delivered { .. } | Outcome::Permanent { .. } => Health::Up,
-                Outcome::Transient { .. } => Health::Failing,
-                Outcome::Skip => Health::Unknown,
-            });
-            if !matches!(outcome, Outcome::Skip) {
-                let e = trail.push(Hop::Attempt);
-                e.endpoint = outcome.endpoint().map(clean_endpoint);
-                e.status = outcome.status().map(clean_code);
-                e.duration_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
-                e.attempt = Some(attempt);
-            }
-            let Outcome::Transient { retry_after, .. } = &outcome else {
-                break (outcome, took);
-            };
-            self.deps.metrics.attempt_failed(&self.name, took);
-            let wait = match (backoff.next(), retry_after) {
-                (Some(d), None) => d,
-                (Some(d), Some(ra)) if *ra <= immediate_max => d.max(*ra),
-                _ => break (outcome, took),
-            };
-            self.deps.metrics.retried(&self.name, 0);
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    trail.flush(&*self.deps.audit).await?;
-                    return Ok(Disposition::Abandon);
-                }
-                _ = tokio::time::sleep(wait) => {}
-            }
-        };
-
-        match outcome {
-            Outcome::Delivered {
-                answer,
-                status,
-                endpoint,
-            } => {
-                self.deps.metrics.delivered(&self.name, took);
-                let e = trail.push(Hop::Delivered);
-                e.status = Some(clean_code(&status));
-                e.endpoint = Some(clean_endpoint(&endpoint));
-                e.attempt = Some(attempt);
-                if let Some(command) = answer {
-                    self.answer(&envelope, command, &mut trail).await?;
-                }
-                self.finish(&mut trail, id, "delivered").await?;
-                self.finish_blocker(id, &subject_s, blocker).await?;
-            }
-            Outcome::Permanent {
-                class,
-                reason,
-                answer,
-                status,
-                endpoint,
-            } => {
-                self.deps.metrics.rejected(&self.name, took);
-                let e = trail.push(Hop::Rejected);
-                e.reason = Some(clean_reason(&format!("{class}: {reason}")));
-                e.status = status.as_deref().map(clean_code);
-                e.endpoint = Some(clean_endpoint(&endpoint));
-                e.attempt = Some(attempt);
-                tracing::info!(partner = %self.name, message_id = %id, class = %class, "partner rejected the message");
-                if let Some(command) = answer {
-                    self.answer(&envelope, command, &mut trail).await?;
-                }
-                self.finish(&mut trail, id, "rejected").await?;
-                self.finish_blocker(id, &subject_s, blocker).await?;
-            }
-            Outcome::Skip => {
-                trail.push(Hop::Consumed).status = Some("skipped".into());
-                self.finish(&mut trail, id, "skipped").await?;
-                self.finish_blocker(id, &subject_s, blocker).await?;
-            }
-            Outcome::Transient {
-                class,
-                retry_after,
-                status,
-                ..
-            } => {
-                let last_error = clean_code(&match &status {
-                    Some(s) => format!("{class}_{s}"),
-                    None => class.to_string(),
-                });
-                let now = Utc::now();
-                let first_failure = msg
-                    .header_str(FIRST_FAILURE_HEADER)
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map_or(now, |t| t.with_timezone(&Utc));
-                let tier = self.next_tier(header_u32(msg, TIER_HEADER) as usize, retry_after);
-                if blocker.is_none() {
-                    st.block(&self.name, &subject_s, id).await?;
-                }
-                match tier.and_then(|t| self.tiers.get(t).map(|d| (t, *d))) {
-                    Some((t, delay)) => {
-                        let mut retry = msg.clone();
-                        set_int(&mut retry, headers::ATTEMPT, attempt);
-                        set_int(
-                            &mut retry,
-                            TIER_HEADER,
-                            u32::try_from(t + 1).unwrap_or(u32::MAX),
-                        );
-                        retry.headers.insert(
-                            FIRST_FAILURE_HEADER.into(),
-                            HeaderValue::Str(first_failure.to_rfc3339()),
-                        );
-                        retry.headers.insert(
-                            headers::LAST_ERROR.into(),
-                            HeaderValue::Str(last_error.clone()),
-                        );
-                        self.deps
-                            .transport
-                            .publish(RETRY_EXCHANGE, &retry_key(&self.name, delay), &retry)
-                            .await?;
-                        self.deps
-                            .metrics
-                            .retried(&self.name, u8::try_from(t + 1).unwrap_or(u8::MAX));
-                        let e = trail.push(Hop::Retried);
-                        e.reason = Some(last_error);
-                        e.status = Some(format!("tier-{}", t + 1));
-                        e.attempt = Some(attempt);
-                        e.duration_ms = Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                        tracing::info!(partner = %self.name, message_id = %id, tier = t + 1, attempt, "delivery failed, retrying later");
-                    }
-                    None => {
-                        self.park(
-                            msg,
-                            Some(&subject_s),
-                            "retries_exhausted",
-                            attempt,
-                            first_failure,
-                            now,
-                            &last_error,
-                            &mut trail,
-                        )
-                        .await?;
-                    }
-                }
-                trail.flush(&*self.deps.audit).await?;
-            }
-        }
+        self.act(msg, admitted, attempted, &mut trail).await?;
         Ok(Disposition::Ack)
     }
 
@@ -674,12 +484,17 @@ impl DeliveryRuntime {
             .transport
             .publish(PARKING_EXCHANGE, &self.name, &copy)
             .await?;
-        self.deps.metrics.parked(&self.name);
+        telemetry::Parked {
+            partner: &self.name,
+            message_id: msg.id,
+            attempts,
+            reason,
+        }
+        .emit(&self.deps.metrics);
         let e = trail.push(Hop::Parked);
         e.reason = Some(clean_reason(reason));
         e.status = Some(clean_code(last_error));
         e.attempt = Some(attempts);
-        tracing::warn!(partner = %self.name, message_id = %msg.id, attempts, reason, "message parked");
         Ok(())
     }
 
@@ -698,229 +513,6 @@ impl DeliveryRuntime {
     /// The subjects of this partner that wait behind a retrying or parked message.
     pub async fn waiting(&self) -> Result<Vec<knooppunt_ops::WaitingInfo>, DeliveryError> {
         Ok(self.deps.state.waiting(&self.name).await?)
-    }
-}
-
-/// The answer command's id: derived from (consumer, message id), so a redelivered message gives
-/// the same id and the registry gives it one effect.
-pub fn answer_id(consumer: &str, message_id: Uuid) -> Uuid {
-    let mut h = Sha256::new();
-    h.update(b"knooppunt:answer:v1:");
-    h.update(consumer.as_bytes());
-    h.update(b":");
-    h.update(message_id.as_bytes());
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    for (b, d) in bytes.iter_mut().zip(digest.iter()) {
-        *b = *d;
-    }
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
-}
-
-/// Audit entries of one message, written together before the message is settled.
-struct Trail {
-    id: Uuid,
-    partner: String,
-    payload: String,
-    subject: Option<knooppunt_registry::envelope::DossierKey>,
-    entries: Vec<AuditEntry>,
-}
-
-impl Trail {
-    fn new(id: Uuid, partner: &str, payload: String) -> Self {
-        Self {
-            id,
-            partner: partner.to_owned(),
-            payload,
-            subject: None,
-            entries: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, hop: Hop) -> &mut AuditEntry {
-        let mut e = AuditEntry::for_message(self.id, hop).partner(self.partner.clone());
-        e.subject = self.subject;
-        if matches!(hop, Hop::Consumed | Hop::Attempt | Hop::Released) {
-            e.payload_hash = Some(self.payload.clone());
-        }
-        self.entries.push(e);
-        let last = self.entries.len() - 1;
-        &mut self.entries[last]
-    }
-
-    async fn flush(&mut self, audit: &dyn AuditTrail) -> Result<(), DeliveryError> {
-        if self.entries.is_empty() {
-            return Ok(());
-        }
-        let entries = std::mem::take(&mut self.entries);
-        audit.append_many(entries).await?;
-        Ok(())
-    }
-}
-
-fn header_u32(msg: &Message, name: &str) -> u32 {
-    msg.header_int(name)
-        .and_then(|v| u32::try_from(v).ok())
-        .unwrap_or(0)
-}
-
-fn set_int(msg: &mut Message, name: &str, value: u32) {
-    msg.headers
-        .insert(name.to_owned(), HeaderValue::Int(i64::from(value)));
-}
-
-/// A durable copy of a bus message (properties under reserved keys).
-fn to_held(msg: &Message) -> HeldMessage {
-    let mut headers: BTreeMap<String, String> = msg
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                HeaderValue::Str(s) => s.clone(),
-                HeaderValue::Int(i) => i.to_string(),
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    headers.insert(KEY_TYPE.into(), msg.kind.clone());
-    headers.insert(KEY_TIME.into(), msg.time.to_rfc3339());
-    if let Some(c) = msg.correlation_id {
-        headers.insert(KEY_CORRELATION.into(), c.to_string());
-    }
-    HeldMessage {
-        message_id: msg.id,
-        headers,
-        body: msg.body.to_vec(),
-        held_at: Utc::now(),
-    }
-}
-
-fn from_held(h: &HeldMessage) -> Message {
-    from_parts(h.message_id, &h.headers, &h.body)
-}
-
-fn from_parts(id: Uuid, stored: &BTreeMap<String, String>, body: &[u8]) -> Message {
-    let mut headers = BTreeMap::new();
-    for (k, v) in stored {
-        if [KEY_TYPE, KEY_TIME, KEY_CORRELATION].contains(&k.as_str()) {
-            continue;
-        }
-        let value = match v.parse::<i64>() {
-            Ok(i) if INT_HEADERS.contains(&k.as_str()) => HeaderValue::Int(i),
-            _ => HeaderValue::Str(v.clone()),
-        };
-        headers.insert(k.clone(), value);
-    }
-    Message {
-        id,
-        kind: stored.get(KEY_TYPE).cloned().unwrap_or_default(),
-        time: stored
-            .get(KEY_TIME)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
-        correlation_id: stored.get(KEY_CORRELATION).and_then(|c| c.parse().ok()),
-        headers,
-        body: bytes::Bytes::copy_from_slice(body),
-    }
-}
-
-/// A code for an audit field: only `[A-Za-z0-9._:@/-]`, at most 64 characters.
-fn clean_code(s: &str) -> String {
-    let c: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._:@/-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    if c.bytes().filter(u8::is_ascii_digit).count() >= 9 {
-        "redacted".into()
-    } else {
-        c
-    }
-}
-
-/// A reason for the audit trail: no control characters, at most 200 characters, no long
-/// digit runs (which could be a BSN).
-fn clean_reason(s: &str) -> String {
-    let c: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
-    let mut run = 0;
-    for ch in c.chars() {
-        run = if ch.is_ascii_digit() { run + 1 } else { 0 };
-        if run >= 9 {
-            return "redacted".into();
-        }
-    }
-    c
-}
-
-/// An endpoint for the audit trail: without query string or fragment.
-fn clean_endpoint(s: &str) -> String {
-    let base = s.split(['?', '#']).next().unwrap_or_default();
-    base.chars()
-        .filter(|c| !c.is_control() && !c.is_whitespace())
-        .take(256)
-        .collect()
-}
-
-/// Per-subject turns inside one process: a message waits until the previous message about the
-/// same subject has finished here, so concurrency never reorders one student's messages.
-#[derive(Debug, Default)]
-struct SubjectChains {
-    last: Mutex<HashMap<String, (u64, watch::Receiver<bool>)>>,
-    tickets: AtomicU64,
-}
-
-/// One message's place in its subject's line.
-#[derive(Debug)]
-struct Turn {
-    subject: String,
-    ticket: u64,
-    done: watch::Sender<bool>,
-    previous: Option<watch::Receiver<bool>>,
-}
-
-impl Turn {
-    async fn wait_previous(&self) {
-        if let Some(prev) = &self.previous {
-            let mut prev = prev.clone();
-            // An error means the previous task is gone: its turn is over too.
-            let _ = prev.wait_for(|done| *done).await;
-        }
-    }
-}
-
-impl SubjectChains {
-    fn enter(&self, subject: String) -> Turn {
-        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-        let (done, rx) = watch::channel(false);
-        let previous = self
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(subject.clone(), (ticket, rx))
-            .map(|(_, rx)| rx);
-        Turn {
-            subject,
-            ticket,
-            done,
-            previous,
-        }
-    }
-
-    fn leave(&self, turn: Turn) {
-        let _ = turn.done.send(true);
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last
-            .get(&turn.subject)
-            .is_some_and(|(t, _)| *t == turn.ticket)
-        {
-            last.remove(&turn.subject);
-        }
     }
 }
 
