@@ -1,0 +1,9 @@
+//! The cross-crate suites, one test binary (one link on a 2-core machine), a module per suite.
+//! `rabbitmq_fault` stays a binary of its own: it stops and restarts the shared broker, which
+//! must not happen while these suites use it.
+
+mod bus_transport;
+mod delivery_conformance;
+mod delivery_races;
+mod relay;
+mod va_e2e;
