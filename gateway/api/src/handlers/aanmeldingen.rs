@@ -1,0 +1,500 @@
+//! The aanmeldingen: submit (opening the student's dossier when needed), read, list and change
+//! the VA status.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use knooppunt_ops::audit::AuditEntry;
+use knooppunt_registry::domain::{AanmeldingId, ExterneReferentie};
+use knooppunt_registry::domain::{Command, Person, Rejection};
+use knooppunt_registry::envelope::{CommandMeta, DossierKey};
+use knooppunt_registry::ids::{Brin, Bsn, IdError, IdErrorReason, Onderwijsnummer, PersonId};
+use knooppunt_registry::policy::{self, Access, Part, Subject};
+use uuid::Uuid;
+
+use super::idempotency::{idempotency_key, idempotent, request_hash};
+use super::{
+    AanmeldingPage, AanmeldingView, ListQuery, StatusBody, StudentBody, SubmitAanmeldingBody,
+    api_time, derived_id, outcome_ok, page_limit, parse_status, query_problem, rejection_problem,
+    unavailable_api, unavailable_store,
+};
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::feed::serde_name;
+use crate::problem::{Problem, parse_json};
+use crate::store::{IndexedAanmelding, StoredResponse};
+
+fn id_reason(e: &IdError) -> String {
+    match &e.reason {
+        IdErrorReason::Checksum { .. } if e.kind == "BSN" => "elfproef".to_owned(),
+        r => r.to_string(),
+    }
+}
+
+fn person(student: &StudentBody) -> Result<PersonId, Problem> {
+    match (&student.bsn, &student.onderwijsnummer) {
+        (Some(bsn), None) => bsn
+            .parse::<Bsn>()
+            .map(PersonId::Bsn)
+            .map_err(|e| Problem::invalid_field("student.bsn", id_reason(&e))),
+        (None, Some(onr)) => onr
+            .parse::<Onderwijsnummer>()
+            .map(PersonId::Onderwijsnummer)
+            .map_err(|e| Problem::invalid_field("student.onderwijsnummer", id_reason(&e))),
+        (Some(_), Some(_)) => Err(Problem::invalid_field(
+            "student",
+            "give either bsn or onderwijsnummer, not both",
+        )),
+        (None, None) => Err(Problem::invalid_field(
+            "student",
+            "give bsn or onderwijsnummer",
+        )),
+    }
+}
+
+/// `POST /api/v1/aanmeldingen`: submits an aanmelding (opening the student's dossier if needed).
+#[utoipa::path(
+    post, path = "/api/v1/aanmeldingen", tag = "aanmeldingen",
+    request_body = SubmitAanmeldingBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer")),
+    responses(
+        (status = 201, description = "Submitted", body = AanmeldingView, headers(("Location" = String, description = "URL of the aanmelding"))),
+        (status = 400, description = "malformed_json, idempotency_key_missing", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "missing_token, invalid_token, client_certificate_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "certificate_oin_mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "aanmelding_exists, duplicate_aanmelding, request_in_progress", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "body_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, unknown_opleiding, opleiding_other_institution, unknown_cohort, unknown_school, institution_not_participating, aanmeldperiode_gesloten, idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit_aanmelding(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match submit_inner(&state, &caller, &headers, &body).await {
+        Ok(res) => res,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn submit_inner(
+    state: &ApiState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(headers)?;
+    let req: SubmitAanmeldingBody = parse_json(headers, body)?;
+    let person = person(&req.student)?;
+    let school = match &req.toeleverende_school {
+        None => None,
+        Some(s) => Some(
+            s.parse::<Brin>()
+                .map_err(|e| Problem::invalid_field("toeleverende_school", id_reason(&e)))?,
+        ),
+    };
+    let externe = match &req.externe_referentie {
+        None => None,
+        Some(e) => Some(ExterneReferentie {
+            keten_id: e
+                .keten_id
+                .parse()
+                .map_err(|v: knooppunt_registry::domain::ValueError| {
+                    Problem::invalid_field("externe_referentie.keten_id", v.to_string())
+                })?,
+            wijzigingsvolgnummer: e.wijzigingsvolgnummer,
+        }),
+    };
+    // Reference checks before anything is written, so a refused aanmelding leaves no dossier.
+    let reference = &state.reference;
+    if reference.institution(&caller.brin).is_none() {
+        return Err(Problem::unprocessable(
+            "institution_not_participating",
+            "your institution does not take part in Knooppunt (not in the reference data)",
+        ));
+    }
+    let opl = reference.opleiding(&req.opleiding).ok_or_else(|| {
+        Problem::unprocessable(
+            "unknown_opleiding",
+            "no aangeboden opleiding with this RIO id",
+        )
+        .field("opleiding", "unknown aangeboden opleiding")
+    })?;
+    if opl.instelling.instelling() != caller.brin {
+        return Err(Problem::unprocessable(
+            "opleiding_other_institution",
+            "this aangeboden opleiding belongs to another institution",
+        )
+        .field("opleiding", "belongs to another institution"));
+    }
+    let cohort = opl.cohort(&req.cohort).ok_or_else(|| {
+        Problem::unprocessable("unknown_cohort", "the opleiding has no such cohort")
+            .field("cohort", "unknown cohort for this opleiding")
+    })?;
+    let now = api_time();
+    let today = knooppunt_registry::domain::time::local_date(now);
+    if !cohort.open_on(today) {
+        return Err(Problem::unprocessable(
+            "aanmeldperiode_gesloten",
+            format!(
+                "the aanmeldperiode ({} – {}) does not include {today}",
+                cohort.begin_aanmeldperiode, cohort.einde_aanmeldperiode
+            ),
+        )
+        .field("cohort", "aanmeldperiode closed"));
+    }
+    if let Some(s) = &school
+        && reference.vo_school(s).is_none()
+    {
+        return Err(
+            Problem::unprocessable("unknown_school", "unknown sending school")
+                .field("toeleverende_school", "unknown school"),
+        );
+    }
+    let hash = request_hash(&Method::POST, "/api/v1/aanmeldingen", body);
+    let aanmelding_id = req.aanmelding_id;
+    let command = Command::SubmitAanmelding {
+        aanmelding: AanmeldingId(aanmelding_id),
+        instelling: caller.brin.clone(),
+        opleiding: req.opleiding,
+        cohort: req.cohort.clone(),
+        toeleverende_school: school,
+        externe_referentie: externe,
+    };
+    let res = idempotent(state, caller, &key, &hash, || async {
+        // An id indexed before belongs to whoever submitted it.
+        if let Some(existing) = state
+            .api_store
+            .find_aanmelding(aanmelding_id)
+            .await
+            .map_err(|e| unavailable_api(&e))?
+        {
+            let dossier_of_person = state
+                .store
+                .find_dossier(&person)
+                .await
+                .map_err(|e| unavailable_store(&e))?;
+            if existing.brin != caller.brin.as_str()
+                || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
+            {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "aanmelding_exists",
+                    "Refused by the registry",
+                )
+                .detail("an aanmelding with this id exists already")
+                .field("aanmelding_id", "exists already"));
+            }
+        }
+        let dossier = open_dossier(state, caller, &key, &person, now).await?;
+        let mut meta = CommandMeta::new(dossier, caller.actor(), now);
+        meta.id = derived_id(caller.oin.as_str(), &key, "submit");
+        meta.correlation_id = meta.id;
+        meta.causation_id = meta.id;
+        let outcome = state
+            .store
+            .execute(meta, command, reference)
+            .await
+            .map_err(|e| unavailable_store(&e))?;
+        let events = outcome_ok(outcome)?;
+        let view = events
+            .iter()
+            .find_map(|e| match &e.data {
+                knooppunt_registry::domain::Event::AanmeldingIngediend { aanmelding } => {
+                    Some(AanmeldingView::from(aanmelding))
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                tracing::error!("submit accepted without an AanmeldingIngediend event");
+                Problem::internal()
+            })?;
+        state
+            .api_store
+            .index_aanmelding(aanmelding_id, caller.brin.as_str(), dossier.0)
+            .await
+            .map_err(|e| unavailable_api(&e))?;
+        state.api_metrics.aanmelding_submitted();
+        Ok(StoredResponse {
+            status: 201,
+            location: Some(format!("/api/v1/aanmeldingen/{aanmelding_id}")),
+            body: serde_json::to_value(&view).unwrap_or_default(),
+        })
+    })
+    .await;
+    Ok(res)
+}
+
+/// Finds the student's dossier or opens it as the institution (the registry lets a known
+/// institution open a dossier). The ids are derived from the idempotency key, so a retry after
+/// a crash opens nothing twice.
+async fn open_dossier(
+    state: &ApiState,
+    caller: &Caller,
+    key: &str,
+    person: &PersonId,
+    now: DateTime<Utc>,
+) -> Result<DossierKey, Problem> {
+    if let Some(k) = state
+        .store
+        .find_dossier(person)
+        .await
+        .map_err(|e| unavailable_store(&e))?
+    {
+        return Ok(k);
+    }
+    let oin = caller.oin.as_str();
+    let dossier = DossierKey(derived_id(oin, key, "dossier"));
+    let mut meta = CommandMeta::new(dossier, caller.actor(), now);
+    meta.id = derived_id(oin, key, "open");
+    meta.correlation_id = meta.id;
+    meta.causation_id = meta.id;
+    let outcome = state
+        .store
+        .execute(
+            meta,
+            Command::OpenDossier {
+                person: Person { id: person.clone() },
+            },
+            &state.reference,
+        )
+        .await
+        .map_err(|e| unavailable_store(&e))?;
+    match outcome.result {
+        Ok(_) => Ok(outcome.dossier),
+        // Opened by someone else in between.
+        Err(Rejection::DossierAlreadyOpen) => state
+            .store
+            .find_dossier(person)
+            .await
+            .map_err(|e| unavailable_store(&e))?
+            .ok_or_else(Problem::unavailable),
+        Err(r) => Err(rejection_problem(&r)),
+    }
+}
+
+fn parse_aanmelding_id(raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("aanmelding"))
+}
+
+/// The index entry of an aanmelding of the caller; 404 for anything else.
+async fn own_entry(
+    state: &ApiState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<IndexedAanmelding, Problem> {
+    match state
+        .api_store
+        .find_aanmelding(id)
+        .await
+        .map_err(|e| unavailable_api(&e))?
+    {
+        Some(e) if e.brin == caller.brin.as_str() => Ok(e),
+        _ => Err(Problem::not_found("aanmelding")),
+    }
+}
+
+/// `POST /api/v1/aanmeldingen/{id}/status`: changes the VA status.
+#[utoipa::path(
+    post, path = "/api/v1/aanmeldingen/{id}/status", tag = "aanmeldingen",
+    request_body = StatusBody,
+    params(
+        ("id" = Uuid, Path, description = "The aanmelding id"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer"),
+    ),
+    responses(
+        (status = 200, description = "The aanmelding with its new status", body = AanmeldingView),
+        (status = 404, description = "not_found (also another institution's aanmelding)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invalid_transition, request_in_progress", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, no_signed_ook_at_institution, idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn change_status(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let id = parse_aanmelding_id(&id)?;
+        let key = idempotency_key(&headers)?;
+        let req: StatusBody = parse_json(&headers, &body)?;
+        let status = parse_status(&req.status).ok_or_else(|| {
+            Problem::invalid_field(
+                "status",
+                "expected ontvangen, aangemeld, ook_aangeboden, leidt_niet_tot_inschrijving, ingetrokken, ingeschreven (or OT, AM, AO, LI, IT, IS)",
+            )
+        })?;
+        let entry = own_entry(&state, &caller, id).await?;
+        let hash = request_hash(
+            &Method::POST,
+            &format!("/api/v1/aanmeldingen/{id}/status"),
+            &body,
+        );
+        let res = idempotent(&state, &caller, &key, &hash, || async {
+            let now = api_time();
+            let dossier = DossierKey(entry.dossier);
+            let mut meta = CommandMeta::new(dossier, caller.actor(), now);
+            meta.id = derived_id(caller.oin.as_str(), &key, "status");
+            meta.correlation_id = meta.id;
+            meta.causation_id = meta.id;
+            let outcome = state
+                .store
+                .execute(
+                    meta,
+                    Command::ChangeAanmeldingStatus {
+                        aanmelding: AanmeldingId(id),
+                        status,
+                    },
+                    &state.reference,
+                )
+                .await
+                .map_err(|e| unavailable_store(&e))?;
+            outcome_ok(outcome)?;
+            let d = state
+                .store
+                .dossier(dossier)
+                .await
+                .map_err(|e| unavailable_store(&e))?
+                .ok_or_else(Problem::unavailable)?;
+            let a = d
+                .aanmeldingen
+                .get(&AanmeldingId(id))
+                .ok_or_else(|| Problem::not_found("aanmelding"))?;
+            Ok(StoredResponse {
+                status: 200,
+                location: None,
+                body: serde_json::to_value(AanmeldingView::from(a)).unwrap_or_default(),
+            })
+        })
+        .await;
+        Ok::<_, Problem>(res)
+    };
+    match run.await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+/// Reads one aanmelding with the policy check and an audit record per part read; `None` when
+/// the policy denies it (answered as 404).
+async fn read_aanmelding(
+    state: &ApiState,
+    caller: &Caller,
+    entry: &IndexedAanmelding,
+) -> Result<Option<AanmeldingView>, Problem> {
+    let key = DossierKey(entry.dossier);
+    let Some(d) = state
+        .store
+        .dossier(key)
+        .await
+        .map_err(|e| unavailable_store(&e))?
+    else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        key,
+        dossier: &d,
+        reference: &state.reference,
+        on: knooppunt_registry::domain::time::local_date(Utc::now()),
+    };
+    let actor = caller.actor();
+    let mut allowed = true;
+    let mut entries = Vec::new();
+    for part in [Part::Aanmeldingen, Part::VaStatus] {
+        let (ground, denied) = match policy::decide(&actor, &subject, part, Access::Read) {
+            policy::Decision::Allow { ground } => (serde_name(&ground), false),
+            policy::Decision::Deny { reason } => (serde_name(&reason), true),
+        };
+        allowed &= !denied;
+        entries.push(
+            AuditEntry::for_read(key, caller.audit_actor(), serde_name(&part), ground, denied)
+                .endpoint("/api/v1/aanmeldingen"),
+        );
+    }
+    state.audit.append_many(entries).await.map_err(|e| {
+        tracing::warn!(error = %e, "audit trail unavailable; read refused");
+        Problem::unavailable()
+    })?;
+    if !allowed {
+        return Ok(None);
+    }
+    Ok(d.aanmeldingen
+        .get(&AanmeldingId(entry.aanmelding))
+        .filter(|a| a.instelling.instelling() == caller.brin)
+        .map(AanmeldingView::from))
+}
+
+/// `GET /api/v1/aanmeldingen/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/aanmeldingen/{id}", tag = "aanmeldingen",
+    params(("id" = Uuid, Path, description = "The aanmelding id")),
+    responses(
+        (status = 200, description = "The aanmelding", body = AanmeldingView),
+        (status = 404, description = "not_found (also another institution's aanmelding)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_aanmelding(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let run = async {
+        let id = parse_aanmelding_id(&id)?;
+        let entry = own_entry(&state, &caller, id).await?;
+        read_aanmelding(&state, &caller, &entry)
+            .await?
+            .ok_or_else(|| Problem::not_found("aanmelding"))
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /api/v1/aanmeldingen`: the caller's aanmeldingen, cursor-paged.
+#[utoipa::path(
+    get, path = "/api/v1/aanmeldingen", tag = "aanmeldingen",
+    params(ListQuery),
+    responses((status = 200, description = "A page", body = AanmeldingPage)),
+    security(("bearer" = []))
+)]
+pub async fn list_aanmeldingen(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        let Query(q) = query.map_err(|e| query_problem(&e))?;
+        let limit = page_limit(&state, q.limit)?;
+        let entries = state
+            .api_store
+            .list_aanmeldingen(caller.brin.as_str(), q.na.unwrap_or(0), limit)
+            .await
+            .map_err(|e| unavailable_api(&e))?;
+        let mut items = Vec::with_capacity(entries.len());
+        for e in &entries {
+            if let Some(v) = read_aanmelding(&state, &caller, e).await? {
+                items.push(v);
+            }
+        }
+        let volgende = (entries.len() == limit)
+            .then(|| entries.last().map(|e| e.seq))
+            .flatten();
+        Ok::<_, Problem>(AanmeldingPage { items, volgende })
+    };
+    match run.await {
+        Ok(p) => Json(p).into_response(),
+        Err(p) => p.into_response(),
+    }
+}

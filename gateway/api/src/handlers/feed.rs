@@ -1,0 +1,145 @@
+//! `GET /api/v1/feed`: the caller's changes after a wijzigingsvolgnummer, with long-poll.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{page_limit, query_problem, unavailable_api};
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::store::FeedItem;
+
+/// Query of `GET /feed`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// Return items with a wijzigingsvolgnummer above this (default 0: from the start).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    pub vanaf: Option<i64>,
+    /// At most this many items, 1–500 (default 50).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+    /// Long-poll: wait up to this many seconds (≤ 30) for an item when there is none.
+    #[serde(default)]
+    #[param(minimum = 0, maximum = 30)]
+    pub wacht: Option<u64>,
+}
+
+/// One feed item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FeedItemView {
+    /// Per-institution change number, 1, 2, 3, … without gaps.
+    pub wijzigingsvolgnummer: i64,
+    /// The event type, e.g. `nl.knooppunt.aanmelding.status_gewijzigd.v1`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened.
+    pub tijd: DateTime<Utc>,
+    /// The aanmelding.
+    pub aanmelding_id: Uuid,
+    /// The status after the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// For `status_afgewezen`: the partner that refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    /// For `status_afgewezen`: the partner's reason code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reden: Option<String>,
+}
+
+impl From<&FeedItem> for FeedItemView {
+    fn from(i: &FeedItem) -> Self {
+        Self {
+            wijzigingsvolgnummer: i.wijzigingsvolgnummer,
+            kind: i.item.kind.clone(),
+            tijd: i.item.tijd,
+            aanmelding_id: i.item.aanmelding_id,
+            status: i.item.status.clone(),
+            partner: i.item.partner.clone(),
+            reden: i.item.reden.clone(),
+        }
+    }
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FeedPage {
+    /// Items in order.
+    pub items: Vec<FeedItemView>,
+    /// Pass as `vanaf` next time (the last number seen, or `vanaf` when there was nothing).
+    pub volgende: i64,
+}
+
+/// `GET /api/v1/feed`: the caller's changes after a wijzigingsvolgnummer.
+#[utoipa::path(
+    get, path = "/api/v1/feed", tag = "feed",
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "Items after `vanaf`", body = FeedPage),
+        (status = 400, description = "invalid_query", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn feed(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        let Query(q) = query.map_err(|e| query_problem(&e))?;
+        let limit = page_limit(&state, q.limit)?;
+        let vanaf = q.vanaf.unwrap_or(0);
+        if vanaf < 0 {
+            return Err(
+                Problem::bad_request("invalid_query", "vanaf must be 0 or more")
+                    .field("vanaf", "negative"),
+            );
+        }
+        let wait = match q.wacht {
+            None => Duration::ZERO,
+            Some(s) if Duration::from_secs(s) <= state.limits.max_wait => Duration::from_secs(s),
+            Some(_) => {
+                return Err(Problem::bad_request(
+                    "invalid_query",
+                    format!(
+                        "wacht must be at most {} seconds",
+                        state.limits.max_wait.as_secs()
+                    ),
+                )
+                .field("wacht", "too long"));
+            }
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            let items = state
+                .api_store
+                .feed(caller.brin.as_str(), vanaf, limit)
+                .await
+                .map_err(|e| unavailable_api(&e))?;
+            if !items.is_empty() || Instant::now() >= deadline {
+                let volgende = items.last().map_or(vanaf, |i| i.wijzigingsvolgnummer);
+                return Ok(FeedPage {
+                    items: items.iter().map(FeedItemView::from).collect(),
+                    volgende,
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(left.min(state.limits.feed_poll_interval)).await;
+        }
+    };
+    match run.await {
+        Ok(p) => Json(p).into_response(),
+        Err(p) => p.into_response(),
+    }
+}

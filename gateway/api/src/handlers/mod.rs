@@ -1,0 +1,92 @@
+//! The endpoints under `/api/v1`: token, aanmeldingen, status changes, the feed and the webhook
+//! registration, plus health, readiness and metrics. Each handler is annotated for the OpenAPI
+//! document ([`super::openapi`]); every public item is re-exported here, so
+//! `knooppunt_api::handlers::<item>` names it wherever it lives.
+//!
+//! - [`token`](mod@token): the OAuth2 token endpoint;
+//! - `aanmeldingen` (with the request and response bodies in `aanmelding_types`): submit, read,
+//!   list and change the status of aanmeldingen;
+//! - [`feed`](mod@feed), [`webhook`](mod@webhook), [`health`]: the feed, the webhook
+//!   registration, the ops endpoints;
+//! - `idempotency`: the `Idempotency-Key` of a POST and the one idempotent flow;
+//! - `rejection`: how a registry rejection is answered.
+//!
+//! This file holds what they share: derived command ids, the time of a request, the store
+//! failures and registry outcomes as problems, query helpers.
+
+use chrono::{DateTime, Utc};
+use knooppunt_registry::store::{CommandOutcome, StoreError};
+use uuid::Uuid;
+
+use super::ApiState;
+use super::problem::Problem;
+
+mod aanmelding_types;
+mod aanmeldingen;
+pub mod feed;
+pub mod health;
+mod idempotency;
+mod rejection;
+pub mod token;
+pub mod webhook;
+
+pub use self::aanmelding_types::*;
+pub use self::aanmeldingen::*;
+pub use self::feed::*;
+pub use self::health::*;
+pub use self::idempotency::*;
+pub use self::rejection::*;
+pub use self::token::*;
+pub use self::webhook::*;
+
+/// Namespace of the command ids derived from `(oin, idempotency key, step)`.
+const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6b6e_6f6f_7070_5a01_8a70_6900_0000_0001);
+
+/// A deterministic id for one step of one idempotent request.
+pub fn derived_id(oin: &str, key: &str, step: &str) -> Uuid {
+    Uuid::new_v5(
+        &COMMAND_NAMESPACE,
+        format!("{oin}\n{key}\n{step}").as_bytes(),
+    )
+}
+
+fn unavailable_store(e: &StoreError) -> Problem {
+    tracing::warn!(error = %e, "registry store failed");
+    Problem::unavailable()
+}
+
+fn unavailable_api(e: &super::store::ApiStoreError) -> Problem {
+    tracing::warn!(error = %e, "api store failed");
+    Problem::unavailable()
+}
+
+fn api_time() -> DateTime<Utc> {
+    Utc::now()
+}
+
+fn outcome_ok(
+    outcome: CommandOutcome,
+) -> Result<Vec<knooppunt_registry::store::EventEnvelope>, Problem> {
+    outcome.result.map_err(|r| rejection_problem(&r))
+}
+
+fn query_problem(e: &axum::extract::rejection::QueryRejection) -> Problem {
+    let text = e.body_text();
+    let reason = text
+        .split_once(": ")
+        .map(|(_, r)| r.to_owned())
+        .unwrap_or(text);
+    Problem::bad_request("invalid_query", format!("invalid query string: {reason}"))
+}
+
+fn page_limit(state: &ApiState, limit: Option<usize>) -> Result<usize, Problem> {
+    match limit {
+        None => Ok(state.limits.default_page),
+        Some(n) if n >= 1 && n <= state.limits.max_page => Ok(n),
+        Some(_) => Err(Problem::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {}", state.limits.max_page),
+        )
+        .field("limit", "out of range")),
+    }
+}

@@ -1,0 +1,238 @@
+//! `POST /api/v1/oauth2/token`: OAuth2 client credentials (RFC 6749 §4.4) over mTLS.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ApiState;
+use crate::auth::check_certificate;
+use crate::problem::{KeepBody, Problem};
+use crate::tls::PeerIdentity;
+
+/// The token request (`application/x-www-form-urlencoded`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    #[schema(example = "client_credentials", pattern = "^client_credentials$")]
+    pub grant_type: String,
+    /// The OIN (or use HTTP Basic).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The secret (or use HTTP Basic).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// An OAuth2 error (RFC 6749 §5.2), with the problem fields alongside.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`.
+    pub error: String,
+    /// Human-readable.
+    pub error_description: String,
+    /// Same as `error`.
+    pub code: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = OAuthError {
+        error: error.to_owned(),
+        error_description: description.to_owned(),
+        code: error.to_owned(),
+        status: status.as_u16(),
+    };
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"knooppunt\""),
+        );
+    }
+    res.extensions_mut().insert(KeepBody);
+    res
+}
+
+fn form_pairs(text: &str) -> Vec<(String, String)> {
+    let Ok(mut url) = reqwest::Url::parse("http://form.invalid/") else {
+        return Vec::new();
+    };
+    url.set_query(Some(text));
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn form_decode(text: &str) -> String {
+    form_pairs(&format!("v={text}"))
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// `POST /api/v1/oauth2/token`: client credentials → access token.
+#[utoipa::path(
+    post, path = "/api/v1/oauth2/token", tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Token issued", body = TokenResponse),
+        (status = 400, description = "invalid_request / unsupported_grant_type", body = OAuthError),
+        (status = 401, description = "invalid_client (OAuth2 error), or client_certificate_required (problem)", content(
+            (OAuthError = "application/json"),
+            (Problem = "application/problem+json"),
+        )),
+        (status = 403, description = "certificate_oin_mismatch", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn token(
+    State(state): State<ApiState>,
+    peer: Option<axum::Extension<PeerIdentity>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "expected Content-Type: application/x-www-form-urlencoded",
+        );
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not UTF-8",
+        );
+    };
+    let pairs = form_pairs(text);
+    let get = |name: &str| -> Result<Option<String>, ()> {
+        let mut found = pairs.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.clone());
+        if found.next().is_some() {
+            Err(())
+        } else {
+            Ok(first)
+        }
+    };
+    let (Ok(grant), Ok(form_id), Ok(form_secret)) =
+        (get("grant_type"), get("client_id"), get("client_secret"))
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "a parameter is repeated",
+        );
+    };
+    match grant.as_deref() {
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            );
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            );
+        }
+    }
+    let basic = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let decoded = v
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Basic ")
+                        .or_else(|| v.strip_prefix("basic "))
+                })
+                .and_then(|b| STANDARD.decode(b.trim()).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(a, b)| (form_decode(a), form_decode(b)))
+                });
+            match decoded {
+                Some(pair) => Some(pair),
+                None => {
+                    return oauth_error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        "malformed HTTP Basic credentials",
+                    );
+                }
+            }
+        }
+    };
+    let (client_id, secret) = match (basic, form_id, form_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "use one client authentication method, not both",
+            );
+        }
+        (Some(pair), None, None) => pair,
+        (None, Some(id), Some(secret)) => (id, secret),
+        (None, _, _) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication is missing",
+            );
+        }
+    };
+    let Some(client) = state.clients.authenticate(&client_id, &secret) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
+    };
+    if let Err(p) = check_certificate(
+        state.require_client_cert,
+        peer.as_ref().map(|e| &e.0),
+        client_id.trim(),
+    ) {
+        return p.into_response();
+    }
+    let (token, _) = state.tokens.issue(&client.oin, &client.brin);
+    let mut res = Json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.ttl().as_secs(),
+    })
+    .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,114 @@
+//! `PUT`, `GET` and `DELETE /api/v1/webhook`: the caller's webhook registration.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::unavailable_api;
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::problem::{Problem, parse_json};
+use crate::webhook::validate_webhook;
+
+/// `PUT /webhook` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://sis.example.nl/knooppunt/hook", "secret": "a-long-random-secret-of-yours"}))]
+pub struct WebhookBody {
+    /// Where to POST: `https://…` (or `http://` to a loopback address, for development).
+    #[schema(format = "uri", max_length = 2048)]
+    pub url: String,
+    /// Shared secret for `Knooppunt-Signature`, 16–256 characters.
+    #[schema(min_length = 16, max_length = 256)]
+    pub secret: String,
+}
+
+/// A webhook registration as shown (without the secret).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    /// Where Knooppunt POSTs.
+    pub url: String,
+    /// The last wijzigingsvolgnummer delivered.
+    pub cursor: i64,
+}
+
+/// `PUT /api/v1/webhook`: registers or replaces the caller's webhook.
+#[utoipa::path(
+    put, path = "/api/v1/webhook", tag = "webhook",
+    request_body = WebhookBody,
+    responses(
+        (status = 200, description = "Registered", body = WebhookView),
+        (status = 422, description = "invalid_field (url, secret)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_webhook(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let req: WebhookBody = parse_json(&headers, &body)?;
+        validate_webhook(&req.url, &req.secret).map_err(|e| match e {
+            crate::webhook::WebhookError::Invalid { field, reason } => {
+                Problem::invalid_field(field, reason)
+            }
+        })?;
+        let hook = state
+            .api_store
+            .put_webhook(caller.brin.as_str(), &req.url, &req.secret)
+            .await
+            .map_err(|e| unavailable_api(&e))?;
+        Ok::<_, Problem>(WebhookView {
+            url: hook.url,
+            cursor: hook.cursor,
+        })
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /api/v1/webhook`.
+#[utoipa::path(
+    get, path = "/api/v1/webhook", tag = "webhook",
+    responses(
+        (status = 200, description = "The registration", body = WebhookView),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_webhook(State(state): State<ApiState>, caller: Caller) -> Response {
+    match state.api_store.webhook(caller.brin.as_str()).await {
+        Ok(Some(h)) => Json(WebhookView {
+            url: h.url,
+            cursor: h.cursor,
+        })
+        .into_response(),
+        Ok(None) => Problem::not_found("webhook").into_response(),
+        Err(e) => unavailable_api(&e).into_response(),
+    }
+}
+
+/// `DELETE /api/v1/webhook`.
+#[utoipa::path(
+    delete, path = "/api/v1/webhook", tag = "webhook",
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_webhook(State(state): State<ApiState>, caller: Caller) -> Response {
+    match state.api_store.delete_webhook(caller.brin.as_str()).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => Problem::not_found("webhook").into_response(),
+        Err(e) => unavailable_api(&e).into_response(),
+    }
+}
