@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use knooppunt_ops::audit::AuditEntry;
@@ -16,6 +16,10 @@ use knooppunt_registry::policy::{self, Access, Part, Subject};
 use uuid::Uuid;
 
 use super::idempotency::{idempotency_key, idempotent, request_hash};
+use super::rejection::{
+    aanmelding_exists, aanmeldperiode_gesloten, institution_not_participating,
+    opleiding_other_institution, unknown_cohort, unknown_opleiding, unknown_school,
+};
 use super::{
     AanmeldingPage, AanmeldingView, ListQuery, StatusBody, StudentBody, SubmitAanmeldingBody,
     api_time, derived_id, outcome_ok, page_limit, parse_status, query_problem, rejection_problem,
@@ -113,50 +117,32 @@ async fn submit_inner(
         }),
     };
     // Reference checks before anything is written, so a refused aanmelding leaves no dossier.
+    // The registry makes the same checks (see `rejection.rs`); the edge makes them first for
+    // that reason alone.
     let reference = &state.reference;
     if reference.institution(&caller.brin).is_none() {
-        return Err(Problem::unprocessable(
-            "institution_not_participating",
-            "your institution does not take part in Knooppunt (not in the reference data)",
-        ));
+        return Err(institution_not_participating());
     }
-    let opl = reference.opleiding(&req.opleiding).ok_or_else(|| {
-        Problem::unprocessable(
-            "unknown_opleiding",
-            "no aangeboden opleiding with this RIO id",
-        )
-        .field("opleiding", "unknown aangeboden opleiding")
-    })?;
+    let opl = reference
+        .opleiding(&req.opleiding)
+        .ok_or_else(unknown_opleiding)?;
     if opl.instelling.instelling() != caller.brin {
-        return Err(Problem::unprocessable(
-            "opleiding_other_institution",
-            "this aangeboden opleiding belongs to another institution",
-        )
-        .field("opleiding", "belongs to another institution"));
+        return Err(opleiding_other_institution());
     }
-    let cohort = opl.cohort(&req.cohort).ok_or_else(|| {
-        Problem::unprocessable("unknown_cohort", "the opleiding has no such cohort")
-            .field("cohort", "unknown cohort for this opleiding")
-    })?;
+    let cohort = opl.cohort(&req.cohort).ok_or_else(unknown_cohort)?;
     let now = api_time();
     let today = knooppunt_registry::domain::time::local_date(now);
     if !cohort.open_on(today) {
-        return Err(Problem::unprocessable(
-            "aanmeldperiode_gesloten",
-            format!(
-                "the aanmeldperiode ({} – {}) does not include {today}",
-                cohort.begin_aanmeldperiode, cohort.einde_aanmeldperiode
-            ),
-        )
-        .field("cohort", "aanmeldperiode closed"));
+        return Err(aanmeldperiode_gesloten(
+            cohort.begin_aanmeldperiode,
+            cohort.einde_aanmeldperiode,
+            today,
+        ));
     }
     if let Some(s) = &school
         && reference.vo_school(s).is_none()
     {
-        return Err(
-            Problem::unprocessable("unknown_school", "unknown sending school")
-                .field("toeleverende_school", "unknown school"),
-        );
+        return Err(unknown_school());
     }
     let hash = request_hash(&Method::POST, "/api/v1/aanmeldingen", body);
     let aanmelding_id = req.aanmelding_id;
@@ -184,13 +170,7 @@ async fn submit_inner(
             if existing.brin != caller.brin.as_str()
                 || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
             {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "aanmelding_exists",
-                    "Refused by the registry",
-                )
-                .detail("an aanmelding with this id exists already")
-                .field("aanmelding_id", "exists already"));
+                return Err(aanmelding_exists());
             }
         }
         let dossier = open_dossier(state, caller, &key, &person, now).await?;

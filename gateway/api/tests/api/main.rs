@@ -5,6 +5,7 @@ mod feed;
 mod fuzz;
 mod http;
 mod openapi_conformance;
+mod rejections;
 mod store;
 mod support;
 mod tls;
