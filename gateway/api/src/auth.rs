@@ -14,7 +14,7 @@ use std::fmt;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ApiState;
-use super::problem::Problem;
+use super::problem::{ErrorCode, Problem};
 use super::tls::PeerIdentity;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -391,7 +391,7 @@ impl Caller {
 
 /// 401 `invalid_token` with the RFC 6750 challenge.
 pub fn invalid_token(detail: &str) -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", "Unauthorized")
+    Problem::new(ErrorCode::InvalidToken)
         .detail(detail.to_owned())
         .header(
             header::WWW_AUTHENTICATE,
@@ -409,21 +409,13 @@ pub fn check_certificate(
         return Ok(());
     }
     let Some(peer) = peer else {
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "client_certificate_required",
-            "Client certificate required",
-        )
-        .detail("present a PKIoverheid client certificate whose serialNumber is your OIN"));
+        return Err(Problem::new(ErrorCode::ClientCertificateRequired)
+            .detail("present a PKIoverheid client certificate whose serialNumber is your OIN"));
     };
     match &peer.oin {
         Some(cert_oin) if cert_oin.as_str() == oin => Ok(()),
-        _ => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "certificate_oin_mismatch",
-            "Certificate does not match the client",
-        )
-        .detail("the OIN in the client certificate is not the client_id")),
+        _ => Err(Problem::new(ErrorCode::CertificateOinMismatch)
+            .detail("the OIN in the client certificate is not the client_id")),
     }
 }
 
@@ -432,14 +424,12 @@ impl FromRequestParts<ApiState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(
-                Problem::new(StatusCode::UNAUTHORIZED, "missing_token", "Unauthorized")
-                    .detail("send Authorization: Bearer <access_token> from /api/v1/oauth2/token")
-                    .header(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer realm=\"knooppunt\""),
-                    ),
-            );
+            return Err(Problem::new(ErrorCode::MissingToken)
+                .detail("send Authorization: Bearer <access_token> from /api/v1/oauth2/token")
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"knooppunt\""),
+                ));
         };
         let token = value
             .to_str()

@@ -23,6 +23,251 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// The request id header (generated when absent, echoed on the response).
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// Every stable `code` the API answers, closed: a handler cannot invent one. Each code has one
+/// HTTP status and one title, in [`ErrorCode::spec`]'s match; `docs/api.md` lists them all (a
+/// test checks the list against this enum).
+///
+/// Most are answered as a [`Problem`]; `invalid_request`, `invalid_client` and
+/// `unsupported_grant_type` are also the OAuth2 errors of the token endpoint (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a malformed request no other code covers; on the token endpoint, a missing or
+    /// repeated parameter, two client authentication methods, or not a form body.
+    InvalidRequest,
+    /// 400: the token endpoint's `grant_type` is not `client_credentials`.
+    UnsupportedGrantType,
+    /// 400: the body is not JSON (syntax error, truncated).
+    MalformedJson,
+    /// 400: a POST without `Idempotency-Key`.
+    IdempotencyKeyMissing,
+    /// 400: the `Idempotency-Key` is empty, longer than 255 or not visible ASCII.
+    IdempotencyKeyInvalid,
+    /// 400: a bad query parameter.
+    InvalidQuery,
+    /// 401: the token endpoint's client is unknown or its secret wrong.
+    InvalidClient,
+    /// 401: no `Authorization` header.
+    MissingToken,
+    /// 401: the token is malformed, forged, expired, or of a removed client.
+    InvalidToken,
+    /// 401: no client certificate.
+    ClientCertificateRequired,
+    /// 403: the client certificate is of another OIN.
+    CertificateOinMismatch,
+    /// 403: the registry's access policy refused the change.
+    NotPermitted,
+    /// 404: no such route, aanmelding (also another institution's) or webhook.
+    NotFound,
+    /// 405: the path exists, the method not.
+    MethodNotAllowed,
+    /// 408: the request took longer than the limit.
+    RequestTimeout,
+    /// 409: the status step is not allowed from the current status.
+    InvalidTransition,
+    /// 409: the aanmelding id is taken.
+    AanmeldingExists,
+    /// 409: an open aanmelding of the student for this opleiding and cohort exists.
+    DuplicateAanmelding,
+    /// 409: the same `Idempotency-Key` is being handled.
+    RequestInProgress,
+    /// 413: the body is over the limit.
+    BodyTooLarge,
+    /// 415: the `Content-Type` is not the one the endpoint takes.
+    UnsupportedMediaType,
+    /// 422: a wrong type, an unknown or missing field, an invalid identifier; `field` names it.
+    InvalidField,
+    /// 422: no aangeboden opleiding with this RIO id.
+    UnknownOpleiding,
+    /// 422: the aangeboden opleiding is another institution's.
+    OpleidingOtherInstitution,
+    /// 422: the opleiding has no cohort with this code.
+    UnknownCohort,
+    /// 422: the sending school is not in the reference data.
+    UnknownSchool,
+    /// 422: the cohort's aanmeldperiode is closed.
+    AanmeldperiodeGesloten,
+    /// 422: the institution does not take part (not in the reference data).
+    InstitutionNotParticipating,
+    /// 422: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
+    /// 422: `ingeschreven` needs a signed onderwijsovereenkomst at the institution.
+    NoSignedOokAtInstitution,
+    /// 500: a bug; nothing internal is shown.
+    InternalError,
+    /// 503: a backing service is unavailable; retry.
+    Unavailable,
+    /// 503: `/readyz` while a dependency is down.
+    NotReady,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the enum.
+    pub const ALL: [ErrorCode; 33] = [
+        Self::InvalidRequest,
+        Self::UnsupportedGrantType,
+        Self::MalformedJson,
+        Self::IdempotencyKeyMissing,
+        Self::IdempotencyKeyInvalid,
+        Self::InvalidQuery,
+        Self::InvalidClient,
+        Self::MissingToken,
+        Self::InvalidToken,
+        Self::ClientCertificateRequired,
+        Self::CertificateOinMismatch,
+        Self::NotPermitted,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::RequestTimeout,
+        Self::InvalidTransition,
+        Self::AanmeldingExists,
+        Self::DuplicateAanmelding,
+        Self::RequestInProgress,
+        Self::BodyTooLarge,
+        Self::UnsupportedMediaType,
+        Self::InvalidField,
+        Self::UnknownOpleiding,
+        Self::OpleidingOtherInstitution,
+        Self::UnknownCohort,
+        Self::UnknownSchool,
+        Self::AanmeldperiodeGesloten,
+        Self::InstitutionNotParticipating,
+        Self::IdempotencyKeyReused,
+        Self::NoSignedOokAtInstitution,
+        Self::InternalError,
+        Self::Unavailable,
+        Self::NotReady,
+    ];
+
+    /// The one table: HTTP status, wire code (its serde name) and title of each code.
+    const fn spec(self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::InvalidRequest => (S::BAD_REQUEST, "invalid_request", "Bad request"),
+            Self::UnsupportedGrantType => (
+                S::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Unsupported grant type",
+            ),
+            Self::MalformedJson => (S::BAD_REQUEST, "malformed_json", "Malformed JSON"),
+            Self::IdempotencyKeyMissing => (
+                S::BAD_REQUEST,
+                "idempotency_key_missing",
+                "Idempotency-Key missing",
+            ),
+            Self::IdempotencyKeyInvalid => (
+                S::BAD_REQUEST,
+                "idempotency_key_invalid",
+                "Invalid Idempotency-Key",
+            ),
+            Self::InvalidQuery => (S::BAD_REQUEST, "invalid_query", "Invalid query"),
+            Self::InvalidClient => (S::UNAUTHORIZED, "invalid_client", "Invalid client"),
+            Self::MissingToken => (S::UNAUTHORIZED, "missing_token", "Unauthorized"),
+            Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token", "Unauthorized"),
+            Self::ClientCertificateRequired => (
+                S::UNAUTHORIZED,
+                "client_certificate_required",
+                "Client certificate required",
+            ),
+            Self::CertificateOinMismatch => (
+                S::FORBIDDEN,
+                "certificate_oin_mismatch",
+                "Certificate does not match the client",
+            ),
+            Self::NotPermitted => (S::FORBIDDEN, "not_permitted", "Not permitted"),
+            Self::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Self::RequestTimeout => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
+            Self::InvalidTransition => (
+                S::CONFLICT,
+                "invalid_transition",
+                "Status change not allowed",
+            ),
+            Self::AanmeldingExists => (S::CONFLICT, "aanmelding_exists", "Aanmelding exists"),
+            Self::DuplicateAanmelding => {
+                (S::CONFLICT, "duplicate_aanmelding", "Duplicate aanmelding")
+            }
+            Self::RequestInProgress => (S::CONFLICT, "request_in_progress", "Request in progress"),
+            Self::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large"),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::InvalidField => (S::UNPROCESSABLE_ENTITY, "invalid_field", "Invalid field"),
+            Self::UnknownOpleiding => (
+                S::UNPROCESSABLE_ENTITY,
+                "unknown_opleiding",
+                "Unknown opleiding",
+            ),
+            Self::OpleidingOtherInstitution => (
+                S::UNPROCESSABLE_ENTITY,
+                "opleiding_other_institution",
+                "Opleiding of another institution",
+            ),
+            Self::UnknownCohort => (S::UNPROCESSABLE_ENTITY, "unknown_cohort", "Unknown cohort"),
+            Self::UnknownSchool => (S::UNPROCESSABLE_ENTITY, "unknown_school", "Unknown school"),
+            Self::AanmeldperiodeGesloten => (
+                S::UNPROCESSABLE_ENTITY,
+                "aanmeldperiode_gesloten",
+                "Aanmeldperiode closed",
+            ),
+            Self::InstitutionNotParticipating => (
+                S::UNPROCESSABLE_ENTITY,
+                "institution_not_participating",
+                "Institution not participating",
+            ),
+            Self::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+            ),
+            Self::NoSignedOokAtInstitution => (
+                S::UNPROCESSABLE_ENTITY,
+                "no_signed_ook_at_institution",
+                "No signed onderwijsovereenkomst",
+            ),
+            Self::InternalError => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+            ),
+            Self::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+        }
+    }
+
+    /// The HTTP status it is answered with.
+    pub const fn status(self) -> StatusCode {
+        self.spec().0
+    }
+
+    /// The snake_case wire code.
+    pub const fn as_str(self) -> &'static str {
+        self.spec().1
+    }
+
+    /// A short summary of the problem type.
+    pub const fn title(self) -> &'static str {
+        self.spec().2
+    }
+
+    /// The problem type URI: `https://knooppunt.nl/problems/<code>`.
+    pub fn type_uri(self) -> String {
+        format!("https://knooppunt.nl/problems/{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One field error inside a problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
@@ -49,7 +294,8 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// A stable snake_case code a program can switch on (see `docs/api.md`).
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: ErrorCode,
     /// The field to blame, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -62,15 +308,15 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with `status`, stable `code` and `title`.
-    pub fn new(status: StatusCode, code: &str, title: &str) -> Self {
+    /// A problem of `code`, with its status and title.
+    pub fn new(code: ErrorCode) -> Self {
         Self {
-            kind: format!("https://knooppunt.nl/problems/{code}"),
-            title: title.to_owned(),
-            status: status.as_u16(),
+            kind: code.type_uri(),
+            title: code.title().to_owned(),
+            status: code.status().as_u16(),
             detail: None,
             instance: None,
-            code: code.to_owned(),
+            code,
             field: None,
             errors: None,
             headers: Vec::new(),
@@ -105,89 +351,64 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// 400 `invalid_request`.
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, "Bad request").detail(detail)
-    }
-
     /// 422 `invalid_field` naming `field`.
     pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let field = field.into();
         let reason = reason.into();
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "Invalid field",
-        )
-        .detail(format!("{field}: {reason}"))
-        .field(field, reason)
-    }
-
-    /// 422 with a business `code`.
-    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            "Unprocessable request",
-        )
-        .detail(detail)
+        Self::new(ErrorCode::InvalidField)
+            .detail(format!("{field}: {reason}"))
+            .field(field, reason)
     }
 
     /// 404 `not_found` (also for another institution's resources: never a hint they exist).
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found").detail(format!("no such {what}"))
+        Self::new(ErrorCode::NotFound).detail(format!("no such {what}"))
     }
 
     /// 503 `unavailable`: a dependency failed; try again later. The cause is logged, not shown.
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
-        )
-        .detail("a backing service is unavailable; try again later")
-        .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        Self::new(ErrorCode::Unavailable)
+            .detail("a backing service is unavailable; try again later")
+            .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
     }
 
     /// 500 `internal_error`, without internals.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal server error",
-        )
-        .detail("an unexpected error occurred; it has been logged")
+        Self::new(ErrorCode::InternalError)
+            .detail("an unexpected error occurred; it has been logged")
     }
 
-    /// The problem a bare error status is turned into.
+    /// The problem a bare error status (from a layer or an extractor, not a handler) is turned
+    /// into. A status no code is made for keeps its status and canonical title under
+    /// `invalid_request` (4xx) or `internal_error` (5xx): the one case where a problem's status
+    /// is not its code's.
     pub fn for_status(status: StatusCode) -> Self {
         match status {
             StatusCode::NOT_FOUND => {
-                Self::new(status, "not_found", "Not found").detail("no resource at this path")
+                Self::new(ErrorCode::NotFound).detail("no resource at this path")
             }
-            StatusCode::METHOD_NOT_ALLOWED => {
-                Self::new(status, "method_not_allowed", "Method not allowed")
-                    .detail("this path does not accept this method")
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(ErrorCode::MethodNotAllowed)
+                .detail("this path does not accept this method"),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(ErrorCode::BodyTooLarge).detail("the request body exceeds the limit")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(status, "body_too_large", "Body too large")
-                .detail("the request body exceeds the limit"),
-            StatusCode::REQUEST_TIMEOUT => Self::new(status, "request_timeout", "Request timeout")
+            StatusCode::REQUEST_TIMEOUT => Self::new(ErrorCode::RequestTimeout)
                 .detail("the request took too long; retry with the same Idempotency-Key"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                Self::new(status, "unsupported_media_type", "Unsupported media type")
-                    .detail("expected Content-Type: application/json")
-            }
-            s if s.is_server_error() => Self::new(
-                s,
-                "internal_error",
-                s.canonical_reason().unwrap_or("Server error"),
-            ),
-            s => Self::new(
-                s,
-                "invalid_request",
-                s.canonical_reason().unwrap_or("Bad request"),
-            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(ErrorCode::UnsupportedMediaType)
+                .detail("expected Content-Type: application/json"),
+            s if s.is_server_error() => Self::new(ErrorCode::InternalError).keep_status(s),
+            s => Self::new(ErrorCode::InvalidRequest).keep_status(s),
         }
+    }
+
+    /// Keeps a status a layer chose, with its canonical title.
+    fn keep_status(mut self, status: StatusCode) -> Self {
+        self.status = status.as_u16();
+        self.title = status
+            .canonical_reason()
+            .unwrap_or(self.code.title())
+            .to_owned();
+        self
     }
 
     fn render(&self) -> Response {
@@ -301,10 +522,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         Err(e) => return Err(json_error(e)),
     };
     if let Err(e) = de.end() {
-        return Err(Problem::bad_request(
-            "malformed_json",
-            format!("the body is not valid JSON: {}", category_text(&e)),
-        ));
+        return Err(Problem::new(ErrorCode::MalformedJson)
+            .detail(format!("the body is not valid JSON: {}", category_text(&e))));
     }
     Ok(value)
 }
@@ -318,10 +537,11 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let path = e.path().to_string();
     let inner = e.into_inner();
     match inner.classify() {
-        Category::Syntax | Category::Eof | Category::Io => Problem::bad_request(
-            "malformed_json",
-            format!("the body is not valid JSON ({})", category_text(&inner)),
-        ),
+        Category::Syntax | Category::Eof | Category::Io => Problem::new(ErrorCode::MalformedJson)
+            .detail(format!(
+                "the body is not valid JSON ({})",
+                category_text(&inner)
+            )),
         Category::Data => {
             let reason = data_reason(&inner);
             let field = if path == "." || path.is_empty() {

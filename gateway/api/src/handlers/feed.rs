@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{page_limit, query_problem, unavailable_api};
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::problem::Problem;
+use crate::problem::{ErrorCode, Problem};
 use crate::store::FeedItem;
 
 /// Query of `GET /feed`.
@@ -101,23 +101,20 @@ pub async fn feed(
         let limit = page_limit(&state, q.limit)?;
         let vanaf = q.vanaf.unwrap_or(0);
         if vanaf < 0 {
-            return Err(
-                Problem::bad_request("invalid_query", "vanaf must be 0 or more")
-                    .field("vanaf", "negative"),
-            );
+            return Err(Problem::new(ErrorCode::InvalidQuery)
+                .detail("vanaf must be 0 or more")
+                .field("vanaf", "negative"));
         }
         let wait = match q.wacht {
             None => Duration::ZERO,
             Some(s) if Duration::from_secs(s) <= state.limits.max_wait => Duration::from_secs(s),
             Some(_) => {
-                return Err(Problem::bad_request(
-                    "invalid_query",
-                    format!(
+                return Err(Problem::new(ErrorCode::InvalidQuery)
+                    .detail(format!(
                         "wacht must be at most {} seconds",
                         state.limits.max_wait.as_secs()
-                    ),
-                )
-                .field("wacht", "too long"));
+                    ))
+                    .field("wacht", "too long"));
             }
         };
         let deadline = Instant::now() + wait;

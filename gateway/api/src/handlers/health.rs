@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ApiState;
-use crate::problem::Problem;
+use crate::problem::{ErrorCode, Problem};
 
 /// Liveness.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -39,7 +39,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
             status: "ready".into(),
         })
         .into_response(),
-        Err(reason) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready")
+        Err(reason) => Problem::new(ErrorCode::NotReady)
             .detail(reason)
             .into_response(),
     }

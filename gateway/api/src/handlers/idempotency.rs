@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::unavailable_api;
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::problem::Problem;
+use crate::problem::{ErrorCode, PROBLEM_JSON, Problem};
 use crate::store::{IdempotencyBegin, StoredResponse};
 
 /// The header carrying the idempotency key of a POST.
@@ -20,29 +20,24 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
-        return Err(Problem::bad_request(
-            "idempotency_key_missing",
-            "every POST needs an Idempotency-Key header (e.g. a UUID)",
-        )
-        .field("Idempotency-Key", "missing"));
+        return Err(Problem::new(ErrorCode::IdempotencyKeyMissing)
+            .detail("every POST needs an Idempotency-Key header (e.g. a UUID)")
+            .field("Idempotency-Key", "missing"));
     };
     let key = v.to_str().map_err(|_| {
-        Problem::bad_request("idempotency_key_invalid", "only visible ASCII is allowed")
+        Problem::new(ErrorCode::IdempotencyKeyInvalid)
+            .detail("only visible ASCII is allowed")
             .field("Idempotency-Key", "only visible ASCII is allowed")
     })?;
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-        return Err(Problem::bad_request(
-            "idempotency_key_invalid",
-            "the Idempotency-Key must be 1 to 255 characters",
-        )
-        .field("Idempotency-Key", "must be 1 to 255 characters"));
+        return Err(Problem::new(ErrorCode::IdempotencyKeyInvalid)
+            .detail("the Idempotency-Key must be 1 to 255 characters")
+            .field("Idempotency-Key", "must be 1 to 255 characters"));
     }
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Problem::bad_request(
-            "idempotency_key_invalid",
-            "only visible ASCII is allowed",
-        )
-        .field("Idempotency-Key", "only visible ASCII is allowed"));
+        return Err(Problem::new(ErrorCode::IdempotencyKeyInvalid)
+            .detail("only visible ASCII is allowed")
+            .field("Idempotency-Key", "only visible ASCII is allowed"));
     }
     Ok(key.to_owned())
 }
@@ -59,13 +54,20 @@ pub(super) fn request_hash(method: &Method, path: &str, body: &[u8]) -> String {
 
 fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let stored_problem = (status.is_client_error() || status.is_server_error())
-        .then(|| serde_json::from_value::<Problem>(stored.body.clone()).ok())
-        .flatten();
-    let mut res = match stored_problem {
-        // Rendered again, so `instance` names this request.
-        Some(problem) => problem.into_response(),
-        None => (status, Json(stored.body.clone())).into_response(),
+    let mut res = if status.is_client_error() || status.is_server_error() {
+        match serde_json::from_value::<Problem>(stored.body.clone()) {
+            // Rendered again, so `instance` names this request.
+            Ok(problem) => problem.into_response(),
+            // Recorded by a version with a code this one does not have: sent as it was stored.
+            Err(_) => {
+                let mut res = (status, Json(stored.body.clone())).into_response();
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+                res
+            }
+        }
+    } else {
+        (status, Json(stored.body.clone())).into_response()
     };
     if let Some(loc) = stored
         .location
@@ -103,22 +105,16 @@ where
         Err(e) => return unavailable_api(&e).into_response(),
         Ok(IdempotencyBegin::Replay(stored)) => return stored_to_response(&stored, true),
         Ok(IdempotencyBegin::Mismatch) => {
-            return Problem::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request",
-            )
-            .field("Idempotency-Key", "used for a different request")
-            .into_response();
+            return Problem::new(ErrorCode::IdempotencyKeyReused)
+                .detail("this Idempotency-Key was used for a different request")
+                .field("Idempotency-Key", "used for a different request")
+                .into_response();
         }
         Ok(IdempotencyBegin::InProgress) => {
-            return Problem::new(
-                StatusCode::CONFLICT,
-                "request_in_progress",
-                "Request in progress",
-            )
-            .detail("a request with this Idempotency-Key is being handled; retry shortly")
-            .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-            .into_response();
+            return Problem::new(ErrorCode::RequestInProgress)
+                .detail("a request with this Idempotency-Key is being handled; retry shortly")
+                .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+                .into_response();
         }
         Ok(IdempotencyBegin::Started) => {}
     }

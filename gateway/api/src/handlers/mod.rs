@@ -19,7 +19,7 @@ use knooppunt_registry::store::{CommandOutcome, StoreError};
 use uuid::Uuid;
 
 use super::ApiState;
-use super::problem::Problem;
+use super::problem::{ErrorCode, Problem};
 
 mod aanmelding_types;
 mod aanmeldingen;
@@ -76,17 +76,15 @@ fn query_problem(e: &axum::extract::rejection::QueryRejection) -> Problem {
         .split_once(": ")
         .map(|(_, r)| r.to_owned())
         .unwrap_or(text);
-    Problem::bad_request("invalid_query", format!("invalid query string: {reason}"))
+    Problem::new(ErrorCode::InvalidQuery).detail(format!("invalid query string: {reason}"))
 }
 
 fn page_limit(state: &ApiState, limit: Option<usize>) -> Result<usize, Problem> {
     match limit {
         None => Ok(state.limits.default_page),
         Some(n) if n >= 1 && n <= state.limits.max_page => Ok(n),
-        Some(_) => Err(Problem::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to {}", state.limits.max_page),
-        )
-        .field("limit", "out of range")),
+        Some(_) => Err(Problem::new(ErrorCode::InvalidQuery)
+            .detail(format!("limit must be 1 to {}", state.limits.max_page))
+            .field("limit", "out of range")),
     }
 }

@@ -6,11 +6,10 @@
 //! [`Rejection`] variant, without a wildcard: a variant added to the registry does not compile
 //! here until someone decides how a caller sees it.
 
-use axum::http::StatusCode;
 use chrono::NaiveDate;
 use knooppunt_registry::domain::Rejection;
 
-use crate::problem::Problem;
+use crate::problem::{ErrorCode, Problem};
 
 /// How a registry rejection is answered. Grouped by what the caller can do about it:
 ///
@@ -58,42 +57,31 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
             Problem::not_found("aanmelding")
         }
         // 409
-        Rejection::InvalidTransition { from, .. } => Problem::new(
-            StatusCode::CONFLICT,
-            "invalid_transition",
-            "Refused by the registry",
-        )
-        .detail(format!(
-            "the status cannot go from {from} to the requested status"
-        ))
-        .field("status", "not allowed from the current status"),
+        Rejection::InvalidTransition { from, .. } => Problem::new(ErrorCode::InvalidTransition)
+            .detail(format!(
+                "the status cannot go from {from} to the requested status"
+            ))
+            .field("status", "not allowed from the current status"),
         Rejection::AanmeldingExists { .. } => aanmelding_exists(),
         Rejection::DuplicateAanmelding { aanmelding } => Problem::new(
-            StatusCode::CONFLICT,
-            "duplicate_aanmelding",
-            "Refused by the registry",
+            ErrorCode::DuplicateAanmelding,
         )
         .detail(format!(
             "there is an open aanmelding {aanmelding} of this student for this opleiding and cohort"
         )),
         // 403
-        Rejection::NotPermitted { .. } => Problem::new(
-            StatusCode::FORBIDDEN,
-            "not_permitted",
-            "Refused by the registry",
-        )
-        .detail(r.to_string()),
+        Rejection::NotPermitted { .. } => {
+            Problem::new(ErrorCode::NotPermitted).detail(r.to_string())
+        }
         // 422
-        Rejection::NoSignedOokAtInstitution { .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_signed_ook_at_institution",
-            "Refused by the registry",
-        )
-        .detail("ingeschreven needs a signed onderwijsovereenkomst at your institution")
-        .field(
-            "status",
-            "no signed onderwijsovereenkomst at your institution",
-        ),
+        Rejection::NoSignedOokAtInstitution { .. } => {
+            Problem::new(ErrorCode::NoSignedOokAtInstitution)
+                .detail("ingeschreven needs a signed onderwijsovereenkomst at your institution")
+                .field(
+                    "status",
+                    "no signed onderwijsovereenkomst at your institution",
+                )
+        }
         Rejection::UnknownInstitution { .. } | Rejection::ParticipationTooLow { .. } => {
             institution_not_participating()
         }
@@ -143,44 +131,35 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
 /// 409 `aanmelding_exists`: the aanmelding id is taken (found by the edge in its index, or by
 /// the registry in the dossier).
 pub(super) fn aanmelding_exists() -> Problem {
-    Problem::new(
-        StatusCode::CONFLICT,
-        "aanmelding_exists",
-        "Refused by the registry",
-    )
-    .detail("an aanmelding with this id exists already")
-    .field("aanmelding_id", "exists already")
+    Problem::new(ErrorCode::AanmeldingExists)
+        .detail("an aanmelding with this id exists already")
+        .field("aanmelding_id", "exists already")
 }
 
 /// 422 `institution_not_participating`: the caller's institution is not in the reference data.
 pub(super) fn institution_not_participating() -> Problem {
-    Problem::unprocessable(
-        "institution_not_participating",
-        "your institution does not take part in Knooppunt (not in the reference data)",
-    )
+    Problem::new(ErrorCode::InstitutionNotParticipating)
+        .detail("your institution does not take part in Knooppunt (not in the reference data)")
 }
 
 /// 422 `unknown_opleiding`: no aangeboden opleiding with this RIO id.
 pub(super) fn unknown_opleiding() -> Problem {
-    Problem::unprocessable(
-        "unknown_opleiding",
-        "no aangeboden opleiding with this RIO id",
-    )
-    .field("opleiding", "unknown aangeboden opleiding")
+    Problem::new(ErrorCode::UnknownOpleiding)
+        .detail("no aangeboden opleiding with this RIO id")
+        .field("opleiding", "unknown aangeboden opleiding")
 }
 
 /// 422 `opleiding_other_institution`: the aangeboden opleiding is another institution's.
 pub(super) fn opleiding_other_institution() -> Problem {
-    Problem::unprocessable(
-        "opleiding_other_institution",
-        "this aangeboden opleiding belongs to another institution",
-    )
-    .field("opleiding", "belongs to another institution")
+    Problem::new(ErrorCode::OpleidingOtherInstitution)
+        .detail("this aangeboden opleiding belongs to another institution")
+        .field("opleiding", "belongs to another institution")
 }
 
 /// 422 `unknown_cohort`: the opleiding has no cohort with this code.
 pub(super) fn unknown_cohort() -> Problem {
-    Problem::unprocessable("unknown_cohort", "the opleiding has no such cohort")
+    Problem::new(ErrorCode::UnknownCohort)
+        .detail("the opleiding has no such cohort")
         .field("cohort", "unknown cohort for this opleiding")
 }
 
@@ -190,15 +169,16 @@ pub(super) fn aanmeldperiode_gesloten(
     einde: NaiveDate,
     today: NaiveDate,
 ) -> Problem {
-    Problem::unprocessable(
-        "aanmeldperiode_gesloten",
-        format!("the aanmeldperiode ({begin} – {einde}) does not include {today}"),
-    )
-    .field("cohort", "aanmeldperiode closed")
+    Problem::new(ErrorCode::AanmeldperiodeGesloten)
+        .detail(format!(
+            "the aanmeldperiode ({begin} – {einde}) does not include {today}"
+        ))
+        .field("cohort", "aanmeldperiode closed")
 }
 
 /// 422 `unknown_school`: the sending school is not in the reference data.
 pub(super) fn unknown_school() -> Problem {
-    Problem::unprocessable("unknown_school", "unknown sending school")
+    Problem::new(ErrorCode::UnknownSchool)
+        .detail("unknown sending school")
         .field("toeleverende_school", "unknown school")
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::check_certificate;
-use crate::problem::{KeepBody, Problem};
+use crate::problem::{ErrorCode, KeepBody, Problem};
 use crate::tls::PeerIdentity;
 
 /// The token request (`application/x-www-form-urlencoded`).
@@ -53,11 +53,14 @@ pub struct OAuthError {
     pub status: u16,
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+/// An OAuth2 error answer of `code` (one of `invalid_request`, `invalid_client`,
+/// `unsupported_grant_type`), with its status.
+fn oauth_error(code: ErrorCode, description: &str) -> Response {
+    let status = code.status();
     let body = OAuthError {
-        error: error.to_owned(),
+        error: code.as_str().to_owned(),
         error_description: description.to_owned(),
-        code: error.to_owned(),
+        code: code.as_str().to_owned(),
         status: status.as_u16(),
     };
     let mut res = (status, Json(body)).into_response();
@@ -117,17 +120,12 @@ pub async fn token(
         .is_some_and(|v| v.trim().starts_with("application/x-www-form-urlencoded"));
     if !form {
         return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "expected Content-Type: application/x-www-form-urlencoded",
         );
     }
     let Ok(text) = std::str::from_utf8(&body) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body is not UTF-8",
-        );
+        return oauth_error(ErrorCode::InvalidRequest, "the body is not UTF-8");
     };
     let pairs = form_pairs(text);
     let get = |name: &str| -> Result<Option<String>, ()> {
@@ -142,25 +140,16 @@ pub async fn token(
     let (Ok(grant), Ok(form_id), Ok(form_secret)) =
         (get("grant_type"), get("client_id"), get("client_secret"))
     else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "a parameter is repeated",
-        );
+        return oauth_error(ErrorCode::InvalidRequest, "a parameter is repeated");
     };
     match grant.as_deref() {
         None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "grant_type is missing",
-            );
+            return oauth_error(ErrorCode::InvalidRequest, "grant_type is missing");
         }
         Some("client_credentials") => {}
         Some(_) => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "only client_credentials is supported",
             );
         }
@@ -185,8 +174,7 @@ pub async fn token(
                 Some(pair) => Some(pair),
                 None => {
                     return oauth_error(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_client",
+                        ErrorCode::InvalidClient,
                         "malformed HTTP Basic credentials",
                     );
                 }
@@ -196,27 +184,18 @@ pub async fn token(
     let (client_id, secret) = match (basic, form_id, form_secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "use one client authentication method, not both",
             );
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
         (None, _, _) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client authentication is missing",
-            );
+            return oauth_error(ErrorCode::InvalidClient, "client authentication is missing");
         }
     };
     let Some(client) = state.clients.authenticate(&client_id, &secret) else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "unknown client or wrong secret",
-        );
+        return oauth_error(ErrorCode::InvalidClient, "unknown client or wrong secret");
     };
     if let Err(p) = check_certificate(
         state.require_client_cert,
