@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use knooppunt_ops::audit::AuditEntry;
 use knooppunt_registry::domain::{AanmeldingId, ExterneReferentie};
@@ -81,21 +81,9 @@ pub async fn submit_aanmelding(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match submit_inner(&state, &caller, &headers, &body).await {
-        Ok(res) => res,
-        Err(p) => p.into_response(),
-    }
-}
-
-async fn submit_inner(
-    state: &ApiState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &Bytes,
 ) -> Result<Response, Problem> {
-    let key = idempotency_key(headers)?;
-    let req: SubmitAanmeldingBody = parse_json(headers, body)?;
+    let key = idempotency_key(&headers)?;
+    let req: SubmitAanmeldingBody = parse_json(&headers, &body)?;
     let person = person(&req.student)?;
     let school = match &req.toeleverende_school {
         None => None,
@@ -144,7 +132,7 @@ async fn submit_inner(
     {
         return Err(unknown_school());
     }
-    let hash = request_hash(&Method::POST, "/api/v1/aanmeldingen", body);
+    let hash = request_hash(&Method::POST, "/api/v1/aanmeldingen", &body);
     let aanmelding_id = req.aanmelding_id;
     let command = Command::SubmitAanmelding {
         aanmelding: AanmeldingId(aanmelding_id),
@@ -154,7 +142,7 @@ async fn submit_inner(
         toeleverende_school: school,
         externe_referentie: externe,
     };
-    let res = idempotent(state, caller, &key, &hash, || async {
+    idempotent(&state, &caller, &key, &hash, || async {
         // An id indexed before belongs to whoever submitted it.
         if let Some(existing) = state
             .api_store
@@ -173,7 +161,7 @@ async fn submit_inner(
                 return Err(aanmelding_exists());
             }
         }
-        let dossier = open_dossier(state, caller, &key, &person, now).await?;
+        let dossier = open_dossier(&state, &caller, &key, &person, now).await?;
         let mut meta = CommandMeta::new(dossier, caller.actor(), now);
         meta.id = derived_id(caller.oin.as_str(), &key, "submit");
         meta.correlation_id = meta.id;
@@ -208,8 +196,7 @@ async fn submit_inner(
             body: serde_json::to_value(&view).unwrap_or_default(),
         })
     })
-    .await;
-    Ok(res)
+    .await
 }
 
 /// Finds the student's dossier or opens it as the institution (the registry lets a known
@@ -303,66 +290,59 @@ pub async fn change_status(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let run = async {
-        let id = parse_aanmelding_id(&id)?;
-        let key = idempotency_key(&headers)?;
-        let req: StatusBody = parse_json(&headers, &body)?;
-        let status = parse_status(&req.status).ok_or_else(|| {
-            Problem::invalid_field(
-                "status",
-                "expected ontvangen, aangemeld, ook_aangeboden, leidt_niet_tot_inschrijving, ingetrokken, ingeschreven (or OT, AM, AO, LI, IT, IS)",
+) -> Result<Response, Problem> {
+    let id = parse_aanmelding_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let req: StatusBody = parse_json(&headers, &body)?;
+    let status = parse_status(&req.status).ok_or_else(|| {
+        Problem::invalid_field(
+            "status",
+            "expected ontvangen, aangemeld, ook_aangeboden, leidt_niet_tot_inschrijving, ingetrokken, ingeschreven (or OT, AM, AO, LI, IT, IS)",
+        )
+    })?;
+    let entry = own_entry(&state, &caller, id).await?;
+    let hash = request_hash(
+        &Method::POST,
+        &format!("/api/v1/aanmeldingen/{id}/status"),
+        &body,
+    );
+    idempotent(&state, &caller, &key, &hash, || async {
+        let now = api_time();
+        let dossier = DossierKey(entry.dossier);
+        let mut meta = CommandMeta::new(dossier, caller.actor(), now);
+        meta.id = derived_id(caller.oin.as_str(), &key, "status");
+        meta.correlation_id = meta.id;
+        meta.causation_id = meta.id;
+        let outcome = state
+            .store
+            .execute(
+                meta,
+                Command::ChangeAanmeldingStatus {
+                    aanmelding: AanmeldingId(id),
+                    status,
+                },
+                &state.reference,
             )
-        })?;
-        let entry = own_entry(&state, &caller, id).await?;
-        let hash = request_hash(
-            &Method::POST,
-            &format!("/api/v1/aanmeldingen/{id}/status"),
-            &body,
-        );
-        let res = idempotent(&state, &caller, &key, &hash, || async {
-            let now = api_time();
-            let dossier = DossierKey(entry.dossier);
-            let mut meta = CommandMeta::new(dossier, caller.actor(), now);
-            meta.id = derived_id(caller.oin.as_str(), &key, "status");
-            meta.correlation_id = meta.id;
-            meta.causation_id = meta.id;
-            let outcome = state
-                .store
-                .execute(
-                    meta,
-                    Command::ChangeAanmeldingStatus {
-                        aanmelding: AanmeldingId(id),
-                        status,
-                    },
-                    &state.reference,
-                )
-                .await
-                .map_err(|e| unavailable_store(&e))?;
-            outcome_ok(outcome)?;
-            let d = state
-                .store
-                .dossier(dossier)
-                .await
-                .map_err(|e| unavailable_store(&e))?
-                .ok_or_else(Problem::unavailable)?;
-            let a = d
-                .aanmeldingen
-                .get(&AanmeldingId(id))
-                .ok_or_else(|| Problem::not_found("aanmelding"))?;
-            Ok(StoredResponse {
-                status: 200,
-                location: None,
-                body: serde_json::to_value(AanmeldingView::from(a)).unwrap_or_default(),
-            })
+            .await
+            .map_err(|e| unavailable_store(&e))?;
+        outcome_ok(outcome)?;
+        let d = state
+            .store
+            .dossier(dossier)
+            .await
+            .map_err(|e| unavailable_store(&e))?
+            .ok_or_else(Problem::unavailable)?;
+        let a = d
+            .aanmeldingen
+            .get(&AanmeldingId(id))
+            .ok_or_else(|| Problem::not_found("aanmelding"))?;
+        Ok(StoredResponse {
+            status: 200,
+            location: None,
+            body: serde_json::to_value(AanmeldingView::from(a)).unwrap_or_default(),
         })
-        .await;
-        Ok::<_, Problem>(res)
-    };
-    match run.await {
-        Ok(r) => r,
-        Err(p) => p.into_response(),
-    }
+    })
+    .await
 }
 
 /// Reads one aanmelding with the policy check and an audit record per part read; `None` when
@@ -385,7 +365,7 @@ async fn read_aanmelding(
         key,
         dossier: &d,
         reference: &state.reference,
-        on: knooppunt_registry::domain::time::local_date(Utc::now()),
+        on: knooppunt_registry::domain::time::local_date(api_time()),
     };
     let actor = caller.actor();
     let mut allowed = true;
@@ -428,18 +408,13 @@ pub async fn get_aanmelding(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Response {
-    let run = async {
-        let id = parse_aanmelding_id(&id)?;
-        let entry = own_entry(&state, &caller, id).await?;
-        read_aanmelding(&state, &caller, &entry)
-            .await?
-            .ok_or_else(|| Problem::not_found("aanmelding"))
-    };
-    match run.await {
-        Ok(v) => Json(v).into_response(),
-        Err(p) => p.into_response(),
-    }
+) -> Result<Json<AanmeldingView>, Problem> {
+    let id = parse_aanmelding_id(&id)?;
+    let entry = own_entry(&state, &caller, id).await?;
+    read_aanmelding(&state, &caller, &entry)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("aanmelding"))
 }
 
 /// `GET /api/v1/aanmeldingen`: the caller's aanmeldingen, cursor-paged.
@@ -453,28 +428,22 @@ pub async fn list_aanmeldingen(
     State(state): State<ApiState>,
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let run = async {
-        let Query(q) = query.map_err(|e| query_problem(&e))?;
-        let limit = page_limit(&state, q.limit)?;
-        let entries = state
-            .api_store
-            .list_aanmeldingen(caller.brin.as_str(), q.na.unwrap_or(0), limit)
-            .await
-            .map_err(|e| unavailable_api(&e))?;
-        let mut items = Vec::with_capacity(entries.len());
-        for e in &entries {
-            if let Some(v) = read_aanmelding(&state, &caller, e).await? {
-                items.push(v);
-            }
+) -> Result<Json<AanmeldingPage>, Problem> {
+    let Query(q) = query.map_err(|e| query_problem(&e))?;
+    let limit = page_limit(&state, q.limit)?;
+    let entries = state
+        .api_store
+        .list_aanmeldingen(caller.brin.as_str(), q.na.unwrap_or(0), limit)
+        .await
+        .map_err(|e| unavailable_api(&e))?;
+    let mut items = Vec::with_capacity(entries.len());
+    for e in &entries {
+        if let Some(v) = read_aanmelding(&state, &caller, e).await? {
+            items.push(v);
         }
-        let volgende = (entries.len() == limit)
-            .then(|| entries.last().map(|e| e.seq))
-            .flatten();
-        Ok::<_, Problem>(AanmeldingPage { items, volgende })
-    };
-    match run.await {
-        Ok(p) => Json(p).into_response(),
-        Err(p) => p.into_response(),
     }
+    let volgende = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AanmeldingPage { items, volgende }))
 }

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -95,48 +94,42 @@ pub async fn feed(
     State(state): State<ApiState>,
     caller: Caller,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let run = async {
-        let Query(q) = query.map_err(|e| query_problem(&e))?;
-        let limit = page_limit(&state, q.limit)?;
-        let vanaf = q.vanaf.unwrap_or(0);
-        if vanaf < 0 {
+) -> Result<Json<FeedPage>, Problem> {
+    let Query(q) = query.map_err(|e| query_problem(&e))?;
+    let limit = page_limit(&state, q.limit)?;
+    let vanaf = q.vanaf.unwrap_or(0);
+    if vanaf < 0 {
+        return Err(Problem::new(ErrorCode::InvalidQuery)
+            .detail("vanaf must be 0 or more")
+            .field("vanaf", "negative"));
+    }
+    let wait = match q.wacht {
+        None => Duration::ZERO,
+        Some(s) if Duration::from_secs(s) <= state.limits.max_wait => Duration::from_secs(s),
+        Some(_) => {
             return Err(Problem::new(ErrorCode::InvalidQuery)
-                .detail("vanaf must be 0 or more")
-                .field("vanaf", "negative"));
-        }
-        let wait = match q.wacht {
-            None => Duration::ZERO,
-            Some(s) if Duration::from_secs(s) <= state.limits.max_wait => Duration::from_secs(s),
-            Some(_) => {
-                return Err(Problem::new(ErrorCode::InvalidQuery)
-                    .detail(format!(
-                        "wacht must be at most {} seconds",
-                        state.limits.max_wait.as_secs()
-                    ))
-                    .field("wacht", "too long"));
-            }
-        };
-        let deadline = Instant::now() + wait;
-        loop {
-            let items = state
-                .api_store
-                .feed(caller.brin.as_str(), vanaf, limit)
-                .await
-                .map_err(|e| unavailable_api(&e))?;
-            if !items.is_empty() || Instant::now() >= deadline {
-                let volgende = items.last().map_or(vanaf, |i| i.wijzigingsvolgnummer);
-                return Ok(FeedPage {
-                    items: items.iter().map(FeedItemView::from).collect(),
-                    volgende,
-                });
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            tokio::time::sleep(left.min(state.limits.feed_poll_interval)).await;
+                .detail(format!(
+                    "wacht must be at most {} seconds",
+                    state.limits.max_wait.as_secs()
+                ))
+                .field("wacht", "too long"));
         }
     };
-    match run.await {
-        Ok(p) => Json(p).into_response(),
-        Err(p) => p.into_response(),
+    let deadline = Instant::now() + wait;
+    loop {
+        let items = state
+            .api_store
+            .feed(caller.brin.as_str(), vanaf, limit)
+            .await
+            .map_err(|e| unavailable_api(&e))?;
+        if !items.is_empty() || Instant::now() >= deadline {
+            let volgende = items.last().map_or(vanaf, |i| i.wijzigingsvolgnummer);
+            return Ok(Json(FeedPage {
+                items: items.iter().map(FeedItemView::from).collect(),
+                volgende,
+            }));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(state.limits.feed_poll_interval)).await;
     }
 }

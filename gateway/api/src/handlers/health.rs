@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -33,32 +33,28 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "not_ready", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn readyz(State(state): State<ApiState>) -> Response {
-    match state.readiness.ready().await {
-        Ok(()) => Json(Health {
-            status: "ready".into(),
-        })
-        .into_response(),
-        Err(reason) => Problem::new(ErrorCode::NotReady)
-            .detail(reason)
-            .into_response(),
-    }
+pub async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, Problem> {
+    state
+        .readiness
+        .ready()
+        .await
+        .map_err(|reason| Problem::new(ErrorCode::NotReady).detail(reason))?;
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
 }
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub async fn metrics(State(state): State<ApiState>) -> Response {
+pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let ops = state.metrics.encode();
-    let ops = ops
-        .trim_end()
-        .strip_suffix("# EOF")
-        .unwrap_or(&ops)
-        .to_owned();
+    let ops = ops.trim_end().strip_suffix("# EOF").unwrap_or(&ops);
     let api = state.api_metrics.encode();
-    let mut res = format!("{ops}{api}").into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    res
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        format!("{ops}{api}"),
+    )
 }

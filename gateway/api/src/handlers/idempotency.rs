@@ -85,13 +85,18 @@ fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
 
 /// Runs `work` once per `(oin, Idempotency-Key)`: a replay with the same request gets the stored
 /// answer, another request under the same key is refused, a concurrent one gets 409.
+///
+/// `Ok` is the answer to send, fresh or replayed — also a refusal `work` returned, which is
+/// recorded like a success. `Err` is a problem that is not recorded: the key was reused or is
+/// busy, the store is down, or `work` failed with a 5xx (so a retry with the same key runs
+/// again).
 pub(super) async fn idempotent<F, Fut>(
     state: &ApiState,
     caller: &Caller,
     key: &str,
     hash: &str,
     work: F,
-) -> Response
+) -> Result<Response, Problem>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<StoredResponse, Problem>>,
@@ -100,23 +105,21 @@ where
     let begun = state
         .api_store
         .begin_idempotent(oin, key, hash, state.limits.idempotency_stale_after)
-        .await;
+        .await
+        .map_err(|e| unavailable_api(&e))?;
     match begun {
-        Err(e) => return unavailable_api(&e).into_response(),
-        Ok(IdempotencyBegin::Replay(stored)) => return stored_to_response(&stored, true),
-        Ok(IdempotencyBegin::Mismatch) => {
-            return Problem::new(ErrorCode::IdempotencyKeyReused)
+        IdempotencyBegin::Replay(stored) => return Ok(stored_to_response(&stored, true)),
+        IdempotencyBegin::Mismatch => {
+            return Err(Problem::new(ErrorCode::IdempotencyKeyReused)
                 .detail("this Idempotency-Key was used for a different request")
-                .field("Idempotency-Key", "used for a different request")
-                .into_response();
+                .field("Idempotency-Key", "used for a different request"));
         }
-        Ok(IdempotencyBegin::InProgress) => {
-            return Problem::new(ErrorCode::RequestInProgress)
+        IdempotencyBegin::InProgress => {
+            return Err(Problem::new(ErrorCode::RequestInProgress)
                 .detail("a request with this Idempotency-Key is being handled; retry shortly")
-                .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-                .into_response();
+                .header(header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
-        Ok(IdempotencyBegin::Started) => {}
+        IdempotencyBegin::Started => {}
     }
     let stored = match work().await {
         Ok(stored) => stored,
@@ -124,7 +127,7 @@ where
             if let Err(e) = state.api_store.abandon_idempotent(oin, key).await {
                 tracing::warn!(error = %e, "could not abandon an idempotency record");
             }
-            return problem.into_response();
+            return Err(problem);
         }
         Err(problem) => StoredResponse {
             status: problem.status,
@@ -137,5 +140,5 @@ where
         // command ids and gets the same answer.
         tracing::warn!(error = %e, "could not store an idempotent response");
     }
-    stored_to_response(&stored, false)
+    Ok(stored_to_response(&stored, false))
 }

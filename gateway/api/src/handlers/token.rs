@@ -53,27 +53,50 @@ pub struct OAuthError {
     pub status: u16,
 }
 
-/// An OAuth2 error answer of `code` (one of `invalid_request`, `invalid_client`,
-/// `unsupported_grant_type`), with its status.
-fn oauth_error(code: ErrorCode, description: &str) -> Response {
-    let status = code.status();
-    let body = OAuthError {
-        error: code.as_str().to_owned(),
-        error_description: description.to_owned(),
-        code: code.as_str().to_owned(),
-        status: status.as_u16(),
-    };
-    let mut res = (status, Json(body)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"knooppunt\""),
-        );
+/// Why the token endpoint refused: an OAuth2 error (RFC 6749 §5.2, answered as
+/// `application/json` and left so by the problem rendering), or the problem of the client
+/// certificate check.
+#[derive(Debug)]
+pub enum TokenRefusal {
+    /// An OAuth2 error: its code (`invalid_request`, `invalid_client` or
+    /// `unsupported_grant_type`, with the code's status) and a description that never repeats
+    /// what the client sent.
+    OAuth(ErrorCode, &'static str),
+    /// A problem (`client_certificate_required`, `certificate_oin_mismatch`).
+    Problem(Problem),
+}
+
+impl From<Problem> for TokenRefusal {
+    fn from(p: Problem) -> Self {
+        Self::Problem(p)
     }
-    res.extensions_mut().insert(KeepBody);
-    res
+}
+
+impl IntoResponse for TokenRefusal {
+    fn into_response(self) -> Response {
+        let (code, description) = match self {
+            Self::Problem(p) => return p.into_response(),
+            Self::OAuth(code, description) => (code, description),
+        };
+        let status = code.status();
+        let body = OAuthError {
+            error: code.as_str().to_owned(),
+            error_description: description.to_owned(),
+            code: code.as_str().to_owned(),
+            status: status.as_u16(),
+        };
+        let mut res = (status, Json(body)).into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"knooppunt\""),
+            );
+        }
+        res.extensions_mut().insert(KeepBody);
+        res
+    }
 }
 
 fn form_pairs(text: &str) -> Vec<(String, String)> {
@@ -113,105 +136,96 @@ pub async fn token(
     peer: Option<axum::Extension<PeerIdentity>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<impl IntoResponse, TokenRefusal> {
+    use TokenRefusal::OAuth;
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().starts_with("application/x-www-form-urlencoded"));
     if !form {
-        return oauth_error(
+        return Err(OAuth(
             ErrorCode::InvalidRequest,
             "expected Content-Type: application/x-www-form-urlencoded",
-        );
+        ));
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return oauth_error(ErrorCode::InvalidRequest, "the body is not UTF-8");
-    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| OAuth(ErrorCode::InvalidRequest, "the body is not UTF-8"))?;
     let pairs = form_pairs(text);
-    let get = |name: &str| -> Result<Option<String>, ()> {
+    let get = |name: &str| -> Result<Option<String>, TokenRefusal> {
         let mut found = pairs.iter().filter(|(k, _)| k == name);
         let first = found.next().map(|(_, v)| v.clone());
-        if found.next().is_some() {
-            Err(())
-        } else {
-            Ok(first)
+        match found.next() {
+            Some(_) => Err(OAuth(ErrorCode::InvalidRequest, "a parameter is repeated")),
+            None => Ok(first),
         }
     };
-    let (Ok(grant), Ok(form_id), Ok(form_secret)) =
-        (get("grant_type"), get("client_id"), get("client_secret"))
-    else {
-        return oauth_error(ErrorCode::InvalidRequest, "a parameter is repeated");
-    };
+    let (grant, form_id, form_secret) =
+        (get("grant_type")?, get("client_id")?, get("client_secret")?);
     match grant.as_deref() {
-        None => {
-            return oauth_error(ErrorCode::InvalidRequest, "grant_type is missing");
-        }
+        None => return Err(OAuth(ErrorCode::InvalidRequest, "grant_type is missing")),
         Some("client_credentials") => {}
         Some(_) => {
-            return oauth_error(
+            return Err(OAuth(
                 ErrorCode::UnsupportedGrantType,
                 "only client_credentials is supported",
-            );
+            ));
         }
     }
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
-        Some(v) => {
-            let decoded = v
-                .to_str()
-                .ok()
-                .and_then(|v| {
-                    v.strip_prefix("Basic ")
-                        .or_else(|| v.strip_prefix("basic "))
-                })
-                .and_then(|b| STANDARD.decode(b.trim()).ok())
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| {
-                    s.split_once(':')
-                        .map(|(a, b)| (form_decode(a), form_decode(b)))
-                });
-            match decoded {
-                Some(pair) => Some(pair),
-                None => {
-                    return oauth_error(
-                        ErrorCode::InvalidClient,
-                        "malformed HTTP Basic credentials",
-                    );
-                }
-            }
-        }
+        Some(v) => Some(basic_credentials(v).ok_or(OAuth(
+            ErrorCode::InvalidClient,
+            "malformed HTTP Basic credentials",
+        ))?),
     };
     let (client_id, secret) = match (basic, form_id, form_secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return oauth_error(
+            return Err(OAuth(
                 ErrorCode::InvalidRequest,
                 "use one client authentication method, not both",
-            );
+            ));
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
         (None, _, _) => {
-            return oauth_error(ErrorCode::InvalidClient, "client authentication is missing");
+            return Err(OAuth(
+                ErrorCode::InvalidClient,
+                "client authentication is missing",
+            ));
         }
     };
-    let Some(client) = state.clients.authenticate(&client_id, &secret) else {
-        return oauth_error(ErrorCode::InvalidClient, "unknown client or wrong secret");
-    };
-    if let Err(p) = check_certificate(
+    let client = state
+        .clients
+        .authenticate(&client_id, &secret)
+        .ok_or(OAuth(
+            ErrorCode::InvalidClient,
+            "unknown client or wrong secret",
+        ))?;
+    check_certificate(
         state.require_client_cert,
         peer.as_ref().map(|e| &e.0),
         client_id.trim(),
-    ) {
-        return p.into_response();
-    }
+    )?;
     let (token, _) = state.tokens.issue(&client.oin, &client.brin);
-    let mut res = Json(TokenResponse {
-        access_token: token,
-        token_type: "Bearer".into(),
-        expires_in: state.tokens.ttl().as_secs(),
-    })
-    .into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: state.tokens.ttl().as_secs(),
+        }),
+    ))
+}
+
+/// The `(client_id, secret)` of an HTTP Basic `Authorization` header (RFC 6749 §2.3.1: each
+/// form-urlencoded); `None` when it is not one.
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let encoded = value.to_str().ok().and_then(|v| {
+        v.strip_prefix("Basic ")
+            .or_else(|| v.strip_prefix("basic "))
+    })?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    decoded
+        .split_once(':')
+        .map(|(id, secret)| (form_decode(id), form_decode(secret)))
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,7 +11,7 @@ use super::unavailable_api;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::problem::{Problem, parse_json};
-use crate::webhook::validate_webhook;
+use crate::webhook::{WebhookError, validate_webhook};
 
 /// `PUT /webhook` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,28 +50,20 @@ pub async fn put_webhook(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let run = async {
-        let req: WebhookBody = parse_json(&headers, &body)?;
-        validate_webhook(&req.url, &req.secret).map_err(|e| match e {
-            crate::webhook::WebhookError::Invalid { field, reason } => {
-                Problem::invalid_field(field, reason)
-            }
-        })?;
-        let hook = state
-            .api_store
-            .put_webhook(caller.brin.as_str(), &req.url, &req.secret)
-            .await
-            .map_err(|e| unavailable_api(&e))?;
-        Ok::<_, Problem>(WebhookView {
-            url: hook.url,
-            cursor: hook.cursor,
-        })
-    };
-    match run.await {
-        Ok(v) => Json(v).into_response(),
-        Err(p) => p.into_response(),
-    }
+) -> Result<Json<WebhookView>, Problem> {
+    let req: WebhookBody = parse_json(&headers, &body)?;
+    validate_webhook(&req.url, &req.secret).map_err(|e| match e {
+        WebhookError::Invalid { field, reason } => Problem::invalid_field(field, reason),
+    })?;
+    let hook = state
+        .api_store
+        .put_webhook(caller.brin.as_str(), &req.url, &req.secret)
+        .await
+        .map_err(|e| unavailable_api(&e))?;
+    Ok(Json(WebhookView {
+        url: hook.url,
+        cursor: hook.cursor,
+    }))
 }
 
 /// `GET /api/v1/webhook`.
@@ -84,16 +75,20 @@ pub async fn put_webhook(
     ),
     security(("bearer" = []))
 )]
-pub async fn get_webhook(State(state): State<ApiState>, caller: Caller) -> Response {
-    match state.api_store.webhook(caller.brin.as_str()).await {
-        Ok(Some(h)) => Json(WebhookView {
-            url: h.url,
-            cursor: h.cursor,
-        })
-        .into_response(),
-        Ok(None) => Problem::not_found("webhook").into_response(),
-        Err(e) => unavailable_api(&e).into_response(),
-    }
+pub async fn get_webhook(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<WebhookView>, Problem> {
+    let hook = state
+        .api_store
+        .webhook(caller.brin.as_str())
+        .await
+        .map_err(|e| unavailable_api(&e))?
+        .ok_or_else(|| Problem::not_found("webhook"))?;
+    Ok(Json(WebhookView {
+        url: hook.url,
+        cursor: hook.cursor,
+    }))
 }
 
 /// `DELETE /api/v1/webhook`.
@@ -105,10 +100,18 @@ pub async fn get_webhook(State(state): State<ApiState>, caller: Caller) -> Respo
     ),
     security(("bearer" = []))
 )]
-pub async fn delete_webhook(State(state): State<ApiState>, caller: Caller) -> Response {
-    match state.api_store.delete_webhook(caller.brin.as_str()).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => Problem::not_found("webhook").into_response(),
-        Err(e) => unavailable_api(&e).into_response(),
+pub async fn delete_webhook(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<StatusCode, Problem> {
+    let deleted = state
+        .api_store
+        .delete_webhook(caller.brin.as_str())
+        .await
+        .map_err(|e| unavailable_api(&e))?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("webhook"))
     }
 }
