@@ -3,26 +3,27 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use knooppunt_ops::audit::AuditEntry;
 use knooppunt_registry::domain::{AanmeldingId, ExterneReferentie};
 use knooppunt_registry::domain::{Command, Person, Rejection};
-use knooppunt_registry::envelope::{CommandMeta, DossierKey};
+use knooppunt_registry::envelope::DossierKey;
 use knooppunt_registry::ids::{Brin, Bsn, IdError, IdErrorReason, Onderwijsnummer, PersonId};
 use knooppunt_registry::policy::{self, Access, Part, Subject};
 use uuid::Uuid;
 
-use super::idempotency::{idempotency_key, idempotent, request_hash};
+use super::idempotency::{IdempotencyKey, idempotent};
 use super::rejection::{
     aanmelding_exists, aanmeldperiode_gesloten, institution_not_participating,
     opleiding_other_institution, unknown_cohort, unknown_opleiding, unknown_school,
 };
 use super::{
     AanmeldingPage, AanmeldingView, ListQuery, StatusBody, StudentBody, SubmitAanmeldingBody,
-    api_time, derived_id, outcome_ok, page_limit, parse_status, query_problem, rejection_problem,
+    api_time, command_meta, outcome_ok, page_limit, parse_status, query_problem, rejection_problem,
     unavailable_api, unavailable_store,
 };
 use crate::ApiState;
@@ -63,7 +64,7 @@ fn person(student: &StudentBody) -> Result<PersonId, Problem> {
 #[utoipa::path(
     post, path = "/api/v1/aanmeldingen", tag = "aanmeldingen",
     request_body = SubmitAanmeldingBody,
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Submitted", body = AanmeldingView, headers(("Location" = String, description = "URL of the aanmelding"))),
         (status = 400, description = "malformed_json, idempotency_key_missing", body = Problem, content_type = "application/problem+json"),
@@ -79,10 +80,10 @@ fn person(student: &StudentBody) -> Result<PersonId, Problem> {
 pub async fn submit_aanmelding(
     State(state): State<ApiState>,
     caller: Caller,
+    key: IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let key = idempotency_key(&headers)?;
     let req: SubmitAanmeldingBody = parse_json(&headers, &body)?;
     let person = person(&req.student)?;
     let school = match &req.toeleverende_school {
@@ -132,7 +133,6 @@ pub async fn submit_aanmelding(
     {
         return Err(unknown_school());
     }
-    let hash = request_hash(&Method::POST, "/api/v1/aanmeldingen", &body);
     let aanmelding_id = req.aanmelding_id;
     let command = Command::SubmitAanmelding {
         aanmelding: AanmeldingId(aanmelding_id),
@@ -142,60 +142,64 @@ pub async fn submit_aanmelding(
         toeleverende_school: school,
         externe_referentie: externe,
     };
-    idempotent(&state, &caller, &key, &hash, || async {
-        // An id indexed before belongs to whoever submitted it.
-        if let Some(existing) = state
-            .api_store
-            .find_aanmelding(aanmelding_id)
-            .await
-            .map_err(|e| unavailable_api(&e))?
-        {
-            let dossier_of_person = state
+    idempotent(
+        &state,
+        &caller,
+        &key,
+        "/api/v1/aanmeldingen",
+        &body,
+        || async {
+            // An id indexed before belongs to whoever submitted it.
+            if let Some(existing) = state
+                .api_store
+                .find_aanmelding(aanmelding_id)
+                .await
+                .map_err(|e| unavailable_api(&e))?
+            {
+                let dossier_of_person = state
+                    .store
+                    .find_dossier(&person)
+                    .await
+                    .map_err(|e| unavailable_store(&e))?;
+                if existing.brin != caller.brin.as_str()
+                    || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
+                {
+                    return Err(aanmelding_exists());
+                }
+            }
+            let dossier = open_dossier(&state, &caller, &key, &person, now).await?;
+            let meta = command_meta(dossier, &caller, &key, "submit", now);
+            let outcome = state
                 .store
-                .find_dossier(&person)
+                .execute(meta, command, reference)
                 .await
                 .map_err(|e| unavailable_store(&e))?;
-            if existing.brin != caller.brin.as_str()
-                || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
-            {
-                return Err(aanmelding_exists());
-            }
-        }
-        let dossier = open_dossier(&state, &caller, &key, &person, now).await?;
-        let mut meta = CommandMeta::new(dossier, caller.actor(), now);
-        meta.id = derived_id(caller.oin.as_str(), &key, "submit");
-        meta.correlation_id = meta.id;
-        meta.causation_id = meta.id;
-        let outcome = state
-            .store
-            .execute(meta, command, reference)
-            .await
-            .map_err(|e| unavailable_store(&e))?;
-        let events = outcome_ok(outcome)?;
-        let view = events
-            .iter()
-            .find_map(|e| match &e.data {
-                knooppunt_registry::domain::Event::AanmeldingIngediend { aanmelding } => {
-                    Some(AanmeldingView::from(aanmelding))
-                }
-                _ => None,
+            let events = outcome_ok(outcome)?;
+            let view = events
+                .iter()
+                .find_map(|e| match &e.data {
+                    knooppunt_registry::domain::Event::AanmeldingIngediend { aanmelding } => {
+                        Some(AanmeldingView::from(aanmelding))
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    tracing::error!("submit accepted without an AanmeldingIngediend event");
+                    Problem::internal()
+                })?;
+            state
+                .api_store
+                .index_aanmelding(aanmelding_id, caller.brin.as_str(), dossier.0)
+                .await
+                .map_err(|e| unavailable_api(&e))?;
+            state.api_metrics.aanmelding_submitted();
+            Ok(StoredResponse {
+                status: 201,
+                location: Some(format!("/api/v1/aanmeldingen/{aanmelding_id}")),
+                body: serde_json::to_value(&view).unwrap_or_default(),
             })
-            .ok_or_else(|| {
-                tracing::error!("submit accepted without an AanmeldingIngediend event");
-                Problem::internal()
-            })?;
-        state
-            .api_store
-            .index_aanmelding(aanmelding_id, caller.brin.as_str(), dossier.0)
-            .await
-            .map_err(|e| unavailable_api(&e))?;
-        state.api_metrics.aanmelding_submitted();
-        Ok(StoredResponse {
-            status: 201,
-            location: Some(format!("/api/v1/aanmeldingen/{aanmelding_id}")),
-            body: serde_json::to_value(&view).unwrap_or_default(),
-        })
-    })
+        },
+    )
     .await
 }
 
@@ -205,7 +209,7 @@ pub async fn submit_aanmelding(
 async fn open_dossier(
     state: &ApiState,
     caller: &Caller,
-    key: &str,
+    key: &IdempotencyKey,
     person: &PersonId,
     now: DateTime<Utc>,
 ) -> Result<DossierKey, Problem> {
@@ -217,12 +221,8 @@ async fn open_dossier(
     {
         return Ok(k);
     }
-    let oin = caller.oin.as_str();
-    let dossier = DossierKey(derived_id(oin, key, "dossier"));
-    let mut meta = CommandMeta::new(dossier, caller.actor(), now);
-    meta.id = derived_id(oin, key, "open");
-    meta.correlation_id = meta.id;
-    meta.causation_id = meta.id;
+    let dossier = DossierKey(key.derived_id(caller, "dossier"));
+    let meta = command_meta(dossier, caller, key, "open", now);
     let outcome = state
         .store
         .execute(
@@ -247,8 +247,22 @@ async fn open_dossier(
     }
 }
 
-fn parse_aanmelding_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("aanmelding"))
+/// The `{id}` of an aanmelding's path. One that is not a UUID is answered like an id that does
+/// not exist: 404 `not_found`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AanmeldingPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for AanmeldingPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::for_status(e.status()))?;
+        Uuid::parse_str(&raw)
+            .map(Self)
+            .map_err(|_| Problem::not_found("aanmelding"))
+    }
 }
 
 /// The index entry of an aanmelding of the caller; 404 for anything else.
@@ -274,7 +288,7 @@ async fn own_entry(
     request_body = StatusBody,
     params(
         ("id" = Uuid, Path, description = "The aanmelding id"),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters; the same key with the same body gets the same answer"),
+        IdempotencyKey,
     ),
     responses(
         (status = 200, description = "The aanmelding with its new status", body = AanmeldingView),
@@ -287,12 +301,11 @@ async fn own_entry(
 pub async fn change_status(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AanmeldingPath(id): AanmeldingPath,
+    key: IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let id = parse_aanmelding_id(&id)?;
-    let key = idempotency_key(&headers)?;
     let req: StatusBody = parse_json(&headers, &body)?;
     let status = parse_status(&req.status).ok_or_else(|| {
         Problem::invalid_field(
@@ -301,18 +314,11 @@ pub async fn change_status(
         )
     })?;
     let entry = own_entry(&state, &caller, id).await?;
-    let hash = request_hash(
-        &Method::POST,
-        &format!("/api/v1/aanmeldingen/{id}/status"),
-        &body,
-    );
-    idempotent(&state, &caller, &key, &hash, || async {
+    let path = format!("/api/v1/aanmeldingen/{id}/status");
+    idempotent(&state, &caller, &key, &path, &body, || async {
         let now = api_time();
         let dossier = DossierKey(entry.dossier);
-        let mut meta = CommandMeta::new(dossier, caller.actor(), now);
-        meta.id = derived_id(caller.oin.as_str(), &key, "status");
-        meta.correlation_id = meta.id;
-        meta.causation_id = meta.id;
+        let meta = command_meta(dossier, &caller, &key, "status", now);
         let outcome = state
             .store
             .execute(
@@ -407,9 +413,8 @@ async fn read_aanmelding(
 pub async fn get_aanmelding(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AanmeldingPath(id): AanmeldingPath,
 ) -> Result<Json<AanmeldingView>, Problem> {
-    let id = parse_aanmelding_id(&id)?;
     let entry = own_entry(&state, &caller, id).await?;
     read_aanmelding(&state, &caller, &entry)
         .await?

@@ -1,11 +1,17 @@
-//! The `Idempotency-Key` of a POST and the one flow every idempotent request takes.
+//! The `Idempotency-Key` of a POST ([`IdempotencyKey`], an extractor) and the one flow every
+//! idempotent request takes (`idempotent`).
 
 use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
+use uuid::Uuid;
 
-use super::unavailable_api;
+use super::{derived_id, unavailable_api};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::problem::{ErrorCode, PROBLEM_JSON, Problem};
@@ -18,31 +24,84 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Longest accepted idempotency key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
-    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
-        return Err(Problem::new(ErrorCode::IdempotencyKeyMissing)
-            .detail("every POST needs an Idempotency-Key header (e.g. a UUID)")
-            .field("Idempotency-Key", "missing"));
-    };
-    let key = v.to_str().map_err(|_| {
-        Problem::new(ErrorCode::IdempotencyKeyInvalid)
-            .detail("only visible ASCII is allowed")
-            .field("Idempotency-Key", "only visible ASCII is allowed")
-    })?;
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-        return Err(Problem::new(ErrorCode::IdempotencyKeyInvalid)
-            .detail("the Idempotency-Key must be 1 to 255 characters")
-            .field("Idempotency-Key", "must be 1 to 255 characters"));
+/// The `Idempotency-Key` of a POST: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters.
+///
+/// As an extractor it refuses a request without one (400 `idempotency_key_missing`) or with a
+/// malformed one (400 `idempotency_key_invalid`), naming the header as the field; as
+/// [`utoipa::IntoParams`] it is the header parameter in the OpenAPI document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key of `headers`, or the problem a request without a valid one gets.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, Problem> {
+        const ASCII: &str = "only visible ASCII is allowed";
+        let invalid = |detail: &str, reason: &str| {
+            Problem::new(ErrorCode::IdempotencyKeyInvalid)
+                .detail(detail)
+                .field("Idempotency-Key", reason)
+        };
+        let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+            return Err(Problem::new(ErrorCode::IdempotencyKeyMissing)
+                .detail("every POST needs an Idempotency-Key header (e.g. a UUID)")
+                .field("Idempotency-Key", "missing"));
+        };
+        let key = v.to_str().map_err(|_| invalid(ASCII, ASCII))?;
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(invalid(
+                "the Idempotency-Key must be 1 to 255 characters",
+                "must be 1 to 255 characters",
+            ));
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(ASCII, ASCII));
+        }
+        Ok(Self(key.to_owned()))
     }
-    if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Problem::new(ErrorCode::IdempotencyKeyInvalid)
-            .detail("only visible ASCII is allowed")
-            .field("Idempotency-Key", "only visible ASCII is allowed"));
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(key.to_owned())
+
+    /// The id of one `step` of the caller's request under this key ([`derived_id`]): the same
+    /// on every retry, so a command has one effect.
+    pub fn derived_id(&self, caller: &Caller, step: &str) -> Uuid {
+        derived_id(caller.oin.as_str(), &self.0, step)
+    }
 }
 
-pub(super) fn request_hash(method: &Method, path: &str, body: &[u8]) -> String {
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        Self::from_headers(&parts.headers)
+    }
+}
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_IDEMPOTENCY_KEY))
+            .pattern(Some("^[!-~]+$"));
+        vec![
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some(
+                    "1–255 visible ASCII characters; the same key with the same body gets the same answer",
+                ))
+                .schema(Some(schema))
+                .build(),
+        ]
+    }
+}
+
+/// SHA-256 of method, path and body: what "the same request" means under one key.
+fn request_hash(method: &Method, path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(method.as_str().as_bytes());
     h.update(b"\n");
@@ -83,8 +142,10 @@ fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
     res
 }
 
-/// Runs `work` once per `(oin, Idempotency-Key)`: a replay with the same request gets the stored
-/// answer, another request under the same key is refused, a concurrent one gets 409.
+/// Runs `work` once per `(oin, Idempotency-Key)`: a replay with the same request (`POST` to
+/// `path` with `body`) gets the stored answer, another request under the same key is refused, a
+/// concurrent one gets 409. `path` is the canonical path (the one the stored hash was made
+/// with), not the URI as sent.
 ///
 /// `Ok` is the answer to send, fresh or replayed — also a refusal `work` returned, which is
 /// recorded like a success. `Err` is a problem that is not recorded: the key was reused or is
@@ -93,18 +154,20 @@ fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
 pub(super) async fn idempotent<F, Fut>(
     state: &ApiState,
     caller: &Caller,
-    key: &str,
-    hash: &str,
+    key: &IdempotencyKey,
+    path: &str,
+    body: &[u8],
     work: F,
 ) -> Result<Response, Problem>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<StoredResponse, Problem>>,
 {
-    let oin = caller.oin.as_str();
+    let (oin, key) = (caller.oin.as_str(), key.as_str());
+    let hash = request_hash(&Method::POST, path, body);
     let begun = state
         .api_store
-        .begin_idempotent(oin, key, hash, state.limits.idempotency_stale_after)
+        .begin_idempotent(oin, key, &hash, state.limits.idempotency_stale_after)
         .await
         .map_err(|e| unavailable_api(&e))?;
     match begun {

@@ -15,10 +15,12 @@
 //! failures and registry outcomes as problems, query helpers.
 
 use chrono::{DateTime, Utc};
+use knooppunt_registry::envelope::{CommandMeta, DossierKey};
 use knooppunt_registry::store::{CommandOutcome, StoreError};
 use uuid::Uuid;
 
 use super::ApiState;
+use super::auth::Caller;
 use super::problem::{ErrorCode, Problem};
 
 mod aanmelding_types;
@@ -60,6 +62,25 @@ fn unavailable_api(e: &super::store::ApiStoreError) -> Problem {
     Problem::unavailable()
 }
 
+/// The meta of the command of one `step` of an idempotent request: the caller as actor, and as
+/// id (also correlation and causation id) the one derived from the caller and its key, so a
+/// retry sends the same command.
+fn command_meta(
+    dossier: DossierKey,
+    caller: &Caller,
+    key: &IdempotencyKey,
+    step: &str,
+    now: DateTime<Utc>,
+) -> CommandMeta {
+    let mut meta = CommandMeta::new(dossier, caller.actor(), now);
+    meta.id = key.derived_id(caller, step);
+    meta.correlation_id = meta.id;
+    meta.causation_id = meta.id;
+    meta
+}
+
+/// The time of a request: the command's time in the registry, and the day the rules and the
+/// policy judge by.
 fn api_time() -> DateTime<Utc> {
     Utc::now()
 }

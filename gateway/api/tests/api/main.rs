@@ -2,6 +2,7 @@
 
 mod auth;
 mod error_codes;
+mod extractors;
 mod feed;
 mod fuzz;
 mod http;
