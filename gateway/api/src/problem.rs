@@ -581,6 +581,11 @@ fn data_reason(e: &serde_json::Error) -> String {
         let expected = msg.split_once(", expected ").map(|(_, e)| e).unwrap_or("?");
         return format!("unknown value, expected {expected}");
     }
+    // Another type's own message may quote a character of the value (uuid: "UUID parsing
+    // failed: invalid character: found `q` at 0"); the text before it is the reason.
+    if let Some((reason, _)) = msg.split_once(" found `") {
+        return reason.trim_end_matches([':', ',', ' ']).to_owned();
+    }
     // Our own `Deserialize` impls (identifiers) never include the value.
     msg
 }
