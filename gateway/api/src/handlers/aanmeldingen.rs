@@ -107,39 +107,43 @@ pub async fn submit_aanmelding(
     };
     // Reference checks before anything is written, so a refused aanmelding leaves no dossier.
     // The registry makes the same checks (see `rejection.rs`); the edge makes them first for
-    // that reason alone.
+    // that reason alone — after the Idempotency-Key lookup, so a replay of an accepted request
+    // gets its stored answer even when a check would now refuse it.
     let reference = &state.reference;
-    if reference.institution(&caller.brin).is_none() {
-        return Err(institution_not_participating());
-    }
-    let opl = reference
-        .opleiding(&req.opleiding)
-        .ok_or_else(unknown_opleiding)?;
-    if opl.instelling.instelling() != caller.brin {
-        return Err(opleiding_other_institution());
-    }
-    let cohort = opl.cohort(&req.cohort).ok_or_else(unknown_cohort)?;
     let now = api_time();
-    let today = knooppunt_registry::domain::time::local_date(now);
-    if !cohort.open_on(today) {
-        return Err(aanmeldperiode_gesloten(
-            cohort.begin_aanmeldperiode,
-            cohort.einde_aanmeldperiode,
-            today,
-        ));
-    }
-    if let Some(s) = &school
-        && reference.vo_school(s).is_none()
-    {
-        return Err(unknown_school());
-    }
+    let precheck = || -> Result<(), Problem> {
+        if reference.institution(&caller.brin).is_none() {
+            return Err(institution_not_participating());
+        }
+        let opl = reference
+            .opleiding(&req.opleiding)
+            .ok_or_else(unknown_opleiding)?;
+        if opl.instelling.instelling() != caller.brin {
+            return Err(opleiding_other_institution());
+        }
+        let cohort = opl.cohort(&req.cohort).ok_or_else(unknown_cohort)?;
+        let today = knooppunt_registry::domain::time::local_date(now);
+        if !cohort.open_on(today) {
+            return Err(aanmeldperiode_gesloten(
+                cohort.begin_aanmeldperiode,
+                cohort.einde_aanmeldperiode,
+                today,
+            ));
+        }
+        if let Some(s) = &school
+            && reference.vo_school(s).is_none()
+        {
+            return Err(unknown_school());
+        }
+        Ok(())
+    };
     let aanmelding_id = req.aanmelding_id;
     let command = Command::SubmitAanmelding {
         aanmelding: AanmeldingId(aanmelding_id),
         instelling: caller.brin.clone(),
         opleiding: req.opleiding,
         cohort: req.cohort.clone(),
-        toeleverende_school: school,
+        toeleverende_school: school.clone(),
         externe_referentie: externe,
     };
     idempotent(
@@ -148,6 +152,7 @@ pub async fn submit_aanmelding(
         &key,
         "/api/v1/aanmeldingen",
         &body,
+        precheck,
         || async {
             // An id indexed before belongs to whoever submitted it.
             if let Some(existing) = state
@@ -315,39 +320,47 @@ pub async fn change_status(
     })?;
     let entry = own_entry(&state, &caller, id).await?;
     let path = format!("/api/v1/aanmeldingen/{id}/status");
-    idempotent(&state, &caller, &key, &path, &body, || async {
-        let now = api_time();
-        let dossier = DossierKey(entry.dossier);
-        let meta = command_meta(dossier, &caller, &key, "status", now);
-        let outcome = state
-            .store
-            .execute(
-                meta,
-                Command::ChangeAanmeldingStatus {
-                    aanmelding: AanmeldingId(id),
-                    status,
-                },
-                &state.reference,
-            )
-            .await
-            .map_err(|e| unavailable_store(&e))?;
-        outcome_ok(outcome)?;
-        let d = state
-            .store
-            .dossier(dossier)
-            .await
-            .map_err(|e| unavailable_store(&e))?
-            .ok_or_else(Problem::unavailable)?;
-        let a = d
-            .aanmeldingen
-            .get(&AanmeldingId(id))
-            .ok_or_else(|| Problem::not_found("aanmelding"))?;
-        Ok(StoredResponse {
-            status: 200,
-            location: None,
-            body: serde_json::to_value(AanmeldingView::from(a)).unwrap_or_default(),
-        })
-    })
+    idempotent(
+        &state,
+        &caller,
+        &key,
+        &path,
+        &body,
+        || Ok(()),
+        || async {
+            let now = api_time();
+            let dossier = DossierKey(entry.dossier);
+            let meta = command_meta(dossier, &caller, &key, "status", now);
+            let outcome = state
+                .store
+                .execute(
+                    meta,
+                    Command::ChangeAanmeldingStatus {
+                        aanmelding: AanmeldingId(id),
+                        status,
+                    },
+                    &state.reference,
+                )
+                .await
+                .map_err(|e| unavailable_store(&e))?;
+            outcome_ok(outcome)?;
+            let d = state
+                .store
+                .dossier(dossier)
+                .await
+                .map_err(|e| unavailable_store(&e))?
+                .ok_or_else(Problem::unavailable)?;
+            let a = d
+                .aanmeldingen
+                .get(&AanmeldingId(id))
+                .ok_or_else(|| Problem::not_found("aanmelding"))?;
+            Ok(StoredResponse {
+                status: 200,
+                location: None,
+                body: serde_json::to_value(AanmeldingView::from(a)).unwrap_or_default(),
+            })
+        },
+    )
     .await
 }
 

@@ -147,19 +147,25 @@ fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
 /// concurrent one gets 409. `path` is the canonical path (the one the stored hash was made
 /// with), not the URI as sent.
 ///
+/// `precheck` runs after the key is looked up and before `work`: a replay is answered from the
+/// record even when the precheck would now refuse (say, the aanmeldperiode closed since), and a
+/// precheck's refusal is not recorded, so the caller may correct the request.
+///
 /// `Ok` is the answer to send, fresh or replayed — also a refusal `work` returned, which is
 /// recorded like a success. `Err` is a problem that is not recorded: the key was reused or is
-/// busy, the store is down, or `work` failed with a 5xx (so a retry with the same key runs
-/// again).
-pub(super) async fn idempotent<F, Fut>(
+/// busy, the store is down, the precheck refused, or `work` failed with a 5xx (so a retry with
+/// the same key runs again).
+pub(super) async fn idempotent<P, F, Fut>(
     state: &ApiState,
     caller: &Caller,
     key: &IdempotencyKey,
     path: &str,
     body: &[u8],
+    precheck: P,
     work: F,
 ) -> Result<Response, Problem>
 where
+    P: FnOnce() -> Result<(), Problem>,
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<StoredResponse, Problem>>,
 {
@@ -183,6 +189,12 @@ where
                 .header(header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         IdempotencyBegin::Started => {}
+    }
+    if let Err(problem) = precheck() {
+        if let Err(e) = state.api_store.abandon_idempotent(oin, key).await {
+            tracing::warn!(error = %e, "could not abandon an idempotency record");
+        }
+        return Err(problem);
     }
     let stored = match work().await {
         Ok(stored) => stored,

@@ -893,3 +893,74 @@ async fn a_request_over_the_timeout_is_a_408_problem() {
     .await;
     a.assert_problem(408, "request_timeout");
 }
+
+#[tokio::test]
+async fn a_replay_gets_its_answer_even_after_the_aanmeldperiode_closed() {
+    let t = test_api();
+    let brin = brin_a();
+    let tok = token(&t.app, &brin).await;
+    let body = aanmelding_body(Uuid::new_v4(), BSN);
+    let post = || {
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            &tok,
+            &brin,
+            Some("late"),
+            Some(&body),
+        )
+    };
+    let first = send(&t.app, post()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // The aanmeldperiode of every cohort has closed (yesterday, as far as the node knows).
+    let mut closed = (*t.state.reference).clone();
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    for o in closed.opleidingen.values_mut() {
+        for c in &mut o.cohorts {
+            c.begin_aanmeldperiode = yesterday - chrono::Days::new(30);
+            c.einde_aanmeldperiode = yesterday;
+        }
+    }
+    let mut state = t.state.clone();
+    state.reference = std::sync::Arc::new(closed);
+    let app = knooppunt_api::router(state);
+    // The same request again: its stored answer, not a refusal of the check.
+    let again = send(&app, post()).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        again
+            .headers
+            .get(IDEMPOTENT_REPLAYED)
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    // A new request is refused by the check, and the refusal is not recorded under its key.
+    let other = Uuid::new_v4();
+    let refused = send(
+        &app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            &tok,
+            &brin,
+            Some("new"),
+            Some(&aanmelding_body(other, BSN2)),
+        ),
+    )
+    .await;
+    refused.assert_problem(422, "aanmeldperiode_gesloten");
+    let reopened = send(
+        &t.app,
+        authed(
+            "POST",
+            "/api/v1/aanmeldingen",
+            &tok,
+            &brin,
+            Some("new"),
+            Some(&aanmelding_body(other, BSN2)),
+        ),
+    )
+    .await;
+    assert_eq!(reopened.status, StatusCode::CREATED, "{}", reopened.text);
+}
