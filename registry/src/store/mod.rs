@@ -19,6 +19,10 @@
 //! PostgreSQL plumbing shared by every crate that owns tables: [`Migrator`], the one migration
 //! runner (numbered SQL files with checksums; the registry's are [`migrations`]), and
 //! [`pg_pool`], the one connection-pool builder.
+//!
+//! Group commit, for every batcher of the workspace: [`group_commit::GroupCommit`] (one queue,
+//! batches of up to N requests, at most K in flight, an answer per caller); [`BatchingStore`] is
+//! the store's user of it.
 
 use std::fmt;
 
@@ -33,6 +37,7 @@ use crate::reference::ReferenceData;
 
 pub mod batching;
 pub mod bench;
+pub mod group_commit;
 mod memory;
 pub mod migrations;
 mod migrator;
