@@ -10,8 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::group_commit::{GroupCommit, GroupCommitBuilder, GroupCommitConfig, GroupCommitError};
 use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
@@ -36,21 +36,29 @@ impl Default for BatchingConfig {
     }
 }
 
+impl From<BatchingConfig> for GroupCommitConfig {
+    /// Counted in commands; the queue is unbounded (callers never wait to queue).
+    fn from(c: BatchingConfig) -> Self {
+        Self {
+            max_batch: c.max_batch,
+            in_flight: c.workers,
+            queue: None,
+        }
+    }
+}
+
 /// One queued `execute` call.
 struct Job {
     meta: CommandMeta,
     command: Command,
     reference: Arc<ReferenceData>,
-    reply: oneshot::Sender<Result<CommandOutcome, StoreError>>,
 }
-
-type Queue = Arc<Mutex<mpsc::UnboundedReceiver<Job>>>;
 
 /// A [`Store`] that handles concurrent `execute` calls in batches (group commit) on background
 /// tasks. Needs a Tokio runtime when built; the tasks end when the last handle is dropped.
 pub struct BatchingStore<S: ?Sized> {
     inner: Arc<S>,
-    queue: mpsc::UnboundedSender<Job>,
+    batches: GroupCommit<Job, Result<CommandOutcome, StoreError>, StoreError>,
 }
 
 impl<S: ?Sized> fmt::Debug for BatchingStore<S> {
@@ -60,85 +68,32 @@ impl<S: ?Sized> fmt::Debug for BatchingStore<S> {
 }
 
 impl<S: Store + ?Sized> BatchingStore<S> {
-    /// Wraps `inner` and starts `config.workers` batching tasks.
+    /// Wraps `inner` and starts its group commit task ([`GroupCommit`], `config.workers`
+    /// batches in flight).
     pub fn new(inner: Arc<S>, config: BatchingConfig) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let rx: Queue = Arc::new(Mutex::new(rx));
-        for _ in 0..config.workers.max(1) {
-            tokio::spawn(worker(
-                Arc::clone(&inner),
-                Arc::clone(&rx),
-                config.max_batch.max(1),
-            ));
-        }
-        Self { inner, queue }
+        let store = Arc::clone(&inner);
+        let batches = GroupCommitBuilder::new(config.into())
+            // Commands whose reference data differ are never put in one `execute_batch`: it
+            // decides a whole batch on one snapshot. Consecutive runs with the same reference
+            // data go in one call.
+            .same_call(|a: &Job, b: &Job| {
+                Arc::ptr_eq(&a.reference, &b.reference) || *a.reference == *b.reference
+            })
+            .spawn(move |jobs: Vec<Job>| {
+                let store = Arc::clone(&store);
+                async move {
+                    // Never empty; every job of a call has the first one's reference data.
+                    let reference = Arc::clone(&jobs[0].reference);
+                    let commands = jobs.into_iter().map(|j| (j.meta, j.command)).collect();
+                    store.execute_batch(commands, &reference).await
+                }
+            });
+        Self { inner, batches }
     }
 
     /// The wrapped store.
     pub fn inner(&self) -> &Arc<S> {
         &self.inner
-    }
-}
-
-async fn worker<S: Store + ?Sized>(store: Arc<S>, queue: Queue, max_batch: usize) {
-    loop {
-        let mut jobs = Vec::new();
-        {
-            let mut rx = queue.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            jobs.push(first);
-            while jobs.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-        }
-        // Consecutive runs with the same reference data go in one batch.
-        let mut jobs = jobs.into_iter().peekable();
-        while let Some(first) = jobs.next() {
-            let reference = Arc::clone(&first.reference);
-            let mut run = vec![first];
-            while let Some(next) = jobs.peek() {
-                if Arc::ptr_eq(&next.reference, &reference) || *next.reference == *reference {
-                    run.extend(jobs.next());
-                } else {
-                    break;
-                }
-            }
-            run_batch(&*store, run, &reference).await;
-        }
-    }
-}
-
-async fn run_batch<S: Store + ?Sized>(store: &S, run: Vec<Job>, reference: &ReferenceData) {
-    let mut replies = Vec::with_capacity(run.len());
-    let mut commands = Vec::with_capacity(run.len());
-    for job in run {
-        replies.push(job.reply);
-        commands.push((job.meta, job.command));
-    }
-    match store.execute_batch(commands, reference).await {
-        Ok(outcomes) if outcomes.len() == replies.len() => {
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                // A caller that went away no longer needs its answer.
-                let _ = reply.send(outcome);
-            }
-        }
-        Ok(_) => {
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Corrupt(
-                    "a batch returned the wrong number of outcomes".into(),
-                )));
-            }
-        }
-        Err(e) => {
-            for reply in replies {
-                let _ = reply.send(Err(e.duplicate()));
-            }
-        }
     }
 }
 
@@ -150,19 +105,21 @@ impl<S: Store + ?Sized> Store for BatchingStore<S> {
         command: Command,
         reference: &ReferenceData,
     ) -> Result<CommandOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
         let job = Job {
             meta,
             command,
             reference: Arc::new(reference.clone()),
-            reply,
         };
-        if self.queue.send(job).is_err() {
-            return Err(StoreError::Unavailable("batching task stopped".into()));
+        match self.batches.call(job).await {
+            Ok(outcome) => outcome,
+            Err(GroupCommitError::Failed(e)) => Err(e.duplicate()),
+            Err(GroupCommitError::WrongCount { .. }) => Err(StoreError::Corrupt(
+                "a batch returned the wrong number of outcomes".into(),
+            )),
+            Err(GroupCommitError::Stopped) => {
+                Err(StoreError::Unavailable("batching task stopped".into()))
+            }
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("batching task stopped".into()))?
     }
 
     async fn execute_batch(
