@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use knooppunt_registry::store::group_commit::{
+    GroupCommit, GroupCommitBuilder, GroupCommitConfig, GroupCommitError,
+};
 use uuid::Uuid;
 
 use super::{AuditEntry, AuditRecord, AuditTrail, ChainHead};
@@ -30,9 +32,18 @@ impl Default for BatchConfig {
     }
 }
 
-struct Job {
-    entries: Vec<AuditEntry>,
-    reply: oneshot::Sender<Result<Vec<AuditRecord>, OpsError>>,
+impl From<BatchConfig> for GroupCommitConfig {
+    /// Bounded ([`BatchConfig::queue`]), unlike the queues of the store's and the delivery
+    /// state's batchers: so this batcher was built, with back-pressure as its stated setting (a
+    /// burst of appends makes callers wait for room instead of growing the queue), and so it
+    /// stays. `max_batch` counts entries, not requests (see [`BatchingAudit::spawn`]).
+    fn from(c: BatchConfig) -> Self {
+        Self {
+            max_batch: c.max_entries,
+            in_flight: c.writers,
+            queue: Some(c.queue),
+        }
+    }
 }
 
 /// Wraps a trail (normally [`super::PgAudit`]) so that appends from many tasks are written
@@ -48,7 +59,7 @@ struct Job {
 #[derive(Clone)]
 pub struct BatchingAudit {
     inner: Arc<dyn AuditTrail>,
-    queue: mpsc::Sender<Job>,
+    batches: GroupCommit<Vec<AuditEntry>, Vec<AuditRecord>, OpsError>,
 }
 
 impl std::fmt::Debug for BatchingAudit {
@@ -60,74 +71,56 @@ impl std::fmt::Debug for BatchingAudit {
 impl BatchingAudit {
     /// Starts the writer tasks on the current tokio runtime. They stop when the last clone of
     /// the returned value is dropped (after writing what is queued).
+    ///
+    /// A batch is counted in entries, not requests (one `append_many` request may carry a
+    /// whole journey): it stops growing once it holds [`BatchConfig::max_entries`], and a
+    /// request is never split over two batches.
     pub fn spawn(inner: Arc<dyn AuditTrail>, config: BatchConfig) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..config.writers.max(1) {
-            let rx = rx.clone();
-            let inner = inner.clone();
-            let max = config.max_entries.max(1);
-            tokio::spawn(async move {
-                loop {
-                    let jobs = {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { break };
-                        let mut n = first.entries.len();
-                        let mut jobs = vec![first];
-                        while n < max {
-                            match rx.try_recv() {
-                                Ok(job) => {
-                                    n += job.entries.len();
-                                    jobs.push(job);
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        jobs
-                    };
-                    write(&*inner, jobs).await;
-                }
+        let trail = inner.clone();
+        let batches = GroupCommitBuilder::new(config.into())
+            .weight(|entries: &Vec<AuditEntry>| entries.len())
+            .spawn(move |requests: Vec<Vec<AuditEntry>>| {
+                let trail = trail.clone();
+                async move { write(&*trail, requests).await }
             });
-        }
-        Self { inner, queue: tx }
+        Self { inner, batches }
     }
 
     async fn submit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, OpsError> {
         for e in &entries {
             e.validate()?;
         }
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { entries, reply })
-            .await
-            .map_err(|_| OpsError::Batch("the batch writer has stopped".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| OpsError::Batch("the batch writer has stopped".to_owned()))?
+        self.batches.call(entries).await.map_err(|e| match e {
+            GroupCommitError::Failed(err) => OpsError::Batch(err.to_string()),
+            GroupCommitError::WrongCount { .. } => {
+                OpsError::Batch("a batch returned the wrong number of answers".to_owned())
+            }
+            GroupCommitError::Stopped => OpsError::Batch("the batch writer has stopped".to_owned()),
+        })
     }
 }
 
-async fn write(inner: &dyn AuditTrail, jobs: Vec<Job>) {
-    let sizes: Vec<usize> = jobs.iter().map(|j| j.entries.len()).collect();
-    let (entries, replies): (Vec<Vec<AuditEntry>>, Vec<_>) =
-        jobs.into_iter().map(|j| (j.entries, j.reply)).unzip();
+/// One batch: every request's entries in one `append_many`, the records handed back per
+/// request.
+async fn write(
+    inner: &dyn AuditTrail,
+    requests: Vec<Vec<AuditEntry>>,
+) -> Result<Vec<Vec<AuditRecord>>, OpsError> {
+    let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
     match inner
-        .append_many(entries.into_iter().flatten().collect())
+        .append_many(requests.into_iter().flatten().collect())
         .await
     {
         Ok(records) => {
             let mut records = records.into_iter();
-            for (reply, n) in replies.into_iter().zip(sizes) {
-                // A caller that went away does not need its answer.
-                let _ = reply.send(Ok(records.by_ref().take(n).collect()));
-            }
+            Ok(sizes
+                .into_iter()
+                .map(|n| records.by_ref().take(n).collect())
+                .collect())
         }
         Err(err) => {
-            tracing::error!(error = %err, requests = replies.len(), "audit batch failed");
-            let reason = err.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(OpsError::Batch(reason.clone())));
-            }
+            tracing::error!(error = %err, requests = sizes.len(), "audit batch failed");
+            Err(err)
         }
     }
 }

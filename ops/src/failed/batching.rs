@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use knooppunt_registry::store::group_commit::{GroupCommit, GroupCommitConfig, GroupCommitError};
 use uuid::Uuid;
 
 use super::{DeliveryState, HeldMessage, ParkedMessage, WaitingInfo};
@@ -37,69 +37,60 @@ impl Default for StateBatchConfig {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, OpsError>>;
+impl From<StateBatchConfig> for GroupCommitConfig {
+    /// Per lane (kind of call): counted in calls; the queue is unbounded.
+    fn from(c: StateBatchConfig) -> Self {
+        Self {
+            max_batch: c.max_batch,
+            in_flight: c.workers,
+            queue: None,
+        }
+    }
+}
 
-/// A queue of calls of one kind, answered in batches by background tasks.
+/// A queue of calls of one kind, answered in batches by a [`GroupCommit`] task. A failed batch
+/// is logged once and reported to each of its calls as [`OpsError::Batch`] with its reason.
 struct Lane<Req, Resp> {
-    queue: mpsc::UnboundedSender<(Req, Reply<Resp>)>,
+    batches: GroupCommit<Req, Resp, String>,
 }
 
 impl<Req: Send + 'static, Resp: Send + 'static> Lane<Req, Resp> {
     fn spawn<F, Fut>(config: StateBatchConfig, handle: F) -> Self
     where
         F: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<Resp>, OpsError>> + Send,
+        Fut: Future<Output = Result<Vec<Resp>, OpsError>> + Send + 'static,
     {
-        let (queue, rx) = mpsc::unbounded_channel::<(Req, Reply<Resp>)>();
-        let rx = Arc::new(Mutex::new(rx));
-        let handle = Arc::new(handle);
-        for _ in 0..config.workers.max(1) {
-            let (rx, handle) = (rx.clone(), handle.clone());
-            let max = config.max_batch.max(1);
-            tokio::spawn(async move {
-                loop {
-                    let jobs = {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { break };
-                        let mut jobs = vec![first];
-                        while jobs.len() < max {
-                            match rx.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                        jobs
-                    };
-                    let (reqs, replies): (Vec<Req>, Vec<Reply<Resp>>) = jobs.into_iter().unzip();
-                    match handle(reqs).await {
-                        Ok(answers) if answers.len() == replies.len() => {
-                            for (reply, answer) in replies.into_iter().zip(answers) {
-                                // A caller that went away does not need its answer.
-                                let _ = reply.send(Ok(answer));
-                            }
-                        }
-                        result => {
-                            let reason = match result {
-                                Err(e) => e.to_string(),
-                                Ok(_) => "a batch returned the wrong number of answers".to_owned(),
-                            };
-                            tracing::error!(error = %reason, requests = replies.len(), "delivery state batch failed");
-                            for reply in replies {
-                                let _ = reply.send(Err(OpsError::Batch(reason.clone())));
-                            }
-                        }
+        let batches = GroupCommit::spawn(config.into(), move |reqs: Vec<Req>| {
+            let requests = reqs.len();
+            let answers = handle(reqs);
+            async move {
+                match answers.await {
+                    Ok(answers) if answers.len() == requests => Ok(answers),
+                    result => {
+                        let reason = match result {
+                            Err(e) => e.to_string(),
+                            Ok(_) => "a batch returned the wrong number of answers".to_owned(),
+                        };
+                        tracing::error!(error = %reason, requests, "delivery state batch failed");
+                        Err(reason)
                     }
                 }
-            });
-        }
-        Self { queue }
+            }
+        });
+        Self { batches }
     }
 
     async fn call(&self, req: Req) -> Result<Resp, OpsError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || OpsError::Batch("the delivery state batch task has stopped".to_owned());
-        self.queue.send((req, reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.batches.call(req).await.map_err(|e| match e {
+            GroupCommitError::Failed(reason) => OpsError::Batch(reason.to_string()),
+            // Checked above, before the answers reach the group commit task.
+            GroupCommitError::WrongCount { .. } => {
+                OpsError::Batch("a batch returned the wrong number of answers".to_owned())
+            }
+            GroupCommitError::Stopped => {
+                OpsError::Batch("the delivery state batch task has stopped".to_owned())
+            }
+        })
     }
 }
 
