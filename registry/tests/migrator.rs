@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use knooppunt_registry::store::{
-    DEFAULT_DATABASE_URL, MigrateError, Migration, Migrator, PgPoolError, migrations, pg_config,
-    pg_connect, pg_pool,
+    MigrateError, Migration, Migrator, PgPoolError, migrations, pg_config, pg_connect, pg_pool,
 };
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -54,9 +53,7 @@ static FAILING: Migrator = Migrator::new(
     ],
 );
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
-}
+use knooppunt_testkit::database_url;
 
 /// A fresh schema, and an administrative connection outside it.
 #[derive(Clone)]

@@ -259,45 +259,29 @@ pub async fn change_status(
 }
 
 /// The database the tests use (`DATABASE_URL`, default: the local test database).
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+pub use knooppunt_testkit::database_url;
 
-/// A fresh schema with the API migrations applied. Fails (does not skip) without PostgreSQL.
+/// A fresh schema (the test kit's) with the API migrations applied. Fails (does not skip)
+/// without PostgreSQL.
 pub struct PgSchema {
     pub name: String,
     pub pool: deadpool_postgres::Pool,
+    schema: knooppunt_testkit::TestSchema,
 }
 
 impl PgSchema {
     pub async fn new() -> anyhow::Result<Self> {
-        let name = format!("api_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Self::admin().await?;
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await?;
+        let schema = knooppunt_testkit::TestSchema::create("api").await?;
+        let name = schema.name().to_owned();
         let pool = knooppunt_registry::store::pg_pool(&database_url(), Some(&name), 8)?;
         knooppunt_api::migrate(&pool).await?;
         // A second run is a no-op.
         knooppunt_api::migrate(&pool).await?;
-        Ok(Self { name, pool })
-    }
-
-    async fn admin() -> anyhow::Result<tokio_postgres::Client> {
-        let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-            .await
-            .map_err(|e| anyhow::anyhow!("PostgreSQL is required for this test ({e})"))?;
-        tokio::spawn(conn);
-        Ok(client)
+        Ok(Self { name, pool, schema })
     }
 
     pub async fn drop(self) -> anyhow::Result<()> {
         self.pool.close();
-        Self::admin()
-            .await?
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .await?;
-        Ok(())
+        self.schema.drop_now().await
     }
 }
