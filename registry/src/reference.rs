@@ -51,6 +51,77 @@ impl ReferenceData {
             .get(brin)
             .or_else(|| self.vo_scholen.get(&brin.instelling()))
     }
+
+    /// What the reference data says of an aanmelding of `instelling` for `opleiding` in
+    /// `cohort` on `today`, in this order: the institution takes part, the aangeboden opleiding
+    /// exists and is the institution's, the cohort exists and its aanmeldperiode includes
+    /// `today`. The registry's rule for `SubmitAanmelding` and the API's check before it writes
+    /// anything are this one function.
+    pub fn aanbod(
+        &self,
+        instelling: &Brin,
+        opleiding: &Uuid,
+        cohort: &str,
+        today: NaiveDate,
+    ) -> Result<Aanbod<'_>, AanbodRefusal> {
+        let institution = self
+            .institution(instelling)
+            .ok_or(AanbodRefusal::UnknownInstitution)?;
+        let opleiding = self
+            .opleiding(opleiding)
+            .ok_or(AanbodRefusal::UnknownOpleiding)?;
+        if opleiding.instelling.instelling() != instelling.instelling() {
+            return Err(AanbodRefusal::OtherInstitution);
+        }
+        let cohort = opleiding
+            .cohort(cohort)
+            .ok_or(AanbodRefusal::UnknownCohort)?;
+        if !cohort.open_on(today) {
+            return Err(AanbodRefusal::AanmeldperiodeGesloten {
+                begin: cohort.begin_aanmeldperiode,
+                einde: cohort.einde_aanmeldperiode,
+                datum: today,
+            });
+        }
+        Ok(Aanbod {
+            institution,
+            opleiding,
+            cohort,
+        })
+    }
+}
+
+/// An aanmelding's place in the reference data ([`ReferenceData::aanbod`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Aanbod<'a> {
+    /// The institution.
+    pub institution: &'a Institution,
+    /// The aangeboden opleiding.
+    pub opleiding: &'a AangebodenOpleiding,
+    /// The cohort, open on the day asked.
+    pub cohort: &'a Cohort,
+}
+
+/// Why the reference data refuses an aanmelding ([`ReferenceData::aanbod`]). Names no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AanbodRefusal {
+    /// The institution is not in the reference data.
+    UnknownInstitution,
+    /// No aangeboden opleiding with this RIO id.
+    UnknownOpleiding,
+    /// The aangeboden opleiding is another institution's.
+    OtherInstitution,
+    /// The opleiding has no cohort with this code.
+    UnknownCohort,
+    /// The cohort's aanmeldperiode does not include the day.
+    AanmeldperiodeGesloten {
+        /// First day of the period.
+        begin: NaiveDate,
+        /// Last day of the period.
+        einde: NaiveDate,
+        /// The day asked.
+        datum: NaiveDate,
+    },
 }
 
 /// How far an institution takes part in Knooppunt (`design.md` §2). Ordered: each level includes

@@ -14,6 +14,7 @@ use knooppunt_registry::domain::{Command, Person, Rejection};
 use knooppunt_registry::envelope::DossierKey;
 use knooppunt_registry::ids::{Brin, Bsn, IdError, IdErrorReason, Onderwijsnummer, PersonId};
 use knooppunt_registry::policy::{self, Access, Part, Subject};
+use knooppunt_registry::reference::AanbodRefusal;
 use uuid::Uuid;
 
 use super::idempotency::{IdempotencyKey, idempotent};
@@ -105,31 +106,28 @@ pub async fn submit_aanmelding(
             wijzigingsvolgnummer: e.wijzigingsvolgnummer,
         }),
     };
-    // Reference checks before anything is written, so a refused aanmelding leaves no dossier.
-    // The registry makes the same checks (see `rejection.rs`); the edge makes them first for
-    // that reason alone — after the Idempotency-Key lookup, so a replay of an accepted request
-    // gets its stored answer even when a check would now refuse it.
+    // The reference checks before anything is written, so a refused aanmelding leaves no
+    // dossier: the registry's own function for them (`ReferenceData::aanbod`), which its
+    // `SubmitAanmelding` rule calls too — after the Idempotency-Key lookup, so a replay of an
+    // accepted request gets its stored answer even when a check would now refuse it.
     let reference = &state.reference;
     let now = api_time();
     let precheck = || -> Result<(), Problem> {
-        if reference.institution(&caller.brin).is_none() {
-            return Err(institution_not_participating());
-        }
-        let opl = reference
-            .opleiding(&req.opleiding)
-            .ok_or_else(unknown_opleiding)?;
-        if opl.instelling.instelling() != caller.brin {
-            return Err(opleiding_other_institution());
-        }
-        let cohort = opl.cohort(&req.cohort).ok_or_else(unknown_cohort)?;
         let today = knooppunt_registry::domain::time::local_date(now);
-        if !cohort.open_on(today) {
-            return Err(aanmeldperiode_gesloten(
-                cohort.begin_aanmeldperiode,
-                cohort.einde_aanmeldperiode,
-                today,
-            ));
-        }
+        // The registry's rule (`ReferenceData::aanbod`), each refusal with the API's own code.
+        reference
+            .aanbod(&caller.brin, &req.opleiding, &req.cohort, today)
+            .map_err(|refusal| match refusal {
+                AanbodRefusal::UnknownInstitution => institution_not_participating(),
+                AanbodRefusal::UnknownOpleiding => unknown_opleiding(),
+                AanbodRefusal::OtherInstitution => opleiding_other_institution(),
+                AanbodRefusal::UnknownCohort => unknown_cohort(),
+                AanbodRefusal::AanmeldperiodeGesloten {
+                    begin,
+                    einde,
+                    datum,
+                } => aanmeldperiode_gesloten(begin, einde, datum),
+            })?;
         if let Some(s) = &school
             && reference.vo_school(s).is_none()
         {

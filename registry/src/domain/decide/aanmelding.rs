@@ -10,7 +10,7 @@ use crate::envelope::Actor;
 use crate::ids::Brin;
 use crate::partner::Partner;
 use crate::policy::{DenyReason, Part};
-use crate::reference::{Niveau, Participation};
+use crate::reference::{AanbodRefusal, Niveau, Participation};
 
 impl Rules<'_> {
     pub(super) fn submit_aanmelding(
@@ -24,26 +24,35 @@ impl Rules<'_> {
     ) -> Decided {
         self.permit(Part::Aanmeldingen)?;
         self.own_institution(Part::Aanmeldingen, instelling)?;
-        let inst = self.institution(instelling)?;
-        let opl = self
+        // The reference data's part of the rule: one function, which the API calls too.
+        let aanbod = self
             .ctx
             .reference
-            .opleiding(opleiding)
-            .filter(|o| same_institution(&o.instelling, instelling))
-            .ok_or_else(|| Rejection::UnknownAangebodenOpleiding {
-                opleiding: *opleiding,
-                instelling: instelling.clone(),
+            .aanbod(instelling, opleiding, cohort, self.today)
+            .map_err(|refusal| match refusal {
+                AanbodRefusal::UnknownInstitution => Rejection::UnknownInstitution {
+                    brin: instelling.clone(),
+                },
+                AanbodRefusal::UnknownOpleiding | AanbodRefusal::OtherInstitution => {
+                    Rejection::UnknownAangebodenOpleiding {
+                        opleiding: *opleiding,
+                        instelling: instelling.clone(),
+                    }
+                }
+                AanbodRefusal::UnknownCohort => Rejection::UnknownCohort {
+                    cohort: cohort.to_owned(),
+                },
+                AanbodRefusal::AanmeldperiodeGesloten {
+                    begin,
+                    einde,
+                    datum,
+                } => Rejection::AanmeldperiodeGesloten {
+                    begin,
+                    einde,
+                    datum,
+                },
             })?;
-        let coh = opl.cohort(cohort).ok_or_else(|| Rejection::UnknownCohort {
-            cohort: cohort.to_owned(),
-        })?;
-        if !coh.open_on(self.today) {
-            return Err(Rejection::AanmeldperiodeGesloten {
-                begin: coh.begin_aanmeldperiode,
-                einde: coh.einde_aanmeldperiode,
-                datum: self.today,
-            });
-        }
+        let (inst, opl, coh) = (aanbod.institution, aanbod.opleiding, aanbod.cohort);
         // Central aanmelding (student, parent, CAMBO) needs the institution at `aanmelden`;
         // an institution reports its own aanmeldingen at any level.
         if !matches!(self.actor, Actor::Institution { .. } | Actor::System) {
