@@ -8,7 +8,7 @@
 //! keuzedeel), the caller additionally limits the items to that institution's own: the command
 //! rules in [`crate::domain`] do so for changes, the read API for reads.
 //!
-//! Who gets what (the table in `tests/domain_policy.rs` spells out every pair):
+//! Who gets what (the table in `tests/registry/domain_policy.rs` spells out every pair):
 //! - the student: reads everything of their own, changes aanmeldingen, VA status (withdrawal),
 //!   consent and signs agreements;
 //! - a parent: the same, while the student may be under 18 (unknown birth day or month counts

@@ -1,7 +1,7 @@
 //! Persistence of dossiers, their history, reference data and the outbox.
 //!
 //! Two implementations of one [`Store`] trait: [`PgStore`] (PostgreSQL, production) and
-//! [`MemoryStore`] (sandbox and fast tests). One behaviour suite (`registry/tests/store_suite.rs`)
+//! [`MemoryStore`] (sandbox and fast tests). One behaviour suite (`registry/tests/registry/store_suite.rs`)
 //! runs against both.
 //!
 //! *Architecture invariant:* handling a command is one transaction — load the dossier, decide,

@@ -1,9 +1,7 @@
 //! The ops migrations through the registry's runner: a deployment from before checksums is
 //! upgraded in place, and from then on a changed or unknown migration is refused.
 
-mod common;
-
-use common::PgSchema;
+use crate::common::PgSchema;
 use knooppunt_ops::{MIGRATIONS, OpsError};
 use knooppunt_registry::store::MigrateError;
 

@@ -1,12 +1,10 @@
 //! One behaviour suite for `DeliveryState` (memory and PostgreSQL), and `FailedMessages` on top.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::common::PgSchema;
 use chrono::{Duration, SubsecRound, Utc};
-use common::PgSchema;
 use knooppunt_ops::{
     AuditEntry, AuditTrail, BatchingDeliveryState, DeliveryState, FailedMessages, HeldMessage, Hop,
     MemoryAudit, MemoryDeliveryState, OperatorAction, OpsError, ParkedMessage, PgAudit,

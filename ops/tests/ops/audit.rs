@@ -1,10 +1,8 @@
 //! One behaviour suite for `AuditTrail`, run on the in-memory trail and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::PgSchema;
+use crate::common::PgSchema;
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit, BrokenReason, GENESIS_HASH};
 use knooppunt_ops::{
     AuditEntry, AuditRecord, AuditTrail, Hop, MemoryAudit, OpsError, PgAudit, payload_hash,
