@@ -96,21 +96,14 @@ fn the_demo_reference_data_is_consistent() {
 #[tokio::test]
 async fn the_demo_journey_succeeds_on_postgres() {
     use knooppunt_registry::domain::{DecideContext, Dossier};
-    use knooppunt_registry::store::{DEFAULT_DATABASE_URL, PgStore, PgStoreConfig, Store};
+    use knooppunt_registry::store::{PgStore, PgStoreConfig, Store};
 
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    let schema = knooppunt_testkit::TestSchema::create("demo")
         .await
         .expect("PostgreSQL at DATABASE_URL");
-    tokio::spawn(connection);
-    let schema = format!("domain_demo_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("create schema");
     let config = PgStoreConfig {
-        url,
-        schema: Some(schema.clone()),
+        url: knooppunt_testkit::database_url(),
+        schema: Some(schema.name().to_owned()),
         pool_size: 2,
     };
     let outcome = async {
@@ -121,10 +114,7 @@ async fn the_demo_journey_succeeds_on_postgres() {
         anyhow::Ok((report, history))
     }
     .await;
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    schema.drop_now().await.expect("drop schema");
     let (report, history) = outcome.expect("demo on PostgreSQL");
 
     assert!(report.all_succeeded(), "{:?}", report.steps);

@@ -14,7 +14,8 @@ use knooppunt_registry::store::{
     BatchingConfig, BatchingStore, CommandOutcome, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease,
     OutboxRow, Store, outbox_partition,
 };
-use knooppunt_registry::store::{DEFAULT_DATABASE_URL, PgStore, PgStoreConfig, migrations};
+use knooppunt_registry::store::{PgStore, PgStoreConfig, migrations};
+use knooppunt_testkit::{TestSchema, database_url};
 use uuid::Uuid;
 
 type Shared = Arc<dyn Store>;
@@ -649,28 +650,25 @@ fn partitions_are_stable() {
     assert!(counts.len() > (OUTBOX_PARTITIONS / 2) as usize);
 }
 
-/// A fresh, migrated schema in the database at `DATABASE_URL`; tests fail when it is missing.
+/// A fresh, migrated schema (the test kit's) in the database at `DATABASE_URL`; tests fail
+/// when it is missing.
 struct TestDb {
     admin: tokio_postgres::Client,
     schema: String,
+    kit: TestSchema,
     config: PgStoreConfig,
     store: Option<Arc<PgStore>>,
 }
 
 impl TestDb {
     async fn create() -> Self {
-        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
-        let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let admin = knooppunt_testkit::pg_client()
             .await
             .expect("PostgreSQL at DATABASE_URL is required for these tests");
-        tokio::spawn(connection);
-        let schema = format!("store_test_{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .expect("create schema");
+        let kit = TestSchema::create("store").await.expect("create schema");
+        let schema = kit.name().to_owned();
         let config = PgStoreConfig {
-            url,
+            url: database_url(),
             schema: Some(schema.clone()),
             pool_size: 8,
         };
@@ -680,6 +678,7 @@ impl TestDb {
         Self {
             admin,
             schema,
+            kit,
             config,
             store: Some(Arc::new(store)),
         }
@@ -698,10 +697,7 @@ impl TestDb {
 
     async fn drop_schema(mut self) {
         self.store = None;
-        self.admin
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .await
-            .expect("drop schema");
+        self.kit.drop_now().await.expect("drop schema");
     }
 }
 
@@ -709,16 +705,11 @@ impl TestDb {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_migrations_apply_once() {
     let db = TestDb::create().await;
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
     // A second schema, migrated by four stores at the same time.
-    let schema = format!("store_test_{}", Uuid::new_v4().simple());
-    db.admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
+    let second = TestSchema::create("store").await.unwrap();
     let config = PgStoreConfig {
-        url,
-        schema: Some(schema.clone()),
+        url: database_url(),
+        schema: Some(second.name().to_owned()),
         pool_size: 2,
     };
     let tasks: Vec<_> = (0..4)
@@ -736,10 +727,7 @@ async fn concurrent_migrations_apply_once() {
     }
     let expected: Vec<i32> = migrations::ALL.iter().map(|m| m.version).collect();
     assert_eq!(applied, expected);
-    db.admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    second.drop_now().await.unwrap();
     db.drop_schema().await;
 }
 
