@@ -1,0 +1,5 @@
+//! The adapters' integration tests, one binary (one link on a 2-core machine), a module per
+//! area.
+
+mod va_adapter;
+mod va_sim;
