@@ -1,13 +1,10 @@
 //! Registry events → BRON messages (`bron::event::from_event`), every message validated against
 //! the XSD and snapshotted; the journey of one student from signed OOK to diploma.
 
-mod common;
-mod duo_fixtures;
-
 use std::str::FromStr;
 
+use crate::duo_fixtures::*;
 use chrono::{NaiveDate, TimeZone, Utc};
-use duo_fixtures::*;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::bron::{self, BronInhoud, event::from_event};
 use knooppunt_mappings::duo::codes::Mutatiesoort;
@@ -211,12 +208,12 @@ fn diploma_journey() -> Vec<Event> {
 }
 
 fn validate_and_render(steps: &[(String, Vec<bron::BronBericht>)]) -> String {
-    let xsd = common::doc("partners/bron-mbo-v1.xsd");
+    let xsd = crate::common::doc("partners/bron-mbo-v1.xsd");
     let mut out = String::new();
     for (kind, msgs) in steps {
         for m in msgs {
             let xml = bron::write(m).unwrap();
-            common::assert_valid_against(&xml, &xsd);
+            crate::common::assert_valid_against(&xml, &xsd);
             assert_eq!(&bron::read(xml.as_bytes()).unwrap(), m);
             out.push_str(&format!("<!-- {kind} -->\n{xml}"));
         }

@@ -1,7 +1,5 @@
 //! RIO LOD REST JSON → the RIO model → registry reference data.
 
-mod common;
-
 use chrono::NaiveDate;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::rio::{Instroom, lod, reference};

@@ -1,8 +1,6 @@
 //! VA aanmeldstatussen: registry events → overstapsysteem JSON → back (round trip), and the
 //! published example (with its trailing commas) is read.
 
-mod common;
-
 use chrono::{NaiveDate, TimeZone, Utc};
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::va::{self, VaContext, VaStatus, VaTarget};
@@ -15,7 +13,7 @@ use uuid::Uuid;
 
 #[test]
 fn the_published_example_is_read_despite_trailing_commas() {
-    let raw = common::read_spec("cambo-vca-overstapsysteem-voorbeeld-aanmelding.json");
+    let raw = crate::common::read_spec("cambo-vca-overstapsysteem-voorbeeld-aanmelding.json");
     assert!(
         serde_json::from_slice::<serde_json::Value>(&raw).is_err(),
         "not strict JSON as published"
@@ -160,7 +158,7 @@ fn every_status_has_a_distinct_code() {
 
 #[test]
 fn bad_input_names_the_field() {
-    let raw = String::from_utf8(common::read_spec(
+    let raw = String::from_utf8(crate::common::read_spec(
         "cambo-vca-overstapsysteem-voorbeeld-aanmelding.json",
     ))
     .unwrap();

@@ -1,12 +1,9 @@
 //! Registratieoverzicht (RO): the public demo, streaming, per-person grouping, the SLR check,
 //! bulk-import commands, the line writer/reader round trip, and typed errors.
 
-mod common;
-mod duo_fixtures;
-
 use std::io::BufReader;
 
-use duo_fixtures::*;
+use crate::duo_fixtures::*;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::codes::*;
 use knooppunt_mappings::duo::records::*;
@@ -18,7 +15,7 @@ use proptest::prelude::*;
 const DEMO: &str = "duo-ro-demo_RO_27DV_20240731_20260324.csv";
 
 fn demo_unmasked() -> String {
-    unmask(&String::from_utf8(common::read_spec(DEMO)).unwrap())
+    unmask(&String::from_utf8(crate::common::read_spec(DEMO)).unwrap())
 }
 
 /// The demo is an excerpt: its SLR declares the counts of the full file. This replaces it with
@@ -36,7 +33,7 @@ fn records(text: &str) -> Vec<Result<RoRecord, MappingError>> {
 
 #[test]
 fn the_public_demo_has_masked_bsns_refused_at_the_first_per() {
-    let all = records(&String::from_utf8(common::read_spec(DEMO)).unwrap());
+    let all = records(&String::from_utf8(crate::common::read_spec(DEMO)).unwrap());
     assert_eq!(all.len(), 2, "VLP, then the error; then the stream ends");
     let e = all[1].as_ref().unwrap_err();
     assert_eq!(e.field(), Some("line 2/PER/Burgerservicenummer"));

@@ -1,8 +1,6 @@
 //! RIO raadplegen V4: requests valid against the XSD, responses read by namespace whatever the
 //! prefixes, RIO's refusals as typed errors.
 
-mod common;
-
 use chrono::{NaiveDate, TimeZone, Utc};
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::rio::soap::{
@@ -52,7 +50,7 @@ fn queries() -> Vec<RioQuery> {
 fn every_request_body_is_valid_against_the_xsd() {
     for q in queries() {
         let body = soap::write_request_body(&header(), &q).unwrap();
-        common::assert_valid_against(&body, &common::spec(XSD));
+        crate::common::assert_valid_against(&body, &crate::common::spec(XSD));
     }
 }
 
@@ -92,7 +90,7 @@ fn header_fields_are_checked_before_writing() {
 
 #[test]
 fn the_public_wus_example_request_is_read() {
-    let x = common::read_spec("rio-edukoppeling-wus-soap-request-example.xml");
+    let x = crate::common::read_spec("rio-edukoppeling-wus-soap-request-example.xml");
     // As published, the file ends with a stray `"` after the envelope (it was cut from a string
     // literal); a strict reader refuses that, so the test trims it and checks the refusal too.
     assert!(soap::parse_request(&x).is_err());
@@ -213,8 +211,8 @@ fn response(env: &str, duo: &str) -> String {
 
 #[test]
 fn the_response_fixture_is_valid_against_the_xsd() {
-    common::assert_valid_against(&response("", "duo"), &common::spec(XSD));
-    common::assert_valid_against(&response("", ""), &common::spec(XSD));
+    crate::common::assert_valid_against(&response("", "duo"), &crate::common::spec(XSD));
+    crate::common::assert_valid_against(&response("", ""), &crate::common::spec(XSD));
 }
 
 #[test]
@@ -330,7 +328,7 @@ fn aanbieder_and_locatie_are_read() {
         <x:plaatsnaam>Alkmaar</x:plaatsnaam></x:onderwijslocatie></x:opvragen_onderwijslocatie_response>"#,
         soap::NS
     );
-    common::assert_valid_against(&locatie, &common::spec(XSD));
+    crate::common::assert_valid_against(&locatie, &crate::common::spec(XSD));
     let r = soap::parse_response(locatie.as_bytes()).unwrap();
     insta::assert_json_snapshot!("rio_response_onderwijslocatie", r);
 }
@@ -430,7 +428,7 @@ mod simulator_side {
     fn written_responses_are_valid_and_read_back() {
         let parsed = soap::parse_response(response("", "duo").as_bytes()).unwrap();
         let x = soap::write_response(&header(), &parsed).unwrap();
-        common::assert_valid_against(&x, &common::spec(XSD));
+        crate::common::assert_valid_against(&x, &crate::common::spec(XSD));
         assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), parsed);
 
         // The single-opleiding answer.
@@ -439,7 +437,7 @@ mod simulator_side {
         };
         let one = RioResponse::AangebodenOpleiding(items[0].clone());
         let x = soap::write_response(&header(), &one).unwrap();
-        common::assert_valid_against(&x, &common::spec(XSD));
+        crate::common::assert_valid_against(&x, &crate::common::spec(XSD));
         assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), one);
 
         let locatie = RioResponse::Onderwijslocatie(Onderwijslocatie {
@@ -450,7 +448,7 @@ mod simulator_side {
             plaatsnaam: Some("'s-Hertogenbosch".into()),
         });
         let x = soap::write_response(&header(), &locatie).unwrap();
-        common::assert_valid_against(&x, &common::spec(XSD));
+        crate::common::assert_valid_against(&x, &crate::common::spec(XSD));
         assert_eq!(soap::parse_response(x.as_bytes()).unwrap(), locatie);
     }
 
@@ -462,7 +460,7 @@ mod simulator_side {
             sleutelgegevens: vec![("onderwijslocatiecode".into(), "999X999".into())],
         }];
         let x = soap::write_rejection(&header(), "opvragen_onderwijslocatie", &f).unwrap();
-        common::assert_valid_against(&x, &common::spec(XSD));
+        crate::common::assert_valid_against(&x, &crate::common::spec(XSD));
         match soap::parse_response(x.as_bytes()).unwrap_err() {
             RioError::Rejected {
                 operation,
@@ -587,7 +585,7 @@ mod simulator_side {
                 },
             )
             .unwrap();
-            common::assert_valid_against(&x, &common::spec(XSD));
+            crate::common::assert_valid_against(&x, &crate::common::spec(XSD));
         }
     }
 }

@@ -1,7 +1,5 @@
 //! OSO overstapdossier → AttachOverstapdossier (summary + content hash).
 
-mod common;
-
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::oso;
 use knooppunt_registry::domain::{Command, ContentHash};
@@ -10,10 +8,10 @@ const EXAMPLE: &str = "oso-voorbeelddossier-OV_VOVO_opt_out.xml";
 
 #[test]
 fn the_public_example_is_valid_and_read() {
-    let raw = common::read_spec(EXAMPLE);
-    common::assert_valid_against(
+    let raw = crate::common::read_spec(EXAMPLE);
+    crate::common::assert_valid_against(
         std::str::from_utf8(&raw).unwrap(),
-        &common::spec("oso-gegevensset-2019.1.xsd"),
+        &crate::common::spec("oso-gegevensset-2019.1.xsd"),
     );
     let d = oso::parse(&raw).unwrap();
     assert_eq!(d.school.as_str(), "00YY");
@@ -27,7 +25,7 @@ fn the_public_example_is_valid_and_read() {
 
 #[test]
 fn a_vombo_dossier_with_prefixes_and_optional_blocks_absent() {
-    let raw = String::from_utf8(common::read_spec(EXAMPLE)).unwrap();
+    let raw = String::from_utf8(crate::common::read_spec(EXAMPLE)).unwrap();
     // Same dossier, prefixed, as a VO→MBO transfer, without the leerling block.
     let start = raw.find("<leerling>").unwrap();
     let end = raw.find("</leerling>").unwrap() + "</leerling>".len();
@@ -56,7 +54,7 @@ fn a_vombo_dossier_with_prefixes_and_optional_blocks_absent() {
 
 #[test]
 fn bad_input_names_the_field() {
-    let raw = String::from_utf8(common::read_spec(EXAMPLE)).unwrap();
+    let raw = String::from_utf8(crate::common::read_spec(EXAMPLE)).unwrap();
     let cases = [
         (
             raw.replace("<bsn>210191879</bsn>", "<bsn>210191878</bsn>"),

@@ -1,7 +1,5 @@
 //! SBB natrekken / actualiseren erkenning in Knooppunt's own format (docs/partners/sbb-whitelabel.xsd).
 
-mod common;
-
 use chrono::{NaiveDate, TimeZone, Utc};
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::sbb::{
@@ -12,7 +10,7 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 fn xsd() -> std::path::PathBuf {
-    common::doc("partners/sbb-whitelabel.xsd")
+    crate::common::doc("partners/sbb-whitelabel.xsd")
 }
 
 fn bericht(n: u128) -> Bericht {
@@ -47,14 +45,14 @@ fn the_question_for_a_registered_bpv_is_valid() {
         .unwrap()
         .unwrap();
     let x = sbb::write_verzoek(&v).unwrap();
-    common::assert_valid_against(&x, &xsd());
+    crate::common::assert_valid_against(&x, &xsd());
     insta::assert_snapshot!("sbb_verzoek", x);
     assert_eq!(sbb::parse_verzoek(x.as_bytes()).unwrap(), v);
     let keuzedeel = Verzoek {
         onderdeel: BpvOnderdeel::Keuzedeel("K0067".parse().unwrap()),
         ..v
     };
-    common::assert_valid_against(&sbb::write_verzoek(&keuzedeel).unwrap(), &xsd());
+    crate::common::assert_valid_against(&sbb::write_verzoek(&keuzedeel).unwrap(), &xsd());
 }
 
 fn antwoord(uitkomst: Uitkomst) -> Antwoord {
@@ -76,7 +74,7 @@ fn answers_become_record_sbb_check() {
         tot: None,
     }))
     .unwrap();
-    common::assert_valid_against(&erkend, &xsd());
+    crate::common::assert_valid_against(&erkend, &xsd());
     let m = sbb::parse(erkend.as_bytes()).unwrap();
     assert_eq!(
         sbb::to_command(&m),
@@ -95,7 +93,7 @@ fn answers_become_record_sbb_check() {
         )),
     });
     let x = sbb::write_antwoord(&niet).unwrap();
-    common::assert_valid_against(&x, &xsd());
+    crate::common::assert_valid_against(&x, &xsd());
     let m = sbb::parse(x.as_bytes()).unwrap();
     insta::assert_json_snapshot!("sbb_niet_erkend", (&m, sbb::to_command(&m)));
 }
@@ -110,7 +108,7 @@ fn withdrawal_becomes_withdraw_erkenning() {
         signaal: Some(Signaal::Ingetrokken),
     };
     let x = sbb::write_mutatie(&m).unwrap();
-    common::assert_valid_against(&x, &xsd());
+    crate::common::assert_valid_against(&x, &xsd());
     let read = sbb::parse(x.as_bytes()).unwrap();
     assert_eq!(read, Inkomend::Mutatie(m));
     assert_eq!(
@@ -138,7 +136,7 @@ fn read_whatever_the_prefix() {
         .replace('<', "<s:")
         .replace("<s:/s:", "</s:");
     assert_ne!(prefixed, x);
-    common::assert_valid_against(&prefixed, &xsd());
+    crate::common::assert_valid_against(&prefixed, &xsd());
     assert_eq!(
         sbb::parse(prefixed.as_bytes()).unwrap(),
         sbb::parse(x.as_bytes()).unwrap()

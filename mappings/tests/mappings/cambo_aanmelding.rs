@@ -1,7 +1,5 @@
 //! CAMBO `vca.Aanmelding` → registry commands, idempotent on ketenId + wijzigingsvolgnummer.
 
-mod common;
-
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::cambo::{self, Soort};
 use knooppunt_registry::domain::{AanmeldStatus, Command};
@@ -48,15 +46,20 @@ fn page(items: Vec<Value>) -> Vec<u8> {
 
 #[test]
 fn the_public_examples_are_read() {
-    let p = cambo::parse_page(&common::read_spec("cambo-vca-voorbeeld-aanmelding.json")).unwrap();
+    let p = cambo::parse_page(&crate::common::read_spec(
+        "cambo-vca-voorbeeld-aanmelding.json",
+    ))
+    .unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].soort, Soort::Interessemelding);
     assert_eq!(p[0].keten_id.as_str(), "99XX:90001119");
     assert_eq!(p[0].voorvoegsels.as_deref(), Some("van de"));
     // An interessemelding is not an aanmelding: no commands.
     assert_eq!(cambo::to_commands(&p[0], &no_lookup).unwrap(), None);
-    let n = cambo::parse_notification(&common::read_spec("cambo-vca-notification-example.json"))
-        .unwrap();
+    let n = cambo::parse_notification(&crate::common::read_spec(
+        "cambo-vca-notification-example.json",
+    ))
+    .unwrap();
     assert_eq!(
         (n.koppelpunt_code.as_str(), n.geschatte_nieuwe_aanmeldingen),
         ("00AA", 2)

@@ -1,8 +1,6 @@
 //! GRONDSLAG IP MBO: the public demo (whose SLR is that of the full file), a recounted copy,
 //! and typed errors.
 
-mod common;
-
 use std::io::BufReader;
 
 use knooppunt_mappings::MappingError;
@@ -11,7 +9,7 @@ use knooppunt_mappings::duo::grondslag::{GrondslagLine, GrondslagReader};
 const DEMO: &str = "duo-grondslag-ip-mbo-demo_27DV_20251119_2025.csv";
 
 fn demo() -> String {
-    String::from_utf8(common::read_spec(DEMO)).unwrap()
+    String::from_utf8(crate::common::read_spec(DEMO)).unwrap()
 }
 
 fn recounted() -> String {

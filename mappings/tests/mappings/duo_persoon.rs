@@ -2,9 +2,7 @@
 //! diacritics, tussenvoegsels, partial birth dates, absent optionals and maximum lengths; the
 //! commands they yield; typed errors.
 
-mod duo_fixtures;
-
-use duo_fixtures::*;
+use crate::duo_fixtures::*;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::persoon::{self, MutatieSoort};
 use knooppunt_registry::domain::Command;

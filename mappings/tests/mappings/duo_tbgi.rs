@@ -1,9 +1,6 @@
 //! TBG-i: the public demo, signals with parameters, commands, and typed errors.
 
-mod common;
-mod duo_fixtures;
-
-use duo_fixtures::*;
+use crate::duo_fixtures::*;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::codes::{StatusBepaling, Volgnummer};
 use knooppunt_mappings::duo::tbgi::{self, InschrijvingRef};
@@ -14,12 +11,12 @@ use knooppunt_registry::ids::{Brin, PersonId};
 const DEMO: &str = "duo-tbgi-demo_TBGI_25LX_2027_20251124.xml";
 
 fn demo() -> String {
-    String::from_utf8(common::read_spec(DEMO)).unwrap()
+    String::from_utf8(crate::common::read_spec(DEMO)).unwrap()
 }
 
 #[test]
 fn the_public_demo_has_masked_bsns_which_are_refused_by_field() {
-    let e = tbgi::parse(&common::read_spec(DEMO)).unwrap_err();
+    let e = tbgi::parse(&crate::common::read_spec(DEMO)).unwrap_err();
     assert_eq!(
         e.field(),
         Some("Bekostigingsgrondslagen/Inschrijving[1]/Burgerservicenummer")

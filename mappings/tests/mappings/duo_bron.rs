@@ -1,10 +1,7 @@
 //! BRON writer and reader: fixtures with snapshots, every emitted message validated against
 //! `docs/partners/bron-mbo-v1.xsd` (xmllint), round-trip properties, and typed errors.
 
-mod common;
-mod duo_fixtures;
-
-use duo_fixtures::*;
+use crate::duo_fixtures::*;
 use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::bron::{self, BronInhoud, BronPersoon, Naam};
 use knooppunt_mappings::duo::codes::*;
@@ -12,13 +9,13 @@ use knooppunt_mappings::duo::records::*;
 use proptest::prelude::*;
 
 fn xsd() -> std::path::PathBuf {
-    common::doc("partners/bron-mbo-v1.xsd")
+    crate::common::doc("partners/bron-mbo-v1.xsd")
 }
 
 /// Writes, validates against the XSD, reads back and compares; returns the XML.
 fn check(msg: &bron::BronBericht) -> String {
     let xml = bron::write(msg).expect("writes");
-    common::assert_valid_against(&xml, &xsd());
+    crate::common::assert_valid_against(&xml, &xsd());
     let back = bron::read(xml.as_bytes()).expect("reads back");
     assert_eq!(&back, msg);
     xml
@@ -304,6 +301,6 @@ proptest! {
     #[test]
     fn every_written_message_is_schema_valid(msg in arb_bericht()) {
         let xml = bron::write(&msg).unwrap();
-        common::assert_valid_against(&xml, &xsd());
+        crate::common::assert_valid_against(&xml, &xsd());
     }
 }
