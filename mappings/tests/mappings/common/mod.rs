@@ -1,6 +1,5 @@
 //! Test helpers shared by the mapping tests: XSD validation through libxml2's `xmllint`
 //! (installed by `scripts/services.sh`), and paths to the public specs in `../shared/specs/`.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,5 +1,4 @@
 //! Fixtures and proptest strategies shared by the DUO mapping tests.
-#![allow(dead_code)]
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use knooppunt_mappings::duo::bron::{BronBericht, BronInhoud, BronPersoon, Naam};
