@@ -8,7 +8,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Knooppunt: the mbo sector's exchange hub and core registry.
 #[derive(Debug, Parser)]
-#[command(name = "knooppunt", version, about)]
+#[command(
+    name = "knooppunt",
+    version,
+    about = "Knooppunt: the exchange hub and core registry of the Dutch mbo sector"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
