@@ -127,7 +127,9 @@ async fn run_in(
     c.seed_students = Some(false);
     c.store = StoreSettings::Postgres {
         url: config.database_url.clone(),
-        pool_size: 48,
+        // The node opens two pools of this size (registry; ops and API tables) and four relay
+        // connections: 2 × 40 + 4 fits PostgreSQL's stock max_connections of 100.
+        pool_size: 40,
         schema: Some(schema.to_owned()),
     };
     c.bus = BusSettings::Amqp {
