@@ -4,7 +4,7 @@
 //! partner's path ([`VaPartner::path`]) — validates it with [`va::parse_page`], and records it.
 //!
 //! Like the real receivers it deduplicates: per pgn it keeps the highest wijzigingsvolgnummer; a
-//! lower or equal one is answered 200 but only counted ([`VaSimulator::duplicates`]). Faults
+//! lower or equal one is answered 200 but only counted ([`Simulator::duplicates`]). Faults
 //! ([`SimFaults`]) come from configuration and can be changed while it runs.
 //!
 //! `GET /_sim/received` returns a summary for demos: per accepted item its wijzigingsvolgnummer,
@@ -77,7 +77,7 @@ impl Shared {
     }
 }
 
-/// A running VA partner simulator. Shut it down with [`VaSimulator::shutdown`] (dropping it
+/// A running VA partner simulator. Shut it down with [`Simulator::shutdown`] (dropping it
 /// also stops it).
 pub struct VaSimulator {
     shared: Arc<Shared>,
@@ -122,14 +122,10 @@ impl VaSimulator {
         Ok(VaSimulator { shared, server })
     }
 
-    /// The partner simulated.
-    pub fn partner(&self) -> VaPartner {
+    /// The VA recipient simulated. (What every simulator offers — URL, counts, faults,
+    /// shutdown — is the [`Simulator`] trait.)
+    pub fn recipient(&self) -> VaPartner {
         self.shared.partner
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:40123` (what a `VaAdapter` takes as endpoint).
-    pub fn url(&self) -> String {
-        self.server.url()
     }
 
     /// The statuses accepted (duplicates not included), in the order accepted.
@@ -145,33 +141,6 @@ impl VaSimulator {
     /// The items accepted with what came with them (municipality, message id), in order.
     pub fn received_items(&self) -> Vec<Received> {
         self.shared.lock().received.clone()
-    }
-
-    /// How many items were accepted (what [`VaSimulator::received`] would return), without
-    /// copying them: for polling until a partner has everything.
-    pub fn received_count(&self) -> usize {
-        self.shared.lock().received.len()
-    }
-
-    /// How many items were answered 200 but ignored because their pgn already had an equal or
-    /// higher wijzigingsvolgnummer.
-    pub fn duplicates(&self) -> usize {
-        self.shared.lock().duplicates
-    }
-
-    /// How many requests reached the status path (faulted ones included).
-    pub fn requests(&self) -> usize {
-        self.shared.faults.requests()
-    }
-
-    /// Replaces the faults.
-    pub fn set_faults(&self, faults: SimFaults) {
-        self.shared.faults.set(faults);
-    }
-
-    /// Stops the server: hanging requests end, open connections close; waits until it stopped.
-    pub async fn shutdown(&self) {
-        self.server.shutdown().await;
     }
 }
 
@@ -201,23 +170,26 @@ impl Simulator for VaSimulator {
     }
 
     fn received_count(&self) -> usize {
-        VaSimulator::received_count(self)
+        self.shared.lock().received.len()
     }
 
+    /// Items answered 200 but ignored because their pgn already had an equal or higher
+    /// wijzigingsvolgnummer.
     fn duplicates(&self) -> usize {
-        VaSimulator::duplicates(self)
+        self.shared.lock().duplicates
     }
 
+    /// Requests that reached the status path (faulted ones included).
     fn requests(&self) -> usize {
-        VaSimulator::requests(self)
+        self.shared.faults.requests()
     }
 
     fn set_faults(&self, faults: SimFaults) {
-        VaSimulator::set_faults(self, faults);
+        self.shared.faults.set(faults);
     }
 
     async fn shutdown(&self) {
-        VaSimulator::shutdown(self).await;
+        self.server.shutdown().await;
     }
 }
 

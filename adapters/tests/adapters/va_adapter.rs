@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use knooppunt_adapters::sim::SimFaults;
+use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaSimulator;
 use knooppunt_adapters::va::{ReadError, StoreVaReader, VaAdapter, VaPartner, VaReader};
 use knooppunt_adapters::{Adapter, Mode, Outcome, PermanentClass, TransientClass};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use chrono::{TimeZone, Utc};
-use knooppunt_adapters::sim::SimFaults;
+use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaPartner;
 use knooppunt_adapters::va::VaSimulator;
 use knooppunt_mappings::va::{self, VaStatus};
@@ -54,7 +54,7 @@ async fn post(sim: &VaSimulator, path: &str, body: impl Into<reqwest::Body>) -> 
 
 async fn post_page(sim: &VaSimulator, items: &[VaStatus]) -> u16 {
     let page = va::write_page(items).expect("page");
-    let path = sim.partner().path(None);
+    let path = sim.recipient().path(None);
     post(sim, &path, page).await.0
 }
 
@@ -284,7 +284,7 @@ async fn faults_come_from_configuration_and_apply_in_order() {
     let am = status("111222333", 1, AanmeldStatus::Aangemeld);
     let li = status("111222333", 2, AanmeldStatus::LeidtNietTotInschrijving);
     // 429 first (with Retry-After: 1), then 503, then served.
-    let path = sim.partner().path(None);
+    let path = sim.recipient().path(None);
     let r = client()
         .post(format!("{}{path}", sim.url()))
         .header("content-type", "application/json")
