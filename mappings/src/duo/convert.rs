@@ -2,7 +2,7 @@
 //! DUO-side keys get (volgnummers for BRON, OOK/BPV ids for an RO import).
 
 use knooppunt_registry::domain::{self as reg, BpvId, OokId};
-use knooppunt_registry::ids::{Brin, PersonId};
+use knooppunt_registry::ids::{Brin, Bsn, Onderwijsnummer, PersonId};
 use knooppunt_registry::reference;
 use uuid::Uuid;
 
@@ -188,4 +188,37 @@ pub fn geo_code(vak: reg::GeneriekVak) -> &'static str {
 /// The subject of a GEO code, when it is one of [`GEO_CODES`].
 pub fn geo_vak(code: &str) -> Option<reg::GeneriekVak> {
     GEO_CODES.iter().find(|(_, c)| *c == code).map(|(v, _)| *v)
+}
+
+/// The two person fields of DUO's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PersonField {
+    /// `Burgerservicenummer`.
+    Bsn,
+    /// `Onderwijsnummer`.
+    Onderwijsnummer,
+}
+
+/// DUO's rule for the person of a record, in every format (RO lines, BRON, TBG-i, persons):
+/// exactly one of BSN and onderwijsnummer. `path` names a field for an error (never its value).
+pub(crate) fn person_id(
+    bsn: Option<&str>,
+    onderwijsnummer: Option<&str>,
+    path: impl Fn(PersonField) -> String,
+) -> Result<PersonId, MappingError> {
+    match (bsn, onderwijsnummer) {
+        (Some(v), None) => v
+            .parse::<Bsn>()
+            .map(PersonId::Bsn)
+            .map_err(|e| MappingError::id(path(PersonField::Bsn), e)),
+        (None, Some(v)) => v
+            .parse::<Onderwijsnummer>()
+            .map(PersonId::Onderwijsnummer)
+            .map_err(|e| MappingError::id(path(PersonField::Onderwijsnummer), e)),
+        (Some(_), Some(_)) => Err(MappingError::invalid(
+            path(PersonField::Onderwijsnummer),
+            "either Burgerservicenummer or Onderwijsnummer, not both",
+        )),
+        (None, None) => Err(MappingError::missing(path(PersonField::Bsn))),
+    }
 }

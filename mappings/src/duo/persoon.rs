@@ -27,11 +27,12 @@
 //! and the changed `Persoon` or `Vooropleiding`.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use knooppunt_registry::ids::{Brin, Bsn, Onderwijsnummer, PersonId, Postcode};
+use knooppunt_registry::ids::{Brin, PersonId, Postcode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::codes::{Geboortedatum, Geslacht, Landcode, check_text, parse_bool, parse_date};
+use crate::duo::convert::{PersonField, person_id};
 use crate::error::MappingError;
 use crate::xml::{self, Element, Node};
 
@@ -177,21 +178,14 @@ impl PersoonNode for Node<'_> {
 
     fn person_id(&self) -> Result<PersonId, MappingError> {
         let field = |n: &str| self.path(n);
-        match (self.opt("Burgerservicenummer"), self.opt("Onderwijsnummer")) {
-            (Some(v), None) => v
-                .parse::<Bsn>()
-                .map(PersonId::Bsn)
-                .map_err(|e| MappingError::id(field("Burgerservicenummer"), e)),
-            (None, Some(v)) => v
-                .parse::<Onderwijsnummer>()
-                .map(PersonId::Onderwijsnummer)
-                .map_err(|e| MappingError::id(field("Onderwijsnummer"), e)),
-            (Some(_), Some(_)) => Err(MappingError::invalid(
-                field("Onderwijsnummer"),
-                "either Burgerservicenummer or Onderwijsnummer, not both",
-            )),
-            (None, None) => Err(MappingError::missing(field("Burgerservicenummer"))),
-        }
+        person_id(
+            self.opt("Burgerservicenummer"),
+            self.opt("Onderwijsnummer"),
+            |f| match f {
+                PersonField::Bsn => field("Burgerservicenummer"),
+                PersonField::Onderwijsnummer => field("Onderwijsnummer"),
+            },
+        )
     }
 }
 

@@ -8,13 +8,14 @@
 //! "no signal") is skipped. Unknown elements are ignored, so a DUO extension does not break us.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use knooppunt_registry::ids::{Brin, Bsn, Crebo, Onderwijsnummer, PersonId};
+use knooppunt_registry::ids::{Brin, Crebo, PersonId};
 use serde::{Deserialize, Serialize};
 
 use super::codes::{
     Leerroutefase, Leertraject, Niveau, StatusBepaling, Volgnummer, check_text, parse_bool,
     parse_date, parse_datetime, parse_decimal, parse_uint,
 };
+use crate::duo::convert::{PersonField, person_id};
 use crate::error::MappingError;
 use crate::xml::{self, Element, Node};
 
@@ -234,17 +235,14 @@ impl TbgiNode for Node<'_> {
     }
 
     fn persoon(&self) -> Result<PersonId, MappingError> {
-        match (self.opt("Burgerservicenummer"), self.opt("Onderwijsnummer")) {
-            (Some(_), None) => Ok(PersonId::Bsn(self.id::<Bsn>("Burgerservicenummer")?)),
-            (None, Some(_)) => Ok(PersonId::Onderwijsnummer(
-                self.id::<Onderwijsnummer>("Onderwijsnummer")?,
-            )),
-            (Some(_), Some(_)) => Err(MappingError::invalid(
-                self.path("Onderwijsnummer"),
-                "either Burgerservicenummer or Onderwijsnummer, not both",
-            )),
-            (None, None) => Err(MappingError::missing(self.path("Burgerservicenummer"))),
-        }
+        person_id(
+            self.opt("Burgerservicenummer"),
+            self.opt("Onderwijsnummer"),
+            |f| match f {
+                PersonField::Bsn => self.path("Burgerservicenummer"),
+                PersonField::Onderwijsnummer => self.path("Onderwijsnummer"),
+            },
+        )
     }
 
     fn signalen(&self) -> Result<Vec<Signaal>, MappingError> {

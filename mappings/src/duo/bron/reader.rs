@@ -3,7 +3,6 @@
 //! element is an error, so the reader and the schema cannot drift apart unnoticed.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use knooppunt_registry::ids::{Bsn, Onderwijsnummer, PersonId};
 
 use super::{BronBericht, BronInhoud, BronPersoon, MAX_MESSAGE_BYTES, NAMESPACE, Naam};
 use crate::duo::codes::{
@@ -11,6 +10,7 @@ use crate::duo::codes::{
     Leertraject, LocatiecodeVsv, Mutatiesoort, Niveau, Postcodecijfers, RedenUitschrijving,
     Volgnummer, Vrijstelling, parse_date, parse_jn, parse_uint,
 };
+use crate::duo::convert::{PersonField, person_id};
 use crate::duo::records::{
     Bpv, Diploma, ExtraOndersteuning, GeneriekExamenonderdeel, Inschrijving, Keuzedeel, Periode,
     Uitschrijving,
@@ -114,17 +114,14 @@ fn persoon(n: &Node<'_>) -> Result<BronPersoon, MappingError> {
         "Land",
         "Naam",
     ])?;
-    let id = match (n.opt("Burgerservicenummer"), n.opt("Onderwijsnummer")) {
-        (Some(_), None) => PersonId::Bsn(n.id::<Bsn>("Burgerservicenummer")?),
-        (None, Some(_)) => PersonId::Onderwijsnummer(n.id::<Onderwijsnummer>("Onderwijsnummer")?),
-        (Some(_), Some(_)) => {
-            return Err(MappingError::invalid(
-                n.path("Onderwijsnummer"),
-                "either Burgerservicenummer or Onderwijsnummer, not both",
-            ));
-        }
-        (None, None) => return Err(MappingError::missing(n.path("Burgerservicenummer"))),
-    };
+    let id = person_id(
+        n.opt("Burgerservicenummer"),
+        n.opt("Onderwijsnummer"),
+        |f| match f {
+            PersonField::Bsn => n.path("Burgerservicenummer"),
+            PersonField::Onderwijsnummer => n.path("Onderwijsnummer"),
+        },
+    )?;
     let naam = match n.el.child("Naam") {
         None => None,
         Some(_) => {

@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use chrono::NaiveDate;
-use knooppunt_registry::ids::{Bsn, Onderwijsnummer, PersonId};
+use knooppunt_registry::ids::PersonId;
 
 use super::records::*;
 use crate::duo::codes::{
@@ -13,6 +13,7 @@ use crate::duo::codes::{
     Leertraject, LocatiecodeVsv, Niveau, RedenUitschrijving, Volgnummer, Vrijstelling, parse_jn,
     parse_uint,
 };
+use crate::duo::convert::{PersonField, person_id};
 use crate::duo::lines::{self, Bom, Columns, Fields, LineReader};
 use crate::duo::records::{Bpv, ExtraOndersteuning, GeneriekExamenonderdeel, Keuzedeel, Periode};
 use crate::error::MappingError;
@@ -177,15 +178,10 @@ impl RoFields for Fields<'_> {
 
     /// Fields 0 and 1: exactly one of BSN and onderwijsnummer.
     fn persoon(&self) -> Result<PersonId, MappingError> {
-        match (self.opt(0), self.opt(1)) {
-            (Some(_), None) => Ok(PersonId::Bsn(self.id::<Bsn>(0)?)),
-            (None, Some(_)) => Ok(PersonId::Onderwijsnummer(self.id::<Onderwijsnummer>(1)?)),
-            (Some(_), Some(_)) => Err(MappingError::invalid(
-                self.path(1),
-                "either Burgerservicenummer or Onderwijsnummer, not both",
-            )),
-            (None, None) => Err(MappingError::missing(self.path(0))),
-        }
+        person_id(self.opt(0), self.opt(1), |f| match f {
+            PersonField::Bsn => self.path(0),
+            PersonField::Onderwijsnummer => self.path(1),
+        })
     }
 
     /// Fields 2 and 3: the diploma a result belongs to (both or neither).
