@@ -336,15 +336,15 @@ impl Metrics {
 
     /// The bus connection was lost and is usable again (rebuilt by the supervisor or recovered
     /// by the client library).
+    /// Counts only: the transport logs the reconnect itself, with its epoch.
     pub fn bus_reconnected(&self) {
-        tracing::info!("bus reconnected");
         self.reconnects.inc();
     }
 
     /// `count` publishes were not confirmed and are sent again.
     pub fn bus_republished(&self, count: u64) {
+        // Counts only: the transport logs the re-send itself, with the error and the round.
         if count > 0 {
-            tracing::warn!(count, "unconfirmed publishes sent again");
             self.republished.inc_by(count);
         }
     }
