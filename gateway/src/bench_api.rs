@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::bench::synthetic_person;
+use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use serde_json::json;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -141,7 +141,7 @@ async fn run_in(
     let reference = dir.join("reference.json");
     std::fs::write(
         &reference,
-        serde_json::to_vec(&knooppunt_registry::demo::reference_data())?,
+        serde_json::to_vec(&knooppunt_sample::reference_data())?,
     )
     .context("writing the sample reference data")?;
     c.reference.file = Some(reference);

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
+use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -4,7 +4,8 @@
 //!
 //! With the default feature `tools`: the demo, the benches and an institution's API client
 //! ([`demo`], [`bench`], [`bench_api`], [`client`]); a production build can leave them out
-//! (`--no-default-features`).
+//! (`--no-default-features`). The sandbox's sample data (reference data, students) is the crate
+//! `knooppunt-sample`, used only with the in-memory store.
 
 #[cfg(feature = "tools")]
 pub mod bench;
@@ -15,5 +16,4 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "tools")]
 pub mod demo;
-pub mod sandbox;
 pub mod serve;

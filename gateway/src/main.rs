@@ -183,7 +183,7 @@ fn main() -> anyhow::Result<()> {
             let store = knooppunt_registry::store::MemoryStore::new();
             let report = tokio::runtime::Runtime::new()?.block_on(async {
                 let mut out = std::io::stdout().lock();
-                knooppunt_registry::demo::run(&store, &mut out).await
+                knooppunt_sample::run(&store, &mut out).await
             })?;
             anyhow::ensure!(report.all_succeeded(), "demo: some steps were rejected");
             Ok(())

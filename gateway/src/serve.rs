@@ -36,7 +36,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
-use crate::sandbox::{SampleStudent, seed_students};
 use knooppunt_api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{
@@ -49,6 +48,7 @@ use knooppunt_bus::memory::MemoryTransport;
 use knooppunt_bus::relay::{Relay, RelayConfig};
 use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
 use knooppunt_bus::{Topology, Transport};
+use knooppunt_sample::{SampleStudent, seed_students};
 
 /// A running Knooppunt.
 pub struct Node {
@@ -202,9 +202,7 @@ impl Node {
             Some(path) => load_reference_file(path)?,
             None => match store.load_reference().await? {
                 Some(r) => r,
-                None if config.store == StoreSettings::Memory => {
-                    knooppunt_registry::demo::reference_data()
-                }
+                None if config.store == StoreSettings::Memory => knooppunt_sample::reference_data(),
                 None => anyhow::bail!(
                     "configuration `reference.file`: the store holds no reference data; give a \
                      reference data file (the sandbox's sample data is used with the in-memory \

@@ -6,10 +6,8 @@
 //! - [`partner`]: the chain partners, a closed type.
 //! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
 //! - [`reference`](mod@reference): institutions, opleidingen, schools — what the rules look up.
-//! - [`demo`]: sample reference data and one student's journey, runnable on any store.
 //! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
 
-pub mod demo;
 pub mod domain;
 pub mod envelope;
 pub mod ids;

@@ -13,13 +13,13 @@ use knooppunt_adapters::va::{ReadError, StoreVaReader, VaAdapter, VaPartner, VaR
 use knooppunt_adapters::{Adapter, Mode, Outcome, PermanentClass, TransientClass};
 use knooppunt_mappings::va::{self as va_map, VaContext};
 use knooppunt_ops::{AuditEntry, AuditTrail, Hop, MemoryAudit, payload_hash};
-use knooppunt_registry::demo::{self, AANMELDING};
 use knooppunt_registry::domain::{AanmeldStatus, Command, Event};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::policy::DenyReason;
 use knooppunt_registry::reference::{Leertraject, ReferenceData, RegionaalSysteem};
 use knooppunt_registry::store::{EventEnvelope, MemoryStore, Store, StoreError};
+use knooppunt_sample::{self as demo, AANMELDING};
 
 const LOCAL: &str = "127.0.0.1:0";
 

@@ -427,10 +427,10 @@ proptest! {
 /// the (recounted) demo decides without rejection on a fresh dossier of an institution at `krd`.
 #[test]
 fn the_import_commands_are_accepted_by_the_registry() {
-    use knooppunt_registry::demo::reference_data;
     use knooppunt_registry::domain::{DecideContext, Dossier};
     use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
     use knooppunt_registry::reference::Participation;
+    use knooppunt_sample::reference_data;
 
     let mut reference = reference_data();
     let brin: knooppunt_registry::ids::Brin = "27DV".parse().unwrap();

@@ -1,8 +1,8 @@
 //! The demo journey runs on the in-memory store and every step is accepted.
 
-use knooppunt_registry::demo;
 use knooppunt_registry::domain::{AanmeldStatus, BpvStatus, KeuzedeelUitslag, OokStatus};
 use knooppunt_registry::store::MemoryStore;
+use knooppunt_sample as demo;
 
 #[tokio::test]
 async fn the_demo_journey_succeeds_on_the_memory_store() {

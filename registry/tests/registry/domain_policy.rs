@@ -15,7 +15,6 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use knooppunt_registry::demo;
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, DossierKey};
 use knooppunt_registry::ids::{Brin, PersonId};
@@ -23,6 +22,7 @@ use knooppunt_registry::policy::{self, Access, Decision, DenyReason, Ground, Par
 use knooppunt_registry::reference::{
     Institution, Leertraject, Niveau, Participation, ReferenceData,
 };
+use knooppunt_sample as demo;
 
 const PARTS: [&str; 14] = [
     "personalia",

@@ -10,12 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
-use knooppunt_registry::demo;
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::{Brin, Crebo, PersonId};
 use knooppunt_registry::policy::Part;
 use knooppunt_registry::reference::ReferenceData;
+use knooppunt_sample as demo;
 use proptest::prelude::*;
 use uuid::Uuid;
 

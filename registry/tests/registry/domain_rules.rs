@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use knooppunt_registry::demo::{self, AANMELDING, BPV, OOK};
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::Brin;
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::policy::{Access, DenyReason, Part};
 use knooppunt_registry::reference::{Leertraject, Niveau, Participation, ReferenceData};
+use knooppunt_sample::{self as demo, AANMELDING, BPV, OOK};
 
 struct Harness {
     key: DossierKey,

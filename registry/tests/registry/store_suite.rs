@@ -473,7 +473,7 @@ async fn two_relays_keep_dossier_order(store: Shared) {
 
 async fn reference_data_round_trip(store: Shared) {
     assert_eq!(store.load_reference().await.unwrap(), None);
-    let sample = knooppunt_registry::demo::reference_data();
+    let sample = knooppunt_sample::reference_data();
     assert_ne!(sample, ReferenceData::default());
     store.save_reference(&sample).await.unwrap();
     assert_eq!(store.load_reference().await.unwrap(), Some(sample));

@@ -15,11 +15,11 @@ use knooppunt_bus::topology::{DEFAULT_EVENTS_EXCHANGE, work_queue};
 use knooppunt_bus::{
     AdapterQueues, BusError, Consumer, Message, Publish, Topology, Transport, headers,
 };
-use knooppunt_registry::demo;
 use knooppunt_registry::domain::{Command, Person};
 use knooppunt_registry::envelope::DossierKey;
 use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::store::{EventEnvelope, MemoryStore, PgStore, PgStoreConfig, Store};
+use knooppunt_sample as demo;
 use knooppunt_tests::{TestSchema, TestVhost, database_url};
 use tokio_util::sync::CancellationToken;
 

@@ -11,9 +11,9 @@ use knooppunt_bus::delivery::DeliveryConfig;
 use knooppunt_gateway::client::ApiClient;
 use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
 use knooppunt_gateway::serve::Node;
-use knooppunt_registry::demo::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_registry::domain::AanmeldStatus;
 use knooppunt_registry::partner::Partner;
+use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_tests::{TestSchema, TestVhost};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -96,7 +96,7 @@ async fn start(backend: Backend) -> Harness {
 fn reference_file(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join("reference.json");
-    let json = serde_json::to_vec(&knooppunt_registry::demo::reference_data()).unwrap();
+    let json = serde_json::to_vec(&knooppunt_sample::reference_data()).unwrap();
     std::fs::write(&file, json).unwrap();
     file
 }

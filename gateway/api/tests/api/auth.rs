@@ -3,7 +3,7 @@
 
 use knooppunt_api::auth::{ClientConfig, TokenError};
 use knooppunt_api::{ClientRegistry, TokenIssuer};
-use knooppunt_registry::demo;
+use knooppunt_sample as demo;
 
 #[test]
 fn sandbox_clients_one_per_institution_with_random_secrets() {

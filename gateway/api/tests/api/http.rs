@@ -407,7 +407,7 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
     a.assert_problem(422, "unknown_opleiding");
     assert_eq!(a.body["field"], "opleiding");
 
-    opl["opleiding"] = serde_json::json!(knooppunt_registry::demo::TIMMERMAN);
+    opl["opleiding"] = serde_json::json!(knooppunt_sample::TIMMERMAN);
     let a = send(&t.app, post("r6", &opl.to_string())).await;
     a.assert_problem(422, "opleiding_other_institution");
 
@@ -424,7 +424,7 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
 
     let big = format!(
         r#"{{"aanmelding_id":"{id}","student":{{"bsn":"{BSN}"}},"opleiding":"{}","cohort":"{}"}}"#,
-        knooppunt_registry::demo::SOFTWARE_DEVELOPER,
+        knooppunt_sample::SOFTWARE_DEVELOPER,
         "x".repeat(4096)
     );
     let a = send(&t.app, post("r8", &big)).await;

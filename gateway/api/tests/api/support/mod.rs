@@ -12,9 +12,9 @@ use knooppunt_api::tls::PeerIdentity;
 use knooppunt_api::{ApiState, ApiStore, ClientRegistry, MemoryApiStore, TokenIssuer, router};
 use knooppunt_ops::audit::MemoryAudit;
 use knooppunt_ops::metrics::Metrics;
-use knooppunt_registry::demo;
 use knooppunt_registry::ids::{Brin, Oin};
 use knooppunt_registry::store::MemoryStore;
+use knooppunt_sample as demo;
 use tower::ServiceExt;
 
 /// The secret of every test client.

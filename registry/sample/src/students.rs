@@ -186,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn seeding_twice_has_one_effect_and_ages_hold() {
         let store = MemoryStore::new();
-        let reference = knooppunt_registry::demo::reference_data();
+        let reference = crate::reference_data();
         let now = Utc::now();
         let a = seed_students(&store, &reference, now).await.unwrap();
         let b = seed_students(&store, &reference, now).await.unwrap();
