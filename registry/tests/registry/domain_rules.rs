@@ -387,6 +387,61 @@ fn ingeschreven_by_hand_needs_a_signed_ook_at_the_institution() {
     );
 }
 
+/// Walks a fresh aanmelding at `instelling` for `opleiding` to `ook_aangeboden` and asks for
+/// `ingeschreven`, reported by the institution itself.
+fn report_ingeschreven(instelling: &str, opleiding: uuid::Uuid) -> Result<Vec<Event>, Rejection> {
+    let mut h = Harness::after("dossier is opened");
+    let by = Actor::Institution {
+        brin: brin(instelling),
+    };
+    let id = AanmeldingId(uuid::Uuid::from_u128(77));
+    h.exec(
+        by.clone(),
+        at(2027, 2, 10, 9, 0),
+        &submit(77, opleiding, instelling),
+    )
+    .expect("aanmelding");
+    for status in [AanmeldStatus::Aangemeld, AanmeldStatus::OokAangeboden] {
+        h.exec(
+            by.clone(),
+            at(2027, 3, 1, 9, 0),
+            &Command::ChangeAanmeldingStatus {
+                aanmelding: id,
+                status,
+            },
+        )
+        .expect("status");
+    }
+    h.exec(
+        by,
+        at(2027, 6, 1, 9, 0),
+        &Command::ChangeAanmeldingStatus {
+            aanmelding: id,
+            status: AanmeldStatus::Ingeschreven,
+        },
+    )
+}
+
+#[test]
+fn a_va_institution_reports_ingeschreven_from_its_own_sis_without_an_ook_here() {
+    // 28AB is at level `va`: its OOKs live in its own SIS.
+    let events = report_ingeschreven("28AB", demo::MEDIAVORMGEVER).expect("ingeschreven");
+    assert!(matches!(
+        events.as_slice(),
+        [Event::AanmeldingStatusGewijzigd {
+            naar: AanmeldStatus::Ingeschreven,
+            ..
+        }]
+    ));
+    // From level `aanmelden` up the OOK lives here, and must be signed.
+    assert_eq!(
+        report_ingeschreven("27DV", demo::TIMMERMAN),
+        Err(Rejection::NoSignedOokAtInstitution {
+            instelling: brin("27DV")
+        })
+    );
+}
+
 #[test]
 fn offering_the_ook_reports_ook_aangeboden_and_signing_reports_ingeschreven() {
     let mut h = Harness::after("confirms: aangemeld");

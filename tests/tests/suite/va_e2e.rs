@@ -3,7 +3,7 @@
 //! simulators record what reached them; the tests assert who got what, in which order, and
 //! that a refusal comes back to the institution.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use knooppunt_adapters::sim::SimFaults;
@@ -235,6 +235,10 @@ async fn journey(backend: Backend) {
         (&groenland, sem, "aangemeld"),
         (&kustland, noor_k, "ook_aangeboden"),
         (&groenland, noor_g, "leidt_niet_tot_inschrijving"),
+        (&groenland, sem, "ingetrokken"),
+        // ROC Kustland is at level `va`: it reports `ingeschreven` from its own SIS, where the
+        // signed onderwijsovereenkomst is.
+        (&kustland, noor_k, "ingeschreven"),
     ] {
         let r = change(c, id, s).await;
         assert_eq!(r.status, 200, "{s}: {}", r.body);
@@ -242,18 +246,21 @@ async fn journey(backend: Backend) {
 
     use AanmeldStatus::*;
     let expected: BTreeMap<Partner, usize> = [
-        (Partner::Koppelpunt, 10),
-        (Partner::Intergrip, 6),
+        (Partner::Koppelpunt, 12),
+        (Partner::Intergrip, 7),
         (Partner::Digidoor, 2),
-        (Partner::Voroc, 2),
-        (Partner::Gemeenten, 4),
+        (Partner::Voroc, 3),
+        (Partner::Gemeenten, 5),
     ]
     .into_iter()
     .collect();
     settle(node, &expected).await;
 
     let koppelpunt = received(node, Partner::Koppelpunt);
-    assert_eq!(koppelpunt.len(), 10, "{koppelpunt:?}");
+    assert_eq!(koppelpunt.len(), 12, "{koppelpunt:?}");
+    // All six VA statuses went out.
+    let sent: BTreeSet<AanmeldStatus> = koppelpunt.iter().map(|(_, s)| *s).collect();
+    assert_eq!(sent, AanmeldStatus::ALL.into_iter().collect());
     let intergrip = received(node, Partner::Intergrip);
     // Only Noor's school is on Intergrip; her statuses arrive in the order they happened.
     assert_eq!(
@@ -261,13 +268,13 @@ async fn journey(backend: Backend) {
         intergrip.len(),
         "Intergrip got another student's status"
     );
-    assert_eq!(intergrip.len(), 6);
+    assert_eq!(intergrip.len(), 7);
     let digidoor = received(node, Partner::Digidoor);
     assert_eq!(of(&digidoor, DAAN), vec![Ontvangen, Aangemeld]);
     assert_eq!(digidoor.len(), 2);
     let voroc = received(node, Partner::Voroc);
-    assert_eq!(of(&voroc, SEM), vec![Ontvangen, Aangemeld]);
-    assert_eq!(voroc.len(), 2);
+    assert_eq!(of(&voroc, SEM), vec![Ontvangen, Aangemeld, Ingetrokken]);
+    assert_eq!(voroc.len(), 3);
     // The municipality hears of Noor's status changes only: not Daan (24), not Sem
     // (startkwalificatie), and not the submissions.
     let gemeenten = received(node, Partner::Gemeenten);
@@ -277,10 +284,11 @@ async fn journey(backend: Backend) {
             Aangemeld,
             Aangemeld,
             OokAangeboden,
-            LeidtNietTotInschrijving
+            LeidtNietTotInschrijving,
+            Ingeschreven
         ]
     );
-    assert_eq!(gemeenten.len(), 4);
+    assert_eq!(gemeenten.len(), 5);
     for (name, sim) in &node.simulators {
         assert_eq!(sim.duplicates(), 0, "{name} got a duplicate");
         // Per student, the wijzigingsvolgnummer only increases (order kept).
@@ -293,8 +301,8 @@ async fn journey(backend: Backend) {
     }
 
     // Each institution's feed holds its own aanmeldingen only.
-    let items = feed(&kustland, 3).await;
-    assert_eq!(items.len(), 3, "{items:?}");
+    let items = feed(&kustland, 4).await;
+    assert_eq!(items.len(), 4, "{items:?}");
     assert!(
         items
             .iter()

@@ -28,8 +28,8 @@ use crate::problem::{ErrorCode, Problem};
 ///   another's with 404 before the registry is asked), kept as before.
 /// - **422** — the request is well-formed but names something the rules refuse; fix the
 ///   request:
-///   - `NoSignedOokAtInstitution` (`no_signed_ook_at_institution`): `ingeschreven` needs a
-///     signed onderwijsovereenkomst at the institution. Reachable.
+///   - `NoSignedOokAtInstitution` (`no_signed_ook_at_institution`): from level `aanmelden` up,
+///     `ingeschreven` needs a signed onderwijsovereenkomst at the institution. Reachable.
 ///   - the reference checks of a submission, which the edge makes first with codes of its own
 ///     (see `aanmeldingen.rs`), so the registry's copy is answered exactly as the edge's:
 ///     `UnknownInstitution` and `ParticipationTooLow` → `institution_not_participating`,

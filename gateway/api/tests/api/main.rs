@@ -12,3 +12,4 @@ mod rejections;
 mod store;
 mod support;
 mod tls;
+mod va_statuses;

@@ -138,7 +138,11 @@ impl Rules<'_> {
         if !a.status.can_become(status) {
             return Err(transition(Part::VaStatus, &a.status, &status));
         }
+        // From level `aanmelden` up the onderwijsovereenkomst lives in Knooppunt, so `ingeschreven`
+        // needs a signed one there. An institution at level `va` holds the OOK in its own SIS and
+        // reports `ingeschreven` from there (design.md §2, level 1).
         if status == AanmeldStatus::Ingeschreven
+            && self.holds_ooks(&a.instelling)
             && !self
                 .d
                 .onderwijsovereenkomsten
@@ -150,6 +154,15 @@ impl Rules<'_> {
             });
         }
         Ok(vec![self.status_event(a, status)])
+    }
+
+    /// Whether Knooppunt holds the onderwijsovereenkomsten of `instelling`: from level `aanmelden`
+    /// up. An institution missing from the reference data is held to the stricter rule.
+    fn holds_ooks(&self, instelling: &Brin) -> bool {
+        self.ctx
+            .reference
+            .institution(instelling)
+            .is_none_or(|i| i.participatie >= Participation::Aanmelden)
     }
 
     /// A VA partner refused a status: told to the institution, nothing else changes.
