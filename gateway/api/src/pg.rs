@@ -17,11 +17,18 @@ use super::store::{
 static MIGRATOR: Migrator = Migrator::new(
     "api",
     "api_schema_migrations",
-    &[Migration {
-        version: 1,
-        name: "api",
-        sql: include_str!("../migrations/0001_api.sql"),
-    }],
+    &[
+        Migration {
+            version: 1,
+            name: "api",
+            sql: include_str!("../migrations/0001_api.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "idempotency_bound",
+            sql: include_str!("../migrations/0002_idempotency_bound.sql"),
+        },
+    ],
 );
 
 fn db(e: impl std::fmt::Display) -> ApiStoreError {
@@ -107,12 +114,14 @@ impl ApiStore for PgApiStore {
             return Ok(IdempotencyBegin::Started);
         }
         let stale_secs = stale_after.as_secs_f64();
-        // Take over an unfinished record of the same request once it is stale.
+        // Take over a released record of the same request, or an unfinished one once it is
+        // stale.
         let taken = client
             .execute(
-                "UPDATE api_idempotency SET started_at = now()
+                "UPDATE api_idempotency
+                 SET started_at = now(), released = false, prior_attempt = true
                  WHERE oin = $1 AND key = $2 AND request_hash = $3 AND status IS NULL
-                   AND started_at <= now() - make_interval(secs => $4)",
+                   AND (released OR started_at <= now() - make_interval(secs => $4))",
                 &[&oin, &key, &request_hash, &stale_secs],
             )
             .await
@@ -138,6 +147,7 @@ impl ApiStore for PgApiStore {
         }
         let status: Option<i32> = row.try_get(1).map_err(db)?;
         match status {
+            // Running (or released by another attempt in between: retry shortly).
             None => Ok(IdempotencyBegin::InProgress),
             Some(status) => Ok(IdempotencyBegin::Replay(StoredResponse {
                 status: u16::try_from(status)
@@ -170,15 +180,39 @@ impl ApiStore for PgApiStore {
         Ok(())
     }
 
-    async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
+    async fn release_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
         self.client()
             .await?
             .execute(
-                "DELETE FROM api_idempotency WHERE oin = $1 AND key = $2 AND status IS NULL",
+                "UPDATE api_idempotency SET released = true
+                 WHERE oin = $1 AND key = $2 AND status IS NULL",
                 &[&oin, &key],
             )
             .await
             .map_err(db)?;
+        Ok(())
+    }
+
+    async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM api_idempotency
+                 WHERE oin = $1 AND key = $2 AND status IS NULL AND NOT prior_attempt",
+                &[&oin, &key],
+            )
+            .await
+            .map_err(db)?;
+        if deleted == 0 {
+            client
+                .execute(
+                    "UPDATE api_idempotency SET released = true
+                     WHERE oin = $1 AND key = $2 AND status IS NULL",
+                    &[&oin, &key],
+                )
+                .await
+                .map_err(db)?;
+        }
         Ok(())
     }
 

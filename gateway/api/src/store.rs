@@ -40,8 +40,9 @@ pub struct StoredResponse {
 /// What [`ApiStore::begin_idempotent`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
-    /// No record (or a stale unfinished one): the caller now holds it and must complete or
-    /// abandon it.
+    /// No record, a released one of the same request (an earlier attempt failed with a 5xx)
+    /// or a stale unfinished one of the same request (its process died): the caller now holds
+    /// it and must complete, release or abandon it.
     Started,
     /// The same key and request were answered before: send this again.
     Replay(StoredResponse),
@@ -119,8 +120,10 @@ impl fmt::Debug for Webhook {
 /// The API's own persistence. Object safe: use it as `Arc<dyn ApiStore>`.
 #[async_trait]
 pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
-    /// Starts an idempotent request `(oin, key)` with the request's hash. An unfinished record
-    /// older than `stale_after` (its process died) is taken over.
+    /// Starts an idempotent request `(oin, key)` with the request's hash. A record keeps the
+    /// key bound to the hash it was first used with: another hash is [`IdempotencyBegin::Mismatch`]
+    /// whatever state the record is in. A released record of the same hash, and an unfinished
+    /// one older than `stale_after` (its process died), are taken over.
     async fn begin_idempotent(
         &self,
         oin: &str,
@@ -137,7 +140,14 @@ pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
         response: &StoredResponse,
     ) -> Result<(), ApiStoreError>;
 
-    /// Forgets a started request (it failed transiently; the same key may be tried again).
+    /// Releases a started request that failed transiently (a 5xx): the record stays bound to
+    /// its request hash, and the same request may start again at once.
+    async fn release_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError>;
+
+    /// Gives up a started request whose attempt executed nothing (its precheck refused). The
+    /// record is forgotten — the key may then be used for another request — unless an earlier
+    /// attempt of the same request may have executed something (it was released or taken
+    /// over), in which case the record is released and stays bound to its hash.
     async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError>;
 
     /// Indexes an aanmelding. Idempotent: indexing the same id again keeps the first entry.
@@ -201,7 +211,11 @@ enum Idem {
     Running {
         hash: String,
         since: std::time::Instant,
+        /// An earlier attempt of this request may have executed something.
+        prior_attempt: bool,
     },
+    /// An attempt failed transiently; the same request may start again.
+    Released { hash: String },
     Done {
         hash: String,
         response: StoredResponse,
@@ -246,22 +260,29 @@ impl ApiStore for MemoryApiStore {
     ) -> Result<IdempotencyBegin, ApiStoreError> {
         let mut inner = self.lock();
         let k = (oin.to_owned(), key.to_owned());
-        let outcome = match inner.idempotency.get(&k) {
-            None => IdempotencyBegin::Started,
+        let (outcome, prior_attempt) = match inner.idempotency.get(&k) {
+            None => (IdempotencyBegin::Started, false),
             Some(Idem::Done { hash, response }) => {
                 if hash == request_hash {
-                    IdempotencyBegin::Replay(response.clone())
+                    (IdempotencyBegin::Replay(response.clone()), false)
                 } else {
-                    IdempotencyBegin::Mismatch
+                    (IdempotencyBegin::Mismatch, false)
                 }
             }
-            Some(Idem::Running { hash, since }) => {
-                if hash != request_hash {
-                    IdempotencyBegin::Mismatch
-                } else if since.elapsed() >= stale_after {
-                    IdempotencyBegin::Started
+            Some(Idem::Released { hash }) => {
+                if hash == request_hash {
+                    (IdempotencyBegin::Started, true)
                 } else {
-                    IdempotencyBegin::InProgress
+                    (IdempotencyBegin::Mismatch, false)
+                }
+            }
+            Some(Idem::Running { hash, since, .. }) => {
+                if hash != request_hash {
+                    (IdempotencyBegin::Mismatch, false)
+                } else if since.elapsed() >= stale_after {
+                    (IdempotencyBegin::Started, true)
+                } else {
+                    (IdempotencyBegin::InProgress, false)
                 }
             }
         };
@@ -271,6 +292,7 @@ impl ApiStore for MemoryApiStore {
                 Idem::Running {
                     hash: request_hash.to_owned(),
                     since: std::time::Instant::now(),
+                    prior_attempt,
                 },
             );
         }
@@ -297,11 +319,29 @@ impl ApiStore for MemoryApiStore {
         Ok(())
     }
 
+    async fn release_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
+        let mut inner = self.lock();
+        let k = (oin.to_owned(), key.to_owned());
+        if let Some(Idem::Running { hash, .. }) = inner.idempotency.get(&k).cloned() {
+            inner.idempotency.insert(k, Idem::Released { hash });
+        }
+        Ok(())
+    }
+
     async fn abandon_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
         let mut inner = self.lock();
         let k = (oin.to_owned(), key.to_owned());
-        if matches!(inner.idempotency.get(&k), Some(Idem::Running { .. })) {
-            inner.idempotency.remove(&k);
+        match inner.idempotency.get(&k).cloned() {
+            Some(Idem::Running {
+                prior_attempt: false,
+                ..
+            }) => {
+                inner.idempotency.remove(&k);
+            }
+            Some(Idem::Running { hash, .. }) => {
+                inner.idempotency.insert(k, Idem::Released { hash });
+            }
+            _ => {}
         }
         Ok(())
     }

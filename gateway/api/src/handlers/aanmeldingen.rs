@@ -17,7 +17,7 @@ use knooppunt_registry::policy::{self, Access, Part, Subject};
 use knooppunt_registry::reference::AanbodRefusal;
 use uuid::Uuid;
 
-use super::idempotency::{IdempotencyKey, idempotent};
+use super::idempotency::{IdempotencyKey, IdempotentRequest, idempotent};
 use super::rejection::{
     aanmelding_exists, aanmeldperiode_gesloten, institution_not_participating,
     opleiding_other_institution, unknown_cohort, unknown_opleiding, unknown_school,
@@ -144,75 +144,69 @@ pub async fn submit_aanmelding(
         toeleverende_school: school.clone(),
         externe_referentie: externe,
     };
-    idempotent(
-        &state,
-        &caller,
-        &key,
-        "/api/v1/aanmeldingen",
-        &body,
-        precheck,
-        || async {
-            // An id indexed before belongs to whoever submitted it.
-            if let Some(existing) = state
-                .api_store
-                .find_aanmelding(aanmelding_id)
-                .await
-                .map_err(|e| unavailable_api(&e))?
-            {
-                let dossier_of_person = state
-                    .store
-                    .find_dossier(&person)
-                    .await
-                    .map_err(|e| unavailable_store(&e))?;
-                if existing.brin != caller.brin.as_str()
-                    || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
-                {
-                    return Err(aanmelding_exists());
-                }
-            }
-            let dossier = open_dossier(&state, &caller, &key, &person, now).await?;
-            let meta = command_meta(dossier, &caller, &key, "submit", now);
-            let outcome = state
+    let request = IdempotentRequest::post(&caller, &key, "/api/v1/aanmeldingen", &body);
+    idempotent(&state, &request, precheck, || async {
+        // An id indexed before belongs to whoever submitted it.
+        if let Some(existing) = state
+            .api_store
+            .find_aanmelding(aanmelding_id)
+            .await
+            .map_err(|e| unavailable_api(&e))?
+        {
+            let dossier_of_person = state
                 .store
-                .execute(meta, command, reference)
+                .find_dossier(&person)
                 .await
                 .map_err(|e| unavailable_store(&e))?;
-            let events = outcome_ok(outcome)?;
-            let view = events
-                .iter()
-                .find_map(|e| match &e.data {
-                    knooppunt_registry::domain::Event::AanmeldingIngediend { aanmelding } => {
-                        Some(AanmeldingView::from(aanmelding))
-                    }
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    tracing::error!("submit accepted without an AanmeldingIngediend event");
-                    Problem::internal()
-                })?;
-            state
-                .api_store
-                .index_aanmelding(aanmelding_id, caller.brin.as_str(), dossier.0)
-                .await
-                .map_err(|e| unavailable_api(&e))?;
-            state.api_metrics.aanmelding_submitted();
-            Ok(StoredResponse {
-                status: 201,
-                location: Some(format!("/api/v1/aanmeldingen/{aanmelding_id}")),
-                body: serde_json::to_value(&view).unwrap_or_default(),
+            if existing.brin != caller.brin.as_str()
+                || dossier_of_person.map(|k| k.0) != Some(existing.dossier)
+            {
+                return Err(aanmelding_exists());
+            }
+        }
+        let dossier = open_dossier(&state, &caller, &request, &person, now).await?;
+        let meta = command_meta(dossier, &caller, &request, "submit", now);
+        let outcome = state
+            .store
+            .execute(meta, command, reference)
+            .await
+            .map_err(|e| unavailable_store(&e))?;
+        let events = outcome_ok(outcome)?;
+        let view = events
+            .iter()
+            .find_map(|e| match &e.data {
+                knooppunt_registry::domain::Event::AanmeldingIngediend { aanmelding } => {
+                    Some(AanmeldingView::from(aanmelding))
+                }
+                _ => None,
             })
-        },
-    )
+            .ok_or_else(|| {
+                tracing::error!("submit accepted without an AanmeldingIngediend event");
+                Problem::internal()
+            })?;
+        state
+            .api_store
+            .index_aanmelding(aanmelding_id, caller.brin.as_str(), dossier.0)
+            .await
+            .map_err(|e| unavailable_api(&e))?;
+        state.api_metrics.aanmelding_submitted();
+        Ok(StoredResponse {
+            status: 201,
+            location: Some(format!("/api/v1/aanmeldingen/{aanmelding_id}")),
+            body: serde_json::to_value(&view).unwrap_or_default(),
+        })
+    })
     .await
 }
 
 /// Finds the student's dossier or opens it as the institution (the registry lets a known
-/// institution open a dossier). The ids are derived from the idempotency key, so a retry after
-/// a crash opens nothing twice.
+/// institution open a dossier). The ids are derived from the idempotency key and the request's
+/// hash, so a retry after a crash opens nothing twice, and another body under the same key
+/// (another student) cannot replay this opening.
 async fn open_dossier(
     state: &ApiState,
     caller: &Caller,
-    key: &IdempotencyKey,
+    request: &IdempotentRequest,
     person: &PersonId,
     now: DateTime<Utc>,
 ) -> Result<DossierKey, Problem> {
@@ -224,8 +218,8 @@ async fn open_dossier(
     {
         return Ok(k);
     }
-    let dossier = DossierKey(key.derived_id(caller, "dossier"));
-    let meta = command_meta(dossier, caller, key, "open", now);
+    let dossier = DossierKey(request.derived_id("dossier"));
+    let meta = command_meta(dossier, caller, request, "open", now);
     let outcome = state
         .store
         .execute(
@@ -318,17 +312,15 @@ pub async fn change_status(
     })?;
     let entry = own_entry(&state, &caller, id).await?;
     let path = format!("/api/v1/aanmeldingen/{id}/status");
+    let request = IdempotentRequest::post(&caller, &key, &path, &body);
     idempotent(
         &state,
-        &caller,
-        &key,
-        &path,
-        &body,
+        &request,
         || Ok(()),
         || async {
             let now = api_time();
             let dossier = DossierKey(entry.dossier);
-            let meta = command_meta(dossier, &caller, &key, "status", now);
+            let meta = command_meta(dossier, &caller, &request, "status", now);
             let outcome = state
                 .store
                 .execute(

@@ -63,11 +63,39 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
 
-    /// The id of one `step` of the caller's request under this key ([`derived_id`]): the same
-    /// on every retry, so a command has one effect.
-    pub fn derived_id(&self, caller: &Caller, step: &str) -> Uuid {
-        derived_id(caller.oin.as_str(), &self.0, step)
+/// One idempotent request: the caller's OIN, its `Idempotency-Key` and the SHA-256 of the
+/// request (method, canonical path, body). The record of the key is bound to the hash, and
+/// every registry id the request uses derives from all three ([`derived_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRequest {
+    oin: String,
+    key: String,
+    hash: String,
+}
+
+impl IdempotentRequest {
+    /// The `POST` of `caller` to the canonical `path` (the route with its values, not the URI
+    /// as sent) with `body` under `key`.
+    pub fn post(caller: &Caller, key: &IdempotencyKey, path: &str, body: &[u8]) -> Self {
+        Self {
+            oin: caller.oin.as_str().to_owned(),
+            key: key.as_str().to_owned(),
+            hash: request_hash(&Method::POST, path, body),
+        }
+    }
+
+    /// The hex SHA-256 of method, path and body.
+    pub fn request_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The id of one `step` of this request ([`derived_id`]): the same on every retry of the
+    /// same request, so a command has one effect; another body under the same key gets other
+    /// ids.
+    pub fn derived_id(&self, step: &str) -> Uuid {
+        derived_id(&self.oin, &self.key, &self.hash, step)
     }
 }
 
@@ -142,25 +170,25 @@ fn stored_to_response(stored: &StoredResponse, replayed: bool) -> Response {
     res
 }
 
-/// Runs `work` once per `(oin, Idempotency-Key)`: a replay with the same request (`POST` to
-/// `path` with `body`) gets the stored answer, another request under the same key is refused, a
-/// concurrent one gets 409. `path` is the canonical path (the one the stored hash was made
-/// with), not the URI as sent.
+/// Runs `work` once per `(oin, Idempotency-Key)` ([`IdempotentRequest`]): a replay with the
+/// same request gets the stored answer, another request under the same key is refused (422
+/// `idempotency_key_reused`), a concurrent one gets 409.
 ///
 /// `precheck` runs after the key is looked up and before `work`: a replay is answered from the
 /// record even when the precheck would now refuse (say, the aanmeldperiode closed since), and a
-/// precheck's refusal is not recorded, so the caller may correct the request.
+/// precheck's refusal is not recorded, so the caller may correct the request — unless an
+/// earlier attempt of the same request may have run (it failed with a 5xx or died), in which
+/// case the key stays bound to that request.
 ///
 /// `Ok` is the answer to send, fresh or replayed — also a refusal `work` returned, which is
-/// recorded like a success. `Err` is a problem that is not recorded: the key was reused or is
-/// busy, the store is down, the precheck refused, or `work` failed with a 5xx (so a retry with
-/// the same key runs again).
+/// recorded like a success. `Err` is a problem that is not recorded as the answer: the key was
+/// reused or is busy, the store is down, the precheck refused, or `work` failed with a 5xx. After
+/// a 5xx the record is kept, bound to the request's hash, and released: the same request may be
+/// retried at once (it derives the same command ids, so what the first attempt executed is not
+/// executed twice), another body under the key is answered 422.
 pub(super) async fn idempotent<P, F, Fut>(
     state: &ApiState,
-    caller: &Caller,
-    key: &IdempotencyKey,
-    path: &str,
-    body: &[u8],
+    request: &IdempotentRequest,
     precheck: P,
     work: F,
 ) -> Result<Response, Problem>
@@ -169,11 +197,15 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<StoredResponse, Problem>>,
 {
-    let (oin, key) = (caller.oin.as_str(), key.as_str());
-    let hash = request_hash(&Method::POST, path, body);
+    let (oin, key) = (request.oin.as_str(), request.key.as_str());
     let begun = state
         .api_store
-        .begin_idempotent(oin, key, &hash, state.limits.idempotency_stale_after)
+        .begin_idempotent(
+            oin,
+            key,
+            request.request_hash(),
+            state.limits.idempotency_stale_after,
+        )
         .await
         .map_err(|e| unavailable_api(&e))?;
     match begun {
@@ -199,8 +231,9 @@ where
     let stored = match work().await {
         Ok(stored) => stored,
         Err(problem) if problem.status_code().is_server_error() => {
-            if let Err(e) = state.api_store.abandon_idempotent(oin, key).await {
-                tracing::warn!(error = %e, "could not abandon an idempotency record");
+            if let Err(e) = state.api_store.release_idempotent(oin, key).await {
+                // The record stays busy until it is stale; still bound to this request.
+                tracing::warn!(error = %e, "could not release an idempotency record");
             }
             return Err(problem);
         }

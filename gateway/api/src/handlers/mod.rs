@@ -41,14 +41,17 @@ pub use self::rejection::*;
 pub use self::token::*;
 pub use self::webhook::*;
 
-/// Namespace of the command ids derived from `(oin, idempotency key, step)`.
-const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6b6e_6f6f_7070_5a01_8a70_6900_0000_0001);
+/// Namespace of the command ids derived from `(oin, idempotency key, request hash, step)`.
+const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6b6e_6f6f_7070_5a01_8a70_6900_0000_0002);
 
-/// A deterministic id for one step of one idempotent request.
-pub fn derived_id(oin: &str, key: &str, step: &str) -> Uuid {
+/// A deterministic id for one step of one idempotent request: the caller's OIN, its
+/// `Idempotency-Key` and the SHA-256 of the request (method, path, body) all go in, so the same
+/// key with another body can never replay a command of the first body (say, the opening of
+/// another student's dossier).
+pub fn derived_id(oin: &str, key: &str, request_hash: &str, step: &str) -> Uuid {
     Uuid::new_v5(
         &COMMAND_NAMESPACE,
-        format!("{oin}\n{key}\n{step}").as_bytes(),
+        format!("{oin}\n{key}\n{request_hash}\n{step}").as_bytes(),
     )
 }
 
@@ -63,17 +66,17 @@ fn unavailable_api(e: &super::store::ApiStoreError) -> Problem {
 }
 
 /// The meta of the command of one `step` of an idempotent request: the caller as actor, and as
-/// id (also correlation and causation id) the one derived from the caller and its key, so a
-/// retry sends the same command.
+/// id (also correlation and causation id) the one derived from the caller, its key and the
+/// request's hash, so a retry of the same request sends the same command.
 fn command_meta(
     dossier: DossierKey,
     caller: &Caller,
-    key: &IdempotencyKey,
+    request: &IdempotentRequest,
     step: &str,
     now: DateTime<Utc>,
 ) -> CommandMeta {
     let mut meta = CommandMeta::new(dossier, caller.actor(), now);
-    meta.id = key.derived_id(caller, step);
+    meta.id = request.derived_id(step);
     meta.correlation_id = meta.id;
     meta.causation_id = meta.id;
     meta

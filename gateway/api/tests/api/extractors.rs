@@ -56,20 +56,33 @@ fn idempotency_key_accepts_1_to_255_visible_ascii_and_names_the_header_otherwise
 }
 
 #[test]
-fn the_derived_ids_depend_on_the_caller_key_and_step_only() {
+fn the_derived_ids_depend_on_the_caller_key_request_and_step() {
+    use knooppunt_api::handlers::IdempotentRequest;
     let a = key(Some(b"same")).expect("key");
-    let b = key(Some(b"same")).expect("key");
+    let b = key(Some(b"other")).expect("key");
     let caller = |brin: knooppunt_registry::ids::Brin| knooppunt_api::Caller {
         oin: brin.oin(),
         brin,
     };
     let (c1, c2) = (caller(brin_a()), caller(brin_b()));
-    assert_eq!(a.derived_id(&c1, "submit"), b.derived_id(&c1, "submit"));
-    assert_ne!(a.derived_id(&c1, "submit"), a.derived_id(&c1, "open"));
-    assert_ne!(a.derived_id(&c1, "submit"), a.derived_id(&c2, "submit"));
+    let r = |c: &knooppunt_api::Caller, k, body: &[u8]| {
+        IdempotentRequest::post(c, k, "/api/v1/aanmeldingen", body)
+    };
+    let base = r(&c1, &a, b"{}").derived_id("submit");
+    assert_eq!(base, r(&c1, &a, b"{}").derived_id("submit"));
+    assert_ne!(base, r(&c1, &a, b"{}").derived_id("open"));
+    assert_ne!(base, r(&c2, &a, b"{}").derived_id("submit"));
+    assert_ne!(base, r(&c1, &b, b"{}").derived_id("submit"));
+    // Another body under the same key: other ids.
+    assert_ne!(base, r(&c1, &a, b"{ }").derived_id("submit"));
+    assert_ne!(
+        base,
+        IdempotentRequest::post(&c1, &a, "/api/v1/other", b"{}").derived_id("submit")
+    );
+    let req = r(&c1, &a, b"{}");
     assert_eq!(
-        a.derived_id(&c1, "submit"),
-        knooppunt_api::handlers::derived_id(c1.oin.as_str(), "same", "submit")
+        base,
+        knooppunt_api::handlers::derived_id(c1.oin.as_str(), "same", req.request_hash(), "submit")
     );
 }
 

@@ -6,6 +6,7 @@ mod extractors;
 mod feed;
 mod fuzz;
 mod http;
+mod idempotency;
 mod no_echo;
 mod openapi_conformance;
 mod rejections;

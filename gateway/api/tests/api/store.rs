@@ -92,6 +92,52 @@ async fn idempotency(s: &dyn ApiStore) {
     );
 }
 
+async fn idempotency_stays_bound(s: &dyn ApiStore) {
+    let long = Duration::from_secs(3600);
+    let begin = |key: &'static str, hash: &'static str| async move {
+        s.begin_idempotent("oin3", key, hash, long)
+            .await
+            .expect("begin")
+    };
+    // Released after a 5xx: the same request starts again at once, another is refused.
+    assert_eq!(begin("r", "h1").await, IdempotencyBegin::Started);
+    s.release_idempotent("oin3", "r").await.expect("release");
+    assert_eq!(begin("r", "h2").await, IdempotencyBegin::Mismatch);
+    assert_eq!(begin("r", "h1").await, IdempotencyBegin::Started);
+    assert_eq!(begin("r", "h1").await, IdempotencyBegin::InProgress);
+    // A retry refused by its precheck does not free the key: an earlier attempt may have run.
+    s.abandon_idempotent("oin3", "r").await.expect("abandon");
+    assert_eq!(begin("r", "h2").await, IdempotencyBegin::Mismatch);
+    assert_eq!(begin("r", "h1").await, IdempotencyBegin::Started);
+    let response = StoredResponse {
+        status: 200,
+        location: None,
+        body: serde_json::json!({"b": 2}),
+    };
+    s.complete_idempotent("oin3", "r", &response)
+        .await
+        .expect("complete");
+    assert_eq!(begin("r", "h1").await, IdempotencyBegin::Replay(response));
+    // Releasing a finished record does nothing.
+    s.release_idempotent("oin3", "r").await.expect("release");
+    assert_eq!(begin("r", "h2").await, IdempotencyBegin::Mismatch);
+
+    // A first attempt refused by its precheck executed nothing: the key is free again.
+    assert_eq!(begin("a", "h1").await, IdempotencyBegin::Started);
+    s.abandon_idempotent("oin3", "a").await.expect("abandon");
+    assert_eq!(begin("a", "h2").await, IdempotencyBegin::Started);
+    // A stale record taken over may have run: a refusal of the takeover keeps the key bound.
+    assert_eq!(
+        s.begin_idempotent("oin3", "a", "h2", Duration::ZERO)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    s.abandon_idempotent("oin3", "a").await.expect("abandon");
+    assert_eq!(begin("a", "h1").await, IdempotencyBegin::Mismatch);
+    assert_eq!(begin("a", "h2").await, IdempotencyBegin::Started);
+}
+
 async fn index(s: &dyn ApiStore) {
     let (a1, a2, a3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let (d1, d2) = (Uuid::new_v4(), Uuid::new_v4());
@@ -198,6 +244,7 @@ async fn webhooks(s: &dyn ApiStore) {
 
 async fn suite(s: &dyn ApiStore) {
     idempotency(s).await;
+    idempotency_stays_bound(s).await;
     index(s).await;
     feed(s).await;
     webhooks(s).await;
