@@ -80,7 +80,8 @@ pub struct ApiLimits {
     pub max_wait: Duration,
     /// How often a long-poll looks at the feed (default 250 ms).
     pub feed_poll_interval: Duration,
-    /// After how long an unfinished idempotent request may be taken over (default 60 s).
+    /// After how long an unfinished idempotent request may be taken over even when its holder
+    /// still looks live (default 60 s). A record whose holder instance died is free at once.
     pub idempotency_stale_after: Duration,
     /// Default page size.
     pub default_page: usize,
@@ -127,6 +128,9 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// Limits.
     pub limits: ApiLimits,
+    /// This node's API instance: the holder of the idempotency records it is handling (random,
+    /// made by [`ApiState::new`]).
+    pub instance: store::InstanceId,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -134,6 +138,7 @@ impl std::fmt::Debug for ApiState {
         f.debug_struct("ApiState")
             .field("clients", &self.clients.len())
             .field("require_client_cert", &self.require_client_cert)
+            .field("instance", &self.instance)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -164,6 +169,7 @@ impl ApiState {
             require_client_cert: true,
             readiness: Arc::new(AlwaysReady),
             limits: ApiLimits::default(),
+            instance: store::InstanceId::random(),
         }
     }
 }

@@ -1,15 +1,18 @@
 //! [`ApiStore`] on PostgreSQL (deadpool-postgres), tables `api_*` from
 //! `gateway/api/migrations/0001_api.sql`, applied by [`migrate`].
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{ClientWrapper, Object, Pool};
 use knooppunt_registry::store::{Migration, Migrator};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::store::{
-    ApiStore, ApiStoreError, FeedItem, IdempotencyBegin, IndexedAanmelding, NewFeedItem,
-    StoredResponse, Webhook,
+    ApiStore, ApiStoreError, FeedItem, IdempotencyBegin, IndexedAanmelding, InstanceId,
+    NewFeedItem, StoredResponse, Webhook,
 };
 
 /// The API's migrations, run by the registry's one runner (checksums, per-schema lock
@@ -28,6 +31,11 @@ static MIGRATOR: Migrator = Migrator::new(
             name: "idempotency_bound",
             sql: include_str!("../migrations/0002_idempotency_bound.sql"),
         },
+        Migration {
+            version: 3,
+            name: "idempotency_holder",
+            sql: include_str!("../migrations/0003_idempotency_holder.sql"),
+        },
     ],
 );
 
@@ -42,20 +50,72 @@ pub async fn migrate(pool: &Pool) -> Result<(), ApiStoreError> {
     MIGRATOR.run_pool(pool).await.map(drop).map_err(db)
 }
 
+/// The first key of an instance's liveness lock (per schema, so test schemas do not meet).
+const INSTANCE_LOCK_NS: &str =
+    "hashtext('knooppunt-api-instance:' || coalesce(current_schema(), ''))";
+
 /// The PostgreSQL [`ApiStore`].
-#[derive(Debug, Clone)]
+///
+/// An instance that begins an idempotent request first makes sure it is live: it holds the
+/// session advisory lock `(INSTANCE_LOCK_NS, instance id)` on a connection taken out of the pool
+/// (one per instance, normally one per node). Closing that connection — [`ApiStore::end_instance`],
+/// dropping the store, or the process dying — drops the lock, and the instance's unfinished
+/// records are free for every other instance at once.
+#[derive(Clone)]
 pub struct PgApiStore {
     pool: Pool,
+    leases: Arc<tokio::sync::Mutex<HashMap<InstanceId, ClientWrapper>>>,
+}
+
+impl std::fmt::Debug for PgApiStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgApiStore").finish_non_exhaustive()
+    }
 }
 
 impl PgApiStore {
     /// A store on `pool` (run [`migrate`] first).
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            leases: Arc::default(),
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, ApiStoreError> {
         self.pool.get().await.map_err(db)
+    }
+
+    /// Takes the liveness lock of `instance` unless its connection holds it already. When
+    /// another session holds it (an id collision, or the server has not yet noticed the old
+    /// connection of this instance is gone) the instance goes on without it: its records may
+    /// then be taken over by another instance, which only means a retry of the same request
+    /// runs twice — with the same command ids, so with one effect.
+    async fn ensure_live(&self, instance: InstanceId) -> Result<(), ApiStoreError> {
+        let mut leases = self.leases.lock().await;
+        if leases.get(&instance).is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        leases.remove(&instance);
+        let client = Object::take(self.client().await?);
+        let got: bool = client
+            .query_one(
+                &format!("SELECT pg_try_advisory_lock({INSTANCE_LOCK_NS}, $1)"),
+                &[&instance.get()],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if got {
+            leases.insert(instance, client);
+        } else {
+            tracing::warn!(
+                instance = instance.get(),
+                "the liveness lock of this API instance is held by another session"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -99,14 +159,17 @@ impl ApiStore for PgApiStore {
         oin: &str,
         key: &str,
         request_hash: &str,
+        holder: InstanceId,
         stale_after: std::time::Duration,
     ) -> Result<IdempotencyBegin, ApiStoreError> {
+        self.ensure_live(holder).await?;
+        let holder = holder.get();
         let client = self.client().await?;
         let inserted = client
             .execute(
-                "INSERT INTO api_idempotency (oin, key, request_hash) VALUES ($1, $2, $3)
+                "INSERT INTO api_idempotency (oin, key, request_hash, holder) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (oin, key) DO NOTHING",
-                &[&oin, &key, &request_hash],
+                &[&oin, &key, &request_hash, &holder],
             )
             .await
             .map_err(db)?;
@@ -114,15 +177,25 @@ impl ApiStore for PgApiStore {
             return Ok(IdempotencyBegin::Started);
         }
         let stale_secs = stale_after.as_secs_f64();
-        // Take over a released record of the same request, or an unfinished one once it is
-        // stale.
+        // Take over a released record of the same request, an unfinished one whose holder is
+        // another instance that holds no liveness lock (it died), or one that is stale.
         let taken = client
             .execute(
-                "UPDATE api_idempotency
-                 SET started_at = now(), released = false, prior_attempt = true
-                 WHERE oin = $1 AND key = $2 AND request_hash = $3 AND status IS NULL
-                   AND (released OR started_at <= now() - make_interval(secs => $4))",
-                &[&oin, &key, &request_hash, &stale_secs],
+                &format!(
+                    "UPDATE api_idempotency
+                     SET started_at = now(), released = false, prior_attempt = true, holder = $5
+                     WHERE oin = $1 AND key = $2 AND request_hash = $3 AND status IS NULL
+                       AND (released
+                            OR started_at <= now() - make_interval(secs => $4)
+                            OR (holder IS DISTINCT FROM $5 AND NOT EXISTS (
+                                SELECT 1 FROM pg_locks
+                                WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                                  AND database = (SELECT oid FROM pg_database
+                                                  WHERE datname = current_database())
+                                  AND classid::bigint = ({INSTANCE_LOCK_NS}::bigint & 4294967295)
+                                  AND objid::bigint = api_idempotency.holder::bigint)))"
+                ),
+                &[&oin, &key, &request_hash, &stale_secs, &holder],
             )
             .await
             .map_err(db)?;
@@ -177,6 +250,22 @@ impl ApiStore for PgApiStore {
             )
             .await
             .map_err(db)?;
+        Ok(())
+    }
+
+    async fn end_instance(&self, instance: InstanceId) -> Result<(), ApiStoreError> {
+        let lease = self.leases.lock().await.remove(&instance);
+        if let Some(client) = lease {
+            // Unlocked explicitly, so the lock is gone when this returns (closing alone lets the
+            // server notice in its own time).
+            client
+                .execute(
+                    &format!("SELECT pg_advisory_unlock({INSTANCE_LOCK_NS}, $1)"),
+                    &[&instance.get()],
+                )
+                .await
+                .map_err(db)?;
+        }
         Ok(())
     }
 

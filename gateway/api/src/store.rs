@@ -37,6 +37,40 @@ pub struct StoredResponse {
     pub body: serde_json::Value,
 }
 
+/// The id of one node's API instance: a random positive 31-bit number made with its
+/// [`ApiState`](crate::ApiState). It holds the idempotency records of the requests the instance
+/// is handling; a record held by an instance that is no longer live is free at once, so a key
+/// whose request died with its node (`kill -9`) is not busy until the record is stale.
+///
+/// Liveness is the store's: on PostgreSQL a session advisory lock the instance holds on a
+/// connection of its own (released by the server the moment the process dies), in memory the
+/// instances not ended with [`ApiStore::end_instance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(i32);
+
+impl InstanceId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(rand::random_range(1..=i32::MAX))
+    }
+
+    /// The id `n`, when it is positive (tests give fixed ids).
+    pub const fn new(n: i32) -> Option<Self> {
+        if n > 0 { Some(Self(n)) } else { None }
+    }
+
+    /// The number.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// What [`ApiStore::begin_idempotent`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
@@ -120,17 +154,23 @@ impl fmt::Debug for Webhook {
 /// The API's own persistence. Object safe: use it as `Arc<dyn ApiStore>`.
 #[async_trait]
 pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
-    /// Starts an idempotent request `(oin, key)` with the request's hash. A record keeps the
-    /// key bound to the hash it was first used with: another hash is [`IdempotencyBegin::Mismatch`]
-    /// whatever state the record is in. A released record of the same hash, and an unfinished
-    /// one older than `stale_after` (its process died), are taken over.
+    /// Starts an idempotent request `(oin, key)` with the request's hash, held by `holder`. A
+    /// record keeps the key bound to the hash it was first used with: another hash is
+    /// [`IdempotencyBegin::Mismatch`] whatever state the record is in. A released record of the
+    /// same hash, an unfinished one held by another instance that is no longer live (its process
+    /// died), and an unfinished one older than `stale_after`, are taken over.
     async fn begin_idempotent(
         &self,
         oin: &str,
         key: &str,
         request_hash: &str,
+        holder: InstanceId,
         stale_after: std::time::Duration,
     ) -> Result<IdempotencyBegin, ApiStoreError>;
+
+    /// Ends an instance (a graceful stop; tests use it for a process that died): the unfinished
+    /// records it holds are free at once for every other instance.
+    async fn end_instance(&self, instance: InstanceId) -> Result<(), ApiStoreError>;
 
     /// Stores the answer of a started request.
     async fn complete_idempotent(
@@ -213,6 +253,8 @@ enum Idem {
         since: std::time::Instant,
         /// An earlier attempt of this request may have executed something.
         prior_attempt: bool,
+        /// The instance handling it.
+        holder: InstanceId,
     },
     /// An attempt failed transiently; the same request may start again.
     Released { hash: String },
@@ -225,6 +267,7 @@ enum Idem {
 #[derive(Debug, Default)]
 struct Inner {
     idempotency: HashMap<(String, String), Idem>,
+    ended: std::collections::HashSet<InstanceId>,
     index: BTreeMap<Uuid, IndexedAanmelding>,
     index_seq: i64,
     feeds: HashMap<String, Vec<FeedItem>>,
@@ -256,9 +299,11 @@ impl ApiStore for MemoryApiStore {
         oin: &str,
         key: &str,
         request_hash: &str,
+        holder: InstanceId,
         stale_after: std::time::Duration,
     ) -> Result<IdempotencyBegin, ApiStoreError> {
         let mut inner = self.lock();
+        let dead = |h: &InstanceId| *h != holder && inner.ended.contains(h);
         let k = (oin.to_owned(), key.to_owned());
         let (outcome, prior_attempt) = match inner.idempotency.get(&k) {
             None => (IdempotencyBegin::Started, false),
@@ -276,10 +321,15 @@ impl ApiStore for MemoryApiStore {
                     (IdempotencyBegin::Mismatch, false)
                 }
             }
-            Some(Idem::Running { hash, since, .. }) => {
+            Some(Idem::Running {
+                hash,
+                since,
+                holder: running,
+                ..
+            }) => {
                 if hash != request_hash {
                     (IdempotencyBegin::Mismatch, false)
-                } else if since.elapsed() >= stale_after {
+                } else if dead(running) || since.elapsed() >= stale_after {
                     (IdempotencyBegin::Started, true)
                 } else {
                     (IdempotencyBegin::InProgress, false)
@@ -293,6 +343,7 @@ impl ApiStore for MemoryApiStore {
                     hash: request_hash.to_owned(),
                     since: std::time::Instant::now(),
                     prior_attempt,
+                    holder,
                 },
             );
         }
@@ -316,6 +367,11 @@ impl ApiStore for MemoryApiStore {
                 },
             );
         }
+        Ok(())
+    }
+
+    async fn end_instance(&self, instance: InstanceId) -> Result<(), ApiStoreError> {
+        self.lock().ended.insert(instance);
         Ok(())
     }
 

@@ -204,6 +204,7 @@ where
             oin,
             key,
             request.request_hash(),
+            state.instance,
             state.limits.idempotency_stale_after,
         )
         .await

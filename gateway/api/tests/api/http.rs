@@ -640,6 +640,7 @@ async fn the_same_key_and_body_has_one_effect_and_the_same_answer() {
             oin.as_str(),
             "busy",
             &hash,
+            t.state.instance,
             std::time::Duration::from_secs(60),
         )
         .await

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::support::*;
 use async_trait::async_trait;
 use axum::http::StatusCode;
+use knooppunt_api::ApiStore;
 use knooppunt_api::handlers::IDEMPOTENT_REPLAYED;
 use knooppunt_registry::domain::{AanmeldingId, Command, Dossier};
 use knooppunt_registry::envelope::{CommandMeta, DossierKey};
@@ -212,4 +213,54 @@ async fn a_refused_first_attempt_frees_its_key_a_failed_one_binds_it() {
         .assert_problem(422, "idempotency_key_reused");
     let a = send(&t.app, post("fix", &aanmelding_body(id, BSN))).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_node_died_is_handled_at_once_not_busy() {
+    // The old node began the request and died (its instance ended); the restarted node is a
+    // new instance on the same store. Its retry is handled at once instead of 409 for 60 s.
+    let t = test_api();
+    let brin = brin_a();
+    let tok = token(&t.app, &brin).await;
+    let id = Uuid::new_v4();
+    let body = aanmelding_body(id, BSN);
+    let request = knooppunt_api::handlers::IdempotentRequest::post(
+        &knooppunt_api::Caller {
+            oin: brin.oin(),
+            brin: brin.clone(),
+        },
+        &knooppunt_api::handlers::IdempotencyKey::from_headers(&{
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("idempotency-key", "died".parse().expect("header"));
+            h
+        })
+        .expect("key"),
+        "/api/v1/aanmeldingen",
+        body.as_bytes(),
+    );
+    let old = t.state.instance;
+    t.api_store
+        .begin_idempotent(
+            brin.oin().as_str(),
+            "died",
+            request.request_hash(),
+            old,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("begin");
+    // While the old instance lives, another node sees the key busy.
+    let mut restarted = t.state.clone();
+    restarted.instance = knooppunt_api::store::InstanceId::random();
+    let app = knooppunt_api::router(restarted);
+    submit(&app, &tok, &brin, "died", id, BSN)
+        .await
+        .assert_problem(409, "request_in_progress");
+    t.api_store.end_instance(old).await.expect("end");
+    let a = submit(&app, &tok, &brin, "died", id, BSN).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    // Another body under the key is still refused.
+    submit(&app, &tok, &brin, "died", Uuid::new_v4(), BSN2)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
 }

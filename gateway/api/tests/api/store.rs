@@ -4,9 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::PgSchema;
-use knooppunt_api::store::{IdempotencyBegin, NewFeedItem, StoredResponse};
+use knooppunt_api::store::{IdempotencyBegin, InstanceId, NewFeedItem, StoredResponse};
 use knooppunt_api::{ApiStore, MemoryApiStore, PgApiStore};
 use uuid::Uuid;
+
+/// The instance of the suite's requests.
+const NODE: InstanceId = match InstanceId::new(1) {
+    Some(id) => id,
+    None => panic!("positive"),
+};
 
 fn item(event: Uuid, aanmelding: Uuid, status: &str) -> NewFeedItem {
     NewFeedItem {
@@ -23,26 +29,26 @@ fn item(event: Uuid, aanmelding: Uuid, status: &str) -> NewFeedItem {
 async fn idempotency(s: &dyn ApiStore) {
     let long = Duration::from_secs(3600);
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h1", long)
+        s.begin_idempotent("oin1", "k", "h1", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Started
     );
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h1", long)
+        s.begin_idempotent("oin1", "k", "h1", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::InProgress
     );
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h2", long)
+        s.begin_idempotent("oin1", "k", "h2", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Mismatch
     );
     // Keys are per client.
     assert_eq!(
-        s.begin_idempotent("oin2", "k", "h2", long)
+        s.begin_idempotent("oin2", "k", "h2", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Started
@@ -56,13 +62,13 @@ async fn idempotency(s: &dyn ApiStore) {
         .await
         .expect("complete");
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h1", long)
+        s.begin_idempotent("oin1", "k", "h1", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Replay(response.clone())
     );
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h2", long)
+        s.begin_idempotent("oin1", "k", "h2", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Mismatch
@@ -70,7 +76,7 @@ async fn idempotency(s: &dyn ApiStore) {
     // Abandoning a finished record does nothing.
     s.abandon_idempotent("oin1", "k").await.expect("abandon");
     assert_eq!(
-        s.begin_idempotent("oin1", "k", "h1", long)
+        s.begin_idempotent("oin1", "k", "h1", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Replay(response)
@@ -78,14 +84,14 @@ async fn idempotency(s: &dyn ApiStore) {
     // Abandoned: the key may be tried again.
     s.abandon_idempotent("oin2", "k").await.expect("abandon");
     assert_eq!(
-        s.begin_idempotent("oin2", "k", "h2", long)
+        s.begin_idempotent("oin2", "k", "h2", NODE, long)
             .await
             .expect("begin"),
         IdempotencyBegin::Started
     );
     // A stale unfinished record is taken over.
     assert_eq!(
-        s.begin_idempotent("oin2", "k", "h2", Duration::ZERO)
+        s.begin_idempotent("oin2", "k", "h2", NODE, Duration::ZERO)
             .await
             .expect("begin"),
         IdempotencyBegin::Started
@@ -95,7 +101,7 @@ async fn idempotency(s: &dyn ApiStore) {
 async fn idempotency_stays_bound(s: &dyn ApiStore) {
     let long = Duration::from_secs(3600);
     let begin = |key: &'static str, hash: &'static str| async move {
-        s.begin_idempotent("oin3", key, hash, long)
+        s.begin_idempotent("oin3", key, hash, NODE, long)
             .await
             .expect("begin")
     };
@@ -128,7 +134,7 @@ async fn idempotency_stays_bound(s: &dyn ApiStore) {
     assert_eq!(begin("a", "h2").await, IdempotencyBegin::Started);
     // A stale record taken over may have run: a refusal of the takeover keeps the key bound.
     assert_eq!(
-        s.begin_idempotent("oin3", "a", "h2", Duration::ZERO)
+        s.begin_idempotent("oin3", "a", "h2", NODE, Duration::ZERO)
             .await
             .expect("begin"),
         IdempotencyBegin::Started
@@ -136,6 +142,35 @@ async fn idempotency_stays_bound(s: &dyn ApiStore) {
     s.abandon_idempotent("oin3", "a").await.expect("abandon");
     assert_eq!(begin("a", "h1").await, IdempotencyBegin::Mismatch);
     assert_eq!(begin("a", "h2").await, IdempotencyBegin::Started);
+}
+
+fn instance(n: i32) -> InstanceId {
+    InstanceId::new(n).expect("positive")
+}
+
+async fn records_of_a_dead_instance_are_free_at_once(s: &dyn ApiStore) {
+    let long = Duration::from_secs(3600);
+    let (a, b) = (instance(1_000_001), instance(1_000_002));
+    let begin = |holder: InstanceId, hash: &'static str| async move {
+        s.begin_idempotent("oin4", "k", hash, holder, long)
+            .await
+            .expect("begin")
+    };
+    assert_eq!(begin(a, "h1").await, IdempotencyBegin::Started);
+    // Held by a live instance: busy for every instance, itself included.
+    assert_eq!(begin(b, "h1").await, IdempotencyBegin::InProgress);
+    assert_eq!(begin(a, "h1").await, IdempotencyBegin::InProgress);
+    s.end_instance(a).await.expect("end");
+    // Its holder is gone: another body is still refused, the same request is free at once.
+    assert_eq!(begin(b, "h2").await, IdempotencyBegin::Mismatch);
+    assert_eq!(begin(b, "h1").await, IdempotencyBegin::Started);
+    // Now held by the live instance b.
+    assert_eq!(begin(b, "h1").await, IdempotencyBegin::InProgress);
+    let c = instance(1_000_003);
+    assert_eq!(begin(c, "h1").await, IdempotencyBegin::InProgress);
+    // Taken over, so a refused retry keeps the key bound.
+    s.abandon_idempotent("oin4", "k").await.expect("abandon");
+    assert_eq!(begin(c, "h2").await, IdempotencyBegin::Mismatch);
 }
 
 async fn index(s: &dyn ApiStore) {
@@ -245,6 +280,7 @@ async fn webhooks(s: &dyn ApiStore) {
 async fn suite(s: &dyn ApiStore) {
     idempotency(s).await;
     idempotency_stays_bound(s).await;
+    records_of_a_dead_instance_are_free_at_once(s).await;
     index(s).await;
     feed(s).await;
     webhooks(s).await;
@@ -288,5 +324,50 @@ async fn pg_feed_numbers_stay_gapless_under_concurrent_appends() -> anyhow::Resu
             .collect::<Vec<_>>(),
         (1..=20).collect::<Vec<i64>>()
     );
+    schema.drop().await
+}
+
+#[tokio::test]
+async fn pg_records_of_a_killed_node_are_free_at_once_and_a_live_nodes_are_not()
+-> anyhow::Result<()> {
+    // Two nodes on one database. Node a's process "dies": the server ends the session of its
+    // liveness lock (pg_terminate_backend, as when its socket closes on kill -9), with no unlock.
+    let schema = PgSchema::new().await?;
+    let node_a = PgApiStore::new(schema.pool.clone());
+    let node_b = PgApiStore::new(schema.pool.clone());
+    let (a, b) = (instance(2_000_001), instance(2_000_002));
+    let long = Duration::from_secs(3600);
+    assert_eq!(
+        node_a.begin_idempotent("oin", "k", "h", a, long).await?,
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        node_b.begin_idempotent("oin", "k", "h", b, long).await?,
+        IdempotencyBegin::InProgress,
+        "node a is live"
+    );
+    let client = schema.pool.get().await?;
+    let killed: bool = client
+        .query_one(
+            "SELECT coalesce(bool_and(pg_terminate_backend(pid, 10000)), false) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid::bigint = $1",
+            &[&i64::from(a.get())],
+        )
+        .await?
+        .try_get(0)?;
+    assert!(killed, "node a's liveness session was found and ended");
+    assert_eq!(
+        node_b.begin_idempotent("oin", "k", "h", b, long).await?,
+        IdempotencyBegin::Started,
+        "free at once"
+    );
+    // Node a comes back as a new instance; node b is live, so its record is busy.
+    let a2 = instance(2_000_003);
+    assert_eq!(
+        node_a.begin_idempotent("oin", "k", "h", a2, long).await?,
+        IdempotencyBegin::InProgress
+    );
+    drop(client);
+    drop((node_a, node_b));
     schema.drop().await
 }
