@@ -33,6 +33,7 @@ use utoipa_scalar::{Scalar, Servable};
 pub mod auth;
 pub mod feed;
 pub mod handlers;
+pub mod limiter;
 pub mod metrics;
 pub mod openapi;
 pub mod pg;
@@ -128,6 +129,8 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// Limits.
     pub limits: ApiLimits,
+    /// The token endpoint's rate limits.
+    pub token_limiter: Arc<limiter::TokenLimiter>,
     /// This node's API instance: the holder of the idempotency records it is handling (random,
     /// made by [`ApiState::new`]).
     pub instance: store::InstanceId,
@@ -169,6 +172,7 @@ impl ApiState {
             require_client_cert: true,
             readiness: Arc::new(AlwaysReady),
             limits: ApiLimits::default(),
+            token_limiter: Arc::new(limiter::TokenLimiter::default()),
             instance: store::InstanceId::random(),
         }
     }

@@ -93,6 +93,9 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 422: `ingeschreven` needs a signed onderwijsovereenkomst at the institution.
     NoSignedOokAtInstitution,
+    /// 429: too many token requests from this client or address; `Retry-After` says when to
+    /// try again.
+    RateLimited,
     /// 500: a bug; nothing internal is shown.
     InternalError,
     /// 503: a backing service is unavailable; retry.
@@ -103,7 +106,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -134,6 +137,7 @@ impl ErrorCode {
         Self::InstitutionNotParticipating,
         Self::IdempotencyKeyReused,
         Self::NoSignedOokAtInstitution,
+        Self::RateLimited,
         Self::InternalError,
         Self::Unavailable,
         Self::NotReady,
@@ -231,6 +235,7 @@ impl ErrorCode {
                 "no_signed_ook_at_institution",
                 "No signed onderwijsovereenkomst",
             ),
+            Self::RateLimited => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             Self::InternalError => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -54,16 +56,32 @@ pub struct OAuthError {
 }
 
 /// Why the token endpoint refused: an OAuth2 error (RFC 6749 §5.2, answered as
-/// `application/json` and left so by the problem rendering), or the problem of the client
-/// certificate check.
+/// `application/json` and left so by the problem rendering), or a problem (429
+/// `rate_limited`).
 #[derive(Debug)]
 pub enum TokenRefusal {
     /// An OAuth2 error: its code (`invalid_request`, `invalid_client` or
     /// `unsupported_grant_type`, with the code's status) and a description that never repeats
     /// what the client sent.
     OAuth(ErrorCode, &'static str),
-    /// A problem (`client_certificate_required`, `certificate_oin_mismatch`).
+    /// A problem (`rate_limited`).
     Problem(Problem),
+}
+
+/// The one answer to every failed client authentication — unknown client, wrong secret,
+/// missing or malformed credentials, no client certificate, a certificate of another OIN — so
+/// that the answer never tells which part was right (a correct secret without a certificate
+/// answered differently before: an oracle for secrets).
+const CLIENT_AUTH_FAILED: TokenRefusal =
+    TokenRefusal::OAuth(ErrorCode::InvalidClient, "client authentication failed");
+
+fn rate_limited(wait: std::time::Duration) -> TokenRefusal {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    TokenRefusal::Problem(
+        Problem::new(ErrorCode::RateLimited)
+            .detail("too many token requests; retry after Retry-After seconds")
+            .header(header::RETRY_AFTER, HeaderValue::from(secs.max(1))),
+    )
 }
 
 impl From<Problem> for TokenRefusal {
@@ -124,20 +142,23 @@ fn form_decode(text: &str) -> String {
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
         (status = 400, description = "invalid_request / unsupported_grant_type", body = OAuthError),
-        (status = 401, description = "invalid_client (OAuth2 error), or client_certificate_required (problem)", content(
-            (OAuthError = "application/json"),
-            (Problem = "application/problem+json"),
-        )),
-        (status = 403, description = "certificate_oin_mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_client: any failed client authentication (unknown client, wrong secret, missing or malformed credentials, no client certificate, a certificate of another OIN), always the same body", body = OAuthError),
+        (status = 429, description = "rate_limited: too many token requests from this client or address; see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "seconds to wait"))),
     )
 )]
 pub async fn token(
     State(state): State<ApiState>,
     peer: Option<axum::Extension<PeerIdentity>>,
+    source: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, TokenRefusal> {
     use TokenRefusal::OAuth;
+    let now = tokio::time::Instant::now();
+    state
+        .token_limiter
+        .source(source.map(|s| s.0.0.ip()), now)
+        .map_err(rate_limited)?;
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -173,10 +194,7 @@ pub async fn token(
     }
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
-        Some(v) => Some(basic_credentials(v).ok_or(OAuth(
-            ErrorCode::InvalidClient,
-            "malformed HTTP Basic credentials",
-        ))?),
+        Some(v) => Some(basic_credentials(v).ok_or(CLIENT_AUTH_FAILED)?),
     };
     let (client_id, secret) = match (basic, form_id, form_secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -187,25 +205,24 @@ pub async fn token(
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
-        (None, _, _) => {
-            return Err(OAuth(
-                ErrorCode::InvalidClient,
-                "client authentication is missing",
-            ));
-        }
+        (None, _, _) => return Err(CLIENT_AUTH_FAILED),
     };
+    if state.clients.get(client_id.trim()).is_some() {
+        state
+            .token_limiter
+            .client(client_id.trim(), now)
+            .map_err(rate_limited)?;
+    }
     let client = state
         .clients
         .authenticate(&client_id, &secret)
-        .ok_or(OAuth(
-            ErrorCode::InvalidClient,
-            "unknown client or wrong secret",
-        ))?;
+        .ok_or(CLIENT_AUTH_FAILED)?;
     check_certificate(
         state.require_client_cert,
         peer.as_ref().map(|e| &e.0),
         client_id.trim(),
-    )?;
+    )
+    .map_err(|_| CLIENT_AUTH_FAILED)?;
     let (token, _) = state.tokens.issue(&client.oin, &client.brin);
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],

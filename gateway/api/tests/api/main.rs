@@ -13,4 +13,5 @@ mod rejections;
 mod store;
 mod support;
 mod tls;
+mod token;
 mod va_statuses;

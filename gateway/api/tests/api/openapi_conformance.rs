@@ -6,6 +6,7 @@
 use crate::support::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use knooppunt_api::limiter::{Rate, TokenLimiter, TokenRateLimits};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -320,22 +321,38 @@ async fn token_endpoint_errors_match_their_documented_content_types() {
     let t = test_api();
     let doc = openapi(&t).await;
     let oin = brin_a().oin();
-    // No client certificate: a 401 problem (application/problem+json), not an OAuth2 error.
-    let a = send(&t.app, token_request(oin.as_str(), SECRET, None)).await;
-    a.assert_problem(401, "client_certificate_required");
-    assert_documented(&doc, "post", "/api/v1/oauth2/token", &a);
-    // Wrong secret: the OAuth2 error form (application/json).
-    let a = send(&t.app, token_request(oin.as_str(), "wrong", Some(&oin))).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
-    assert_eq!(a.body["error"], "invalid_client");
-    assert_documented(&doc, "post", "/api/v1/oauth2/token", &a);
-    // Certificate of another OIN: 403 problem.
-    let a = send(
-        &t.app,
-        token_request(oin.as_str(), SECRET, Some(&brin_b().oin())),
+    // Every failed client authentication: the OAuth2 error form (application/json).
+    for (secret, cert) in [
+        (SECRET, None),
+        ("wrong", Some(oin.clone())),
+        (SECRET, Some(brin_b().oin())),
+    ] {
+        let a = send(&t.app, token_request(oin.as_str(), secret, cert.as_ref())).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
+        assert_eq!(a.body["error"], "invalid_client");
+        assert_documented(&doc, "post", "/api/v1/oauth2/token", &a);
+    }
+    // Rate limited: a 429 problem.
+    let limited = test_api_with(|s| {
+        s.token_limiter = std::sync::Arc::new(TokenLimiter::new(TokenRateLimits {
+            per_client: Rate {
+                per_second: 0.001,
+                burst: 1,
+            },
+            ..TokenRateLimits::default()
+        }));
+    });
+    send(
+        &limited.app,
+        token_request(oin.as_str(), SECRET, Some(&oin)),
     )
     .await;
-    a.assert_problem(403, "certificate_oin_mismatch");
+    let a = send(
+        &limited.app,
+        token_request(oin.as_str(), SECRET, Some(&oin)),
+    )
+    .await;
+    a.assert_problem(429, "rate_limited");
     assert_documented(&doc, "post", "/api/v1/oauth2/token", &a);
 }
 
