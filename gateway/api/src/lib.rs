@@ -191,8 +191,9 @@ async fn count_requests(
     req: Request,
     next: Next,
 ) -> Response {
+    // Bounded: a closed set of methods and the matched route template (never the raw path).
     let route = match req.extensions().get::<MatchedPath>() {
-        Some(p) => format!("{} {}", req.method(), p.as_str()),
+        Some(p) => format!("{} {}", metrics::method_label(req.method()), p.as_str()),
         None => "unmatched".to_owned(),
     };
     let started = Instant::now();

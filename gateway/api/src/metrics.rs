@@ -1,8 +1,10 @@
 //! The API's own metric families (ops' `Metrics` has no HTTP families and keeps its registry
 //! private, so the API encodes a second registry after it at `/metrics`).
 //!
-//! Labels are bounded: `route` is the matched route template (or `unmatched`), `outcome` the
-//! status class (`2xx`, `3xx`, `4xx`, `5xx`). Never an id, a URL with values or a BSN.
+//! Labels are bounded: `route` is the method — one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`,
+//! `HEAD`, `OPTIONS`, or `OTHER` for any other ([`method_label`]), so invented methods cannot
+//! grow memory — and the matched route template (or `unmatched`), `outcome` the status class
+//! (`2xx`, `3xx`, `4xx`, `5xx`). Never an id, a URL with values or a BSN.
 
 use std::time::Duration;
 
@@ -12,10 +14,25 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+/// The method as a metric label: the standard methods by name, any other as `OTHER`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Labels of the request families.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
-    /// `METHOD /route/template`, or `unmatched`.
+    /// `METHOD /route/template` ([`method_label`]), or `unmatched`.
     pub route: String,
     /// Status class.
     pub outcome: String,

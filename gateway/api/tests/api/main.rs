@@ -7,6 +7,7 @@ mod feed;
 mod fuzz;
 mod http;
 mod idempotency;
+mod metrics;
 mod no_echo;
 mod openapi_conformance;
 mod rejections;
