@@ -88,6 +88,8 @@ pub struct ApiSettings {
     pub body_limit_bytes: usize,
     /// A request taking longer is answered 503 (seconds, 1–300).
     pub request_timeout_seconds: u64,
+    /// How long an idempotency record is kept at least (hours, 1–720); older ones are purged.
+    pub idempotency_retention_hours: u64,
 }
 
 impl Default for ApiSettings {
@@ -99,6 +101,7 @@ impl Default for ApiSettings {
             token_key_file: None,
             body_limit_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            idempotency_retention_hours: 24,
         }
     }
 }
@@ -324,6 +327,12 @@ impl Config {
             return Err(invalid(
                 "api.request_timeout_seconds",
                 "must be between 1 and 300",
+            ));
+        }
+        if !(1..=720).contains(&api.idempotency_retention_hours) {
+            return Err(invalid(
+                "api.idempotency_retention_hours",
+                "must be between 1 and 720",
             ));
         }
         if let Some(path) = &api.token_key_file
@@ -577,6 +586,13 @@ mod tests {
         c.api.token_ttl_seconds = 5;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.token_ttl_seconds"), "{e}");
+
+        for hours in [0, 721] {
+            let mut c = Config::default();
+            c.api.idempotency_retention_hours = hours;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("api.idempotency_retention_hours"), "{e}");
+        }
 
         let mut c = Config::default();
         c.partners.insert(Partner::Rio, PartnerSettings::default());

@@ -380,8 +380,12 @@ impl Node {
         api_state.limits = ApiLimits {
             body_limit: config.api.body_limit_bytes,
             request_timeout: Duration::from_secs(config.api.request_timeout_seconds),
+            idempotency_retention: Duration::from_secs(
+                config.api.idempotency_retention_hours * 3600,
+            ),
             ..ApiLimits::default()
         };
+        let retention = api_state.limits.idempotency_retention;
         let app = knooppunt_api::router(api_state);
         let listener = TcpListener::bind(config.api.listen)
             .await
@@ -397,6 +401,21 @@ impl Node {
             tasks.spawn(async move {
                 let r = knooppunt_api::server::serve(listener, app, tls, cancel).await;
                 ("api", r.map_err(anyhow::Error::from))
+            });
+        }
+
+        // Expired idempotency records.
+        {
+            let (store, cancel) = (api_store.clone(), cancel.clone());
+            tasks.spawn(async move {
+                knooppunt_api::housekeeping::run_idempotency_purge(
+                    store,
+                    retention,
+                    knooppunt_api::housekeeping::PURGE_EVERY,
+                    cancel,
+                )
+                .await;
+                ("idempotency purge", Ok(()))
             });
         }
 

@@ -33,6 +33,7 @@ use utoipa_scalar::{Scalar, Servable};
 pub mod auth;
 pub mod feed;
 pub mod handlers;
+pub mod housekeeping;
 pub mod limiter;
 pub mod metrics;
 pub mod openapi;
@@ -84,6 +85,9 @@ pub struct ApiLimits {
     /// After how long an unfinished idempotent request may be taken over even when its holder
     /// still looks live (default 60 s). A record whose holder instance died is free at once.
     pub idempotency_stale_after: Duration,
+    /// How long an idempotency record is kept at least (default 24 h); the purge
+    /// ([`housekeeping::purge_idempotency`]) deletes older ones.
+    pub idempotency_retention: Duration,
     /// Default page size.
     pub default_page: usize,
     /// Largest page size.
@@ -98,6 +102,7 @@ impl Default for ApiLimits {
             max_wait: Duration::from_secs(30),
             feed_poll_interval: Duration::from_millis(250),
             idempotency_stale_after: Duration::from_secs(60),
+            idempotency_retention: Duration::from_secs(24 * 3600),
             default_page: 50,
             max_page: 500,
         }

@@ -36,6 +36,11 @@ static MIGRATOR: Migrator = Migrator::new(
             name: "idempotency_holder",
             sql: include_str!("../migrations/0003_idempotency_holder.sql"),
         },
+        Migration {
+            version: 4,
+            name: "idempotency_expiry",
+            sql: include_str!("../migrations/0004_idempotency_expiry.sql"),
+        },
     ],
 );
 
@@ -267,6 +272,26 @@ impl ApiStore for PgApiStore {
                 .map_err(db)?;
         }
         Ok(())
+    }
+
+    async fn purge_idempotency(
+        &self,
+        older_than: std::time::Duration,
+        limit: usize,
+    ) -> Result<u64, ApiStoreError> {
+        let secs = older_than.as_secs_f64();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM api_idempotency WHERE ctid IN (
+                     SELECT ctid FROM api_idempotency
+                     WHERE created_at <= now() - make_interval(secs => $1)
+                     LIMIT $2)",
+                &[&secs, &limit],
+            )
+            .await
+            .map_err(db)
     }
 
     async fn release_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {

@@ -168,6 +168,15 @@ pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
         stale_after: std::time::Duration,
     ) -> Result<IdempotencyBegin, ApiStoreError>;
 
+    /// Deletes up to `limit` idempotency records created at least `older_than` ago, in any
+    /// state; returns how many. A key whose record is gone is new again: the same body derives
+    /// the same command ids (one effect), another body other ids.
+    async fn purge_idempotency(
+        &self,
+        older_than: std::time::Duration,
+        limit: usize,
+    ) -> Result<u64, ApiStoreError>;
+
     /// Ends an instance (a graceful stop; tests use it for a process that died): the unfinished
     /// records it holds are free at once for every other instance.
     async fn end_instance(&self, instance: InstanceId) -> Result<(), ApiStoreError>;
@@ -267,6 +276,7 @@ enum Idem {
 #[derive(Debug, Default)]
 struct Inner {
     idempotency: HashMap<(String, String), Idem>,
+    idempotency_created: HashMap<(String, String), std::time::Instant>,
     ended: std::collections::HashSet<InstanceId>,
     index: BTreeMap<Uuid, IndexedAanmelding>,
     index_seq: i64,
@@ -337,6 +347,10 @@ impl ApiStore for MemoryApiStore {
             }
         };
         if outcome == IdempotencyBegin::Started {
+            inner
+                .idempotency_created
+                .entry(k.clone())
+                .or_insert_with(std::time::Instant::now);
             inner.idempotency.insert(
                 k,
                 Idem::Running {
@@ -375,6 +389,26 @@ impl ApiStore for MemoryApiStore {
         Ok(())
     }
 
+    async fn purge_idempotency(
+        &self,
+        older_than: std::time::Duration,
+        limit: usize,
+    ) -> Result<u64, ApiStoreError> {
+        let mut inner = self.lock();
+        let old: Vec<_> = inner
+            .idempotency_created
+            .iter()
+            .filter(|(_, created)| created.elapsed() >= older_than)
+            .map(|(k, _)| k.clone())
+            .take(limit)
+            .collect();
+        for k in &old {
+            inner.idempotency_created.remove(k);
+            inner.idempotency.remove(k);
+        }
+        Ok(old.len() as u64)
+    }
+
     async fn release_idempotent(&self, oin: &str, key: &str) -> Result<(), ApiStoreError> {
         let mut inner = self.lock();
         let k = (oin.to_owned(), key.to_owned());
@@ -393,6 +427,7 @@ impl ApiStore for MemoryApiStore {
                 ..
             }) => {
                 inner.idempotency.remove(&k);
+                inner.idempotency_created.remove(&k);
             }
             Some(Idem::Running { hash, .. }) => {
                 inner.idempotency.insert(k, Idem::Released { hash });

@@ -264,3 +264,40 @@ async fn a_retry_after_the_node_died_is_handled_at_once_not_busy() {
         .await
         .assert_problem(422, "idempotency_key_reused");
 }
+
+#[tokio::test]
+async fn after_its_record_expired_a_key_is_new_and_its_body_still_has_one_effect() {
+    let t = test_api();
+    let brin = brin_a();
+    let tok = token(&t.app, &brin).await;
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let a = submit(&t.app, &tok, &brin, "old", first, BSN).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let purged = knooppunt_api::housekeeping::purge_idempotency(
+        t.api_store.as_ref(),
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("purge");
+    assert_eq!(purged, 1);
+    // The same body again: handled again (not a replay) with the same command ids, one effect.
+    let again = submit(&t.app, &tok, &brin, "old", first, BSN).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert!(!again.headers.contains_key(IDEMPOTENT_REPLAYED));
+    assert_eq!(again.body, a.body);
+    let dossier = dossier_of(&t, BSN).await.expect("dossier");
+    assert_eq!(t.store.history(dossier).await.expect("history").len(), 2);
+    // That bound the key again; once this record expired too, another body under the key is a
+    // new request of its own.
+    submit(&t.app, &tok, &brin, "old", second, BSN2)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+    knooppunt_api::housekeeping::purge_idempotency(t.api_store.as_ref(), std::time::Duration::ZERO)
+        .await
+        .expect("purge");
+    let a = submit(&t.app, &tok, &brin, "old", second, BSN2).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let other = dossier_of(&t, BSN2).await.expect("its own dossier");
+    assert_ne!(other, dossier);
+    assert_eq!(aanmeldingen_in(&t, dossier).await, [first]);
+}

@@ -173,6 +173,62 @@ async fn records_of_a_dead_instance_are_free_at_once(s: &dyn ApiStore) {
     assert_eq!(begin(c, "h2").await, IdempotencyBegin::Mismatch);
 }
 
+async fn expired_records_are_purged(s: &dyn ApiStore) {
+    let long = Duration::from_secs(3600);
+    let response = StoredResponse {
+        status: 201,
+        location: None,
+        body: serde_json::json!({"c": 3}),
+    };
+    assert_eq!(
+        s.begin_idempotent("oin5", "done", "h1", NODE, long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    s.complete_idempotent("oin5", "done", &response)
+        .await
+        .expect("complete");
+    assert_eq!(
+        s.begin_idempotent("oin5", "running", "h1", NODE, long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Started
+    );
+    // Nothing is an hour old yet.
+    assert_eq!(s.purge_idempotency(long, 1000).await.expect("purge"), 0);
+    assert_eq!(
+        s.begin_idempotent("oin5", "done", "h1", NODE, long)
+            .await
+            .expect("begin"),
+        IdempotencyBegin::Replay(response)
+    );
+    // With a retention of zero every record has expired; one batch deletes at most its limit.
+    assert_eq!(
+        s.purge_idempotency(Duration::ZERO, 1).await.expect("purge"),
+        1
+    );
+    let rest = knooppunt_api::housekeeping::purge_idempotency(s, Duration::ZERO)
+        .await
+        .expect("purge");
+    assert!(rest >= 1, "{rest}");
+    assert_eq!(
+        s.purge_idempotency(Duration::ZERO, 1000)
+            .await
+            .expect("purge"),
+        0
+    );
+    // A purged key is new again, whatever its body.
+    for key in ["done", "running"] {
+        assert_eq!(
+            s.begin_idempotent("oin5", key, "h2", NODE, long)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+    }
+}
+
 async fn index(s: &dyn ApiStore) {
     let (a1, a2, a3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let (d1, d2) = (Uuid::new_v4(), Uuid::new_v4());
@@ -284,6 +340,7 @@ async fn suite(s: &dyn ApiStore) {
     index(s).await;
     feed(s).await;
     webhooks(s).await;
+    expired_records_are_purged(s).await;
 }
 
 #[tokio::test]
