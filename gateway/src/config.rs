@@ -52,6 +52,9 @@ pub struct Config {
     /// Seed sample students (with DUO personalia) into the registry at start; on by default
     /// only for the in-memory store.
     pub seed_students: Option<bool>,
+    /// On SIGTERM or Ctrl-C: how long in-flight requests and deliveries may take to finish
+    /// before the rest is aborted (and redelivered by the bus), in seconds (1–600).
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             sandbox_dir: std::env::temp_dir().join("knooppunt-sandbox"),
             seed_students: None,
+            shutdown_timeout_seconds: 30,
         }
     }
 }
@@ -301,8 +305,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // KNOOPPUNT_CONFIG names the file; it is not a field.
-        let figment = figment.merge(env.ignore(&["config"]));
+        // KNOOPPUNT_CONFIG names the file and KNOOPPUNT_LOG the log filter; they are not fields.
+        let figment = figment.merge(env.ignore(&["config", "log"]));
         let config: Config = figment.extract().map_err(from_figment)?;
         config.validate()?;
         Ok(config)
@@ -310,6 +314,12 @@ impl Config {
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=600).contains(&self.shutdown_timeout_seconds) {
+            return Err(invalid(
+                "shutdown_timeout_seconds",
+                "must be between 1 and 600",
+            ));
+        }
         let api = &self.api;
         if !(30..=3600).contains(&api.token_ttl_seconds) {
             return Err(invalid(
@@ -502,6 +512,9 @@ mod tests {
             )?;
             jail.set_env("KNOOPPUNT_API__TOKEN_TTL_SECONDS", "600");
             jail.set_env("KNOOPPUNT_STORE__POOL_SIZE", "8");
+            // Not fields: the file's name and the log filter.
+            jail.set_env("KNOOPPUNT_CONFIG", "k.toml");
+            jail.set_env("KNOOPPUNT_LOG", "info");
             let c = Config::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.api.listen, SocketAddr::from(([127, 0, 0, 1], 9443)));
             assert_eq!(c.api.token_ttl_seconds, 600);

@@ -154,10 +154,32 @@ async fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let node = knooppunt_gateway::serve::Node::start(config).await?;
     println!("{}", node.banner());
     println!("Stop with Ctrl-C.");
-    node.run_until(async {
+    node.run_until(stop_signal()).await
+}
+
+/// Resolves on the first SIGTERM (a container or service manager stopping the node) or SIGINT
+/// (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
 }
 
 fn main() -> anyhow::Result<()> {

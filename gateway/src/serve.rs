@@ -82,6 +82,7 @@ pub struct Node {
     pub mutual_tls: bool,
     cancel: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown_timeout: Duration,
 }
 
 impl fmt::Debug for Node {
@@ -461,6 +462,7 @@ impl Node {
             mutual_tls,
             cancel,
             tasks,
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
         })
     }
 
@@ -482,16 +484,29 @@ impl Node {
         outcome
     }
 
-    /// Stops accepting requests, lets in-flight work finish (bounded) and stops every task.
+    /// Stops taking work (the API listener closes, the relay and the consumers stop), lets
+    /// in-flight requests and deliveries finish within `shutdown_timeout_seconds` and stops every
+    /// task. What is aborted after that is safe: accepted messages are in the outbox or
+    /// unacknowledged on the bus, and are delivered after a restart.
     pub async fn shutdown(mut self) {
+        tracing::info!(
+            timeout_s = self.shutdown_timeout.as_secs(),
+            "shutdown: draining"
+        );
         self.cancel.cancel();
-        let drained = tokio::time::timeout(Duration::from_secs(15), async {
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
             while self.tasks.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("shutdown: tasks still running after 15 s; aborting them");
+            tracing::warn!(
+                timeout_s = self.shutdown_timeout.as_secs(),
+                "shutdown: tasks still running after the timeout; aborting them"
+            );
             self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        } else {
+            tracing::info!("shutdown: drained");
         }
         for (_, sim) in std::mem::take(&mut self.simulators) {
             sim.shutdown().await;

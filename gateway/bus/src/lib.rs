@@ -306,6 +306,14 @@ pub(crate) trait Settle: Send + Sync + fmt::Debug {
     async fn nack(&mut self, requeue: bool) -> Result<(), BusError>;
     /// Called when the delivery is dropped unsettled: must requeue (without waiting).
     fn abandon(&mut self);
+    /// Shutting down: leaves the delivery unsettled, to be returned to the queue when the
+    /// consumer's channel closes, together with the other unsettled ones and in the order they
+    /// were delivered. (A requeue per delivery, sent from several tasks, could reach the broker
+    /// in another order and let a student's later message overtake an earlier one.) Default:
+    /// as [`Settle::abandon`].
+    fn leave(&mut self) {
+        self.abandon();
+    }
 }
 
 /// A message handed to a consumer. Settle it with [`Delivery::ack`] after its effect is durable,
@@ -350,6 +358,16 @@ impl Delivery {
         match self.settle.take() {
             Some(mut s) => s.nack(requeue).await,
             None => Ok(()),
+        }
+    }
+}
+
+impl Delivery {
+    /// Shutting down: leaves the message unsettled; the broker returns it, in delivery order
+    /// with the others, when the consumer's channel closes.
+    pub fn leave(mut self) {
+        if let Some(mut s) = self.settle.take() {
+            s.leave();
         }
     }
 }

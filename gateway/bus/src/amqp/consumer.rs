@@ -220,6 +220,11 @@ impl Settle for AmqpSettle {
         }
     }
 
+    fn leave(&mut self) {
+        // Unsettled: the channel's close (the consumer is dropped at shutdown) returns it.
+        self.acker.take();
+    }
+
     fn abandon(&mut self) {
         let Some(a) = self.acker.take() else {
             return;

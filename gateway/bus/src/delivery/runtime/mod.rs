@@ -88,7 +88,9 @@ pub enum Disposition {
     Ack,
     /// A step of ours failed (store, audit, bus): put it back, it will be redelivered.
     Requeue,
-    /// Shutting down while it waited: leave it unsettled (redelivered to another consumer).
+    /// Shutting down while it waited: leave it unsettled; the broker returns it, in delivery
+    /// order with the others, when the consumer's channel closes (redelivered to another
+    /// consumer or after a restart).
     Abandon,
 }
 
@@ -240,7 +242,7 @@ impl DeliveryRuntime {
                 delivery.nack(true).await
             }
             Disposition::Abandon => {
-                drop(delivery);
+                delivery.leave();
                 Ok(())
             }
         };

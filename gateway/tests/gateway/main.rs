@@ -1,0 +1,3 @@
+//! Tests of the `knooppunt` binary as a process: signals, restarts.
+
+mod sigterm;
