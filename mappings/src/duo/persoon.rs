@@ -513,3 +513,216 @@ pub fn melding_to_command(m: &Mutatiemelding) -> Result<Command, MappingError> {
         _ => Err(MappingError::missing(format!("{base}/Vooropleiding"))),
     }
 }
+
+/// The one command for a lookup answer: `RecordPersoonEnVooropleidingen` (the registry records
+/// the personalia and every vooropleiding that is new or changed, as one effect).
+pub fn lookup_to_command(answer: &PersoonEnVooropleidingen) -> Result<Command, MappingError> {
+    let base = "PersoonEnVooropleidingen";
+    let personalia = personalia(&answer.persoon, &format!("{base}/Persoon"))?;
+    let vooropleidingen = answer
+        .vooropleidingen
+        .iter()
+        .enumerate()
+        .map(|(i, v)| vooropleiding_value(v, &format!("{base}/Vooropleiding[{}]", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Command::RecordPersoonEnVooropleidingen {
+        personalia,
+        vooropleidingen,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lookup request, and the writers (the DUO simulator answers in this format)
+// ---------------------------------------------------------------------------------------------
+
+/// Largest length of a subscriber's delivery address.
+pub const MAX_ADDRESS: usize = 2000;
+
+/// A lookup ("opvraging") of one person, optionally subscribing Knooppunt to the person's
+/// mutation notifications. **Assumption** (`docs/partners/duo.md` §5): one request does both, so
+/// a person whose data Knooppunt holds is always subscribed; subscribing twice is one
+/// subscription.
+///
+/// ```xml
+/// <Opvraging xmlns="urn:knooppunt:duo:persoon:v1">
+///   <Burgerservicenummer>111222333</Burgerservicenummer>
+///   <Abonneren><AfleverAdres>https://knooppunt.example/duo/persoon/v1/mutatiemeldingen</AfleverAdres></Abonneren>
+/// </Opvraging>
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opvraging {
+    /// BSN or onderwijsnummer.
+    pub id: PersonId,
+    /// Where DUO pushes the person's mutation notifications (absent: no subscription).
+    pub aflever_adres: Option<String>,
+}
+
+impl std::fmt::Debug for Opvraging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opvraging")
+            .field("id", &self.id)
+            .field("aflever_adres", &self.aflever_adres)
+            .finish()
+    }
+}
+
+/// Parses a lookup request.
+pub fn parse_opvraging(input: &[u8]) -> Result<Opvraging, MappingError> {
+    let root = root(input, "Opvraging")?;
+    let r = node(&root, "Opvraging".to_owned())?;
+    r.only(&["Burgerservicenummer", "Onderwijsnummer", "Abonneren"])?;
+    let id = r.person_id()?;
+    let aflever_adres = match root.child("Abonneren") {
+        None => None,
+        Some(a) => {
+            let a = node(a, r.path("Abonneren"))?;
+            a.only(&["AfleverAdres"])?;
+            let url = a.text("AfleverAdres", MAX_ADDRESS)?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(MappingError::invalid(
+                    a.path("AfleverAdres"),
+                    "expected an http(s) URL",
+                ));
+            }
+            Some(url)
+        }
+    };
+    Ok(Opvraging { id, aflever_adres })
+}
+
+fn open_root(out: &mut String, name: &str) {
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+    out.push_str(name);
+    out.push_str(" xmlns=\"");
+    out.push_str(NAMESPACE);
+    out.push_str("\">");
+}
+
+fn leaf(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    super::bron::writer::escape_into(out, value);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn opt_leaf(out: &mut String, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        leaf(out, name, v);
+    }
+}
+
+fn opt_date_leaf(out: &mut String, name: &str, value: Option<NaiveDate>) {
+    if let Some(d) = value {
+        leaf(out, name, &d.format("%Y-%m-%d").to_string());
+    }
+}
+
+fn id_leaf(out: &mut String, id: &PersonId) {
+    match id {
+        PersonId::Bsn(_) => leaf(out, "Burgerservicenummer", id.digits()),
+        PersonId::Onderwijsnummer(_) => leaf(out, "Onderwijsnummer", id.digits()),
+    }
+}
+
+/// Writes a lookup request.
+pub fn write_opvraging(o: &Opvraging) -> String {
+    let mut out = String::with_capacity(256);
+    open_root(&mut out, "Opvraging");
+    id_leaf(&mut out, &o.id);
+    if let Some(url) = &o.aflever_adres {
+        out.push_str("<Abonneren>");
+        leaf(&mut out, "AfleverAdres", url);
+        out.push_str("</Abonneren>");
+    }
+    out.push_str("</Opvraging>\n");
+    out
+}
+
+fn write_persoon(out: &mut String, p: &DuoPersoon) {
+    out.push_str("<Persoon>");
+    id_leaf(out, &p.id);
+    leaf(out, "Geboortedatum", &p.geboortedatum.to_string());
+    leaf(out, "Geslacht", p.geslacht.code());
+    opt_leaf(out, "Voornamen", p.voornamen.as_deref());
+    opt_leaf(out, "Roepnaam", p.roepnaam.as_deref());
+    opt_leaf(out, "Voorvoegsels", p.voorvoegsels.as_deref());
+    leaf(out, "Geslachtsnaam", &p.geslachtsnaam);
+    opt_leaf(out, "Postcode", p.postcode.as_ref().map(Postcode::as_str));
+    opt_leaf(out, "Woongemeente", p.woongemeente.as_deref());
+    opt_leaf(out, "Land", p.land.as_ref().map(Landcode::as_str));
+    opt_leaf(
+        out,
+        "Startkwalificatie",
+        p.startkwalificatie
+            .map(|b| if b { "true" } else { "false" }),
+    );
+    out.push_str("</Persoon>");
+}
+
+fn write_vooropleiding(out: &mut String, v: &DuoVooropleiding) {
+    out.push_str("<Vooropleiding>");
+    opt_leaf(out, "Instelling", v.instelling.as_ref().map(Brin::as_str));
+    opt_leaf(out, "InstellingNaam", v.instelling_naam.as_deref());
+    leaf(out, "Opleiding", &v.opleiding);
+    leaf(out, "Omschrijving", &v.omschrijving);
+    opt_date_leaf(out, "Vanaf", v.vanaf);
+    opt_date_leaf(out, "TotEnMet", v.tot_en_met);
+    opt_date_leaf(out, "DatumUitslag", v.datum_uitslag);
+    leaf(
+        out,
+        "DiplomaBehaald",
+        if v.diploma_behaald { "true" } else { "false" },
+    );
+    opt_leaf(out, "Eindresultaat", v.eindresultaat.as_deref());
+    for vak in &v.vakken {
+        out.push_str("<Vak>");
+        leaf(out, "Naam", &vak.naam);
+        opt_leaf(out, "Resultaat", vak.resultaat.as_deref());
+        out.push_str("</Vak>");
+    }
+    out.push_str("</Vooropleiding>");
+}
+
+/// Writes a lookup answer (what the DUO simulator serves). [`parse_persoon_en_vooropleidingen`]
+/// reads it back to the same value.
+pub fn write_persoon_en_vooropleidingen(a: &PersoonEnVooropleidingen) -> String {
+    let mut out = String::with_capacity(1024);
+    open_root(&mut out, "PersoonEnVooropleidingen");
+    write_persoon(&mut out, &a.persoon);
+    for v in &a.vooropleidingen {
+        write_vooropleiding(&mut out, v);
+    }
+    out.push_str("</PersoonEnVooropleidingen>\n");
+    out
+}
+
+/// Writes a mutation notification (what the DUO simulator pushes). [`parse_mutatiemelding`]
+/// reads it back to the same value.
+pub fn write_mutatiemelding(m: &Mutatiemelding) -> String {
+    let mut out = String::with_capacity(1024);
+    open_root(&mut out, "Mutatiemelding");
+    leaf(&mut out, "MeldingId", &m.melding_id.to_string());
+    leaf(
+        &mut out,
+        "DatumTijd",
+        &m.datum_tijd.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    let soort = match m.soort {
+        MutatieSoort::DiplomaBehaald => "DiplomaBehaald",
+        MutatieSoort::VooropleidingGewijzigd => "VooropleidingGewijzigd",
+        MutatieSoort::PersoonsgegevensGewijzigd => "PersoonsgegevensGewijzigd",
+    };
+    leaf(&mut out, "Soort", soort);
+    id_leaf(&mut out, &m.id);
+    if let Some(p) = &m.persoon {
+        write_persoon(&mut out, p);
+    }
+    if let Some(v) = &m.vooropleiding {
+        write_vooropleiding(&mut out, v);
+    }
+    out.push_str("</Mutatiemelding>\n");
+    out
+}

@@ -37,6 +37,17 @@ pub enum Command {
         /// The vooropleiding.
         vooropleiding: Vooropleiding,
     },
+    /// Records DUO's answer to a person lookup at once: the personalia and every vooropleiding
+    /// (one answer per lookup, so one command id and one effect). Yields a
+    /// `PersonaliaVastgelegd` and a `VooropleidingVastgelegd` per part that is new or changed;
+    /// `Unchanged` when nothing is.
+    RecordPersoonEnVooropleidingen {
+        /// The personal data.
+        personalia: Personalia,
+        /// The vooropleidingen (at most 100).
+        #[serde(default)]
+        vooropleidingen: Vec<Vooropleiding>,
+    },
     /// Submits an aanmelding for an aangeboden opleiding (cohort) of an institution.
     SubmitAanmelding {
         /// Id chosen by the submitter.
@@ -291,6 +302,7 @@ impl Command {
             Self::OpenDossier { .. } => "open_dossier",
             Self::RecordPersonalia { .. } => "record_personalia",
             Self::RecordVooropleiding { .. } => "record_vooropleiding",
+            Self::RecordPersoonEnVooropleidingen { .. } => "record_persoon_en_vooropleidingen",
             Self::SubmitAanmelding { .. } => "submit_aanmelding",
             Self::ChangeAanmeldingStatus { .. } => "change_aanmelding_status",
             Self::RecordVaAfwijzing { .. } => "record_va_afwijzing",

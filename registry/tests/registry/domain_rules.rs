@@ -1684,3 +1684,78 @@ fn va_partners_may_not_change_a_status_themselves() {
         );
     }
 }
+
+#[test]
+fn duos_lookup_answer_records_what_is_new_or_changed_as_one_effect() {
+    let mut h = Harness::after("DUO delivers the personal data");
+    let duo = Actor::Partner {
+        partner: Partner::Duo,
+    };
+    let personalia = h.dossier.personalia.clone().expect("personalia");
+    let vmbo = Vooropleiding {
+        instelling: Some(brin("19XY")),
+        opleiding: "VMBO-KB".to_owned(),
+        omschrijving: "vmbo kaderberoepsgerichte leerweg".to_owned(),
+        vanaf: None,
+        tot_en_met: None,
+        diploma_behaald: false,
+        datum_uitslag: None,
+    };
+    let lookup = |personalia: Personalia, vooropleidingen: Vec<Vooropleiding>| {
+        Command::RecordPersoonEnVooropleidingen {
+            personalia,
+            vooropleidingen,
+        }
+    };
+    let time = at(2027, 1, 16, 10, 0);
+    let before = h.dossier.vooropleidingen.len();
+    // Known personalia, a new vooropleiding (twice in the answer): one event, recorded once.
+    assert_eq!(
+        h.types(
+            duo.clone(),
+            time,
+            &lookup(personalia.clone(), vec![vmbo.clone(), vmbo.clone()])
+        ),
+        vec!["nl.knooppunt.vooropleiding.vastgelegd.v1"]
+    );
+    assert_eq!(h.dossier.vooropleidingen.len(), before + 1);
+    // The same answer again changes nothing.
+    assert_eq!(
+        h.exec(
+            duo.clone(),
+            time,
+            &lookup(personalia.clone(), vec![vmbo.clone()])
+        ),
+        Err(Rejection::Unchanged)
+    );
+    // Changed personalia and the diploma obtained: both recorded, the vooropleiding replaced.
+    let mut moved = personalia.clone();
+    moved.startkwalificatie = true;
+    let mut diploma = vmbo.clone();
+    diploma.diploma_behaald = true;
+    assert_eq!(
+        h.types(duo.clone(), time, &lookup(moved.clone(), vec![diploma])),
+        vec![
+            "nl.knooppunt.personalia.vastgelegd.v1",
+            "nl.knooppunt.vooropleiding.vastgelegd.v1"
+        ]
+    );
+    assert_eq!(h.dossier.vooropleidingen.len(), before + 1);
+    assert!(
+        h.dossier
+            .personalia
+            .as_ref()
+            .is_some_and(|p| p.startkwalificatie)
+    );
+    // An invalid vooropleiding refuses the whole answer; an institution may not answer for DUO.
+    let mut empty = vmbo.clone();
+    empty.opleiding = String::new();
+    assert!(matches!(
+        h.exec(duo, time, &lookup(moved.clone(), vec![empty])),
+        Err(Rejection::InvalidValue { field, .. }) if field == "opleiding"
+    ));
+    assert!(matches!(
+        h.exec(roc(), time, &lookup(moved, vec![vmbo])),
+        Err(Rejection::NotPermitted { .. })
+    ));
+}

@@ -1,6 +1,6 @@
 //! Opening a dossier, and the personal data and prior education DUO delivers.
 
-use super::{Decided, Rules, not_permitted};
+use super::{Decided, Rules, invalid, not_permitted};
 use crate::domain::Person;
 use crate::domain::event::Event;
 use crate::domain::parts::{Personalia, Vooropleiding};
@@ -53,4 +53,46 @@ impl Rules<'_> {
             vooropleiding: vooropleiding.clone(),
         }])
     }
+
+    /// DUO's answer to a lookup: the personalia and vooropleidingen that are new or changed.
+    pub(super) fn record_persoon(
+        &self,
+        personalia: &Personalia,
+        vooropleidingen: &[Vooropleiding],
+    ) -> Decided {
+        self.permit(Part::Personalia)?;
+        personalia.validate()?;
+        if !vooropleidingen.is_empty() {
+            self.permit(Part::Vooropleidingen)?;
+        }
+        if vooropleidingen.len() > MAX_VOOROPLEIDINGEN {
+            return Err(invalid(
+                "vooropleidingen",
+                "there are more than 100 of them",
+            ));
+        }
+        let mut events = Vec::new();
+        if self.d.personalia.as_ref() != Some(personalia) {
+            events.push(Event::PersonaliaVastgelegd {
+                personalia: personalia.clone(),
+            });
+        }
+        for (i, v) in vooropleidingen.iter().enumerate() {
+            v.validate()?;
+            // The same one twice in the answer is recorded once.
+            let repeated = vooropleidingen[..i].contains(v);
+            if !repeated && !self.d.vooropleidingen.contains(v) {
+                events.push(Event::VooropleidingVastgelegd {
+                    vooropleiding: v.clone(),
+                });
+            }
+        }
+        if events.is_empty() {
+            return Err(Rejection::Unchanged);
+        }
+        Ok(events)
+    }
 }
+
+/// The most vooropleidingen one DUO answer may record.
+const MAX_VOOROPLEIDINGEN: usize = 100;

@@ -234,6 +234,10 @@ impl<'a> Rules<'a> {
             Command::RecordVooropleiding { vooropleiding } => {
                 self.record_vooropleiding(vooropleiding)
             }
+            Command::RecordPersoonEnVooropleidingen {
+                personalia,
+                vooropleidingen,
+            } => self.record_persoon(personalia, vooropleidingen),
             Command::SubmitAanmelding {
                 aanmelding,
                 instelling,
