@@ -19,6 +19,7 @@ use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
+pub mod duo;
 pub mod loopback;
 pub mod partners;
 pub mod sim;

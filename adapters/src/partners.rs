@@ -21,6 +21,7 @@ use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::Store;
 
 use crate::Adapter;
+use crate::duo::DuoPlugin;
 use crate::sim::{SimFaults, Simulator};
 use crate::va::{VaPartner, VaPlugin};
 
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Box<dyn PartnerPlugin>> {
             knooppunt_registry::reference::RegionaalSysteem::Voroc,
         ))),
         Box::new(VaPlugin(VaPartner::Gemeenten)),
+        Box::new(DuoPlugin),
     ]
 }
 
@@ -84,6 +86,12 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// Faults the simulator injects (only without `endpoint`).
     pub faults: SimFaults,
+    /// Where the partner's [`Receiver`] listens, for a partner that pushes to Knooppunt
+    /// (absent: a free loopback port).
+    pub receiver_listen: Option<SocketAddr>,
+    /// The receiver's URL as the partner must call it (e.g. behind the Digikoppeling gateway);
+    /// absent: the listener's own `http://` URL.
+    pub receiver_url: Option<String>,
 }
 
 /// The time limit of one attempt when the configuration sets none.
@@ -95,6 +103,21 @@ pub struct Built {
     pub adapters: Vec<Arc<dyn Adapter>>,
     /// The simulator the adapters deliver to, when no endpoint was configured.
     pub simulator: Option<Box<dyn Simulator>>,
+    /// Knooppunt's endpoint the partner pushes to, for a partner that does (DUO's mutation
+    /// notifications).
+    pub receiver: Option<Box<dyn Receiver>>,
+}
+
+/// An HTTP endpoint of Knooppunt that a partner pushes messages to, started by the partner's
+/// entry; the node keeps it and stops it at shutdown.
+#[async_trait]
+pub trait Receiver: Send + Sync + fmt::Debug {
+    /// The partner that pushes.
+    fn partner(&self) -> Partner;
+    /// The address the partner pushes to.
+    fn url(&self) -> String;
+    /// Stops the listener and waits until it stopped.
+    async fn shutdown(&self);
 }
 
 impl fmt::Debug for Built {
@@ -105,6 +128,7 @@ impl fmt::Debug for Built {
                 &self.adapters.iter().map(|a| a.name()).collect::<Vec<_>>(),
             )
             .field("simulator", &self.simulator)
+            .field("receiver", &self.receiver)
             .finish()
     }
 }
@@ -115,6 +139,14 @@ pub enum BuildError {
     /// Its simulator could not start.
     #[error("starting the {partner} simulator: {source}")]
     Simulator {
+        /// The partner.
+        partner: Partner,
+        /// Why.
+        source: io::Error,
+    },
+    /// Its receiver could not listen.
+    #[error("starting the {partner} receiver (partners.{partner}.receiver_listen): {source}")]
+    Receiver {
         /// The partner.
         partner: Partner,
         /// Why.

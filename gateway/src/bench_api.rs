@@ -250,10 +250,12 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
     };
 
     // Expected deliveries: every message to the koppelpunt, each student's to the regional
-    // system of their school; no personalia, so no municipality.
+    // system of their school; one DUO lookup per dossier (each aanmelding is a new synthetic
+    // person, whom DUO does not know: no personalia, so no municipality).
     let per = 1 + config.statuses;
     let mut expected = std::collections::BTreeMap::new();
     expected.insert(Partner::Koppelpunt, config.aanmeldingen * per);
+    expected.insert(Partner::Duo, config.aanmeldingen);
     for (k, school) in schools.iter().enumerate() {
         let students = (0..config.aanmeldingen)
             .filter(|i| i % schools.len() == k)

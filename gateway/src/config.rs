@@ -204,6 +204,12 @@ pub struct PartnerSettings {
     pub timeout_ms: Option<u64>,
     /// Retries, tiers, breaker, rate limit, maintenance windows, shadow mode.
     pub delivery: Option<DeliveryConfig>,
+    /// For a partner that pushes to Knooppunt (DUO's mutation notifications): where its
+    /// receiver listens. Absent: a free loopback port.
+    pub receiver_listen: Option<SocketAddr>,
+    /// The receiver's URL as the partner must call it (e.g. behind the Digikoppeling gateway).
+    /// Absent: the listener's own `http://` URL.
+    pub receiver_url: Option<String>,
 }
 
 impl PartnerSettings {
@@ -213,6 +219,8 @@ impl PartnerSettings {
             endpoint: self.endpoint.clone(),
             timeout: self.timeout_ms.map(std::time::Duration::from_millis),
             faults: self.faults.clone(),
+            receiver_listen: self.receiver_listen,
+            receiver_url: self.receiver_url.clone(),
         }
     }
 }
@@ -417,6 +425,14 @@ impl Config {
             {
                 return Err(invalid(
                     format!("partners.{name}.endpoint"),
+                    "must be an http(s) URL",
+                ));
+            }
+            if let Some(url) = &p.receiver_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(invalid(
+                    format!("partners.{name}.receiver_url"),
                     "must be an http(s) URL",
                 ));
             }

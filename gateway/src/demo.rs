@@ -262,6 +262,13 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
         }
     }
 
+    // DUO is asked once per dossier opened: the sample students' (opened by the seed) and any
+    // other applicant's (opened by the first aanmelding).
+    let mut persons: std::collections::BTreeSet<&str> =
+        node.students.iter().map(|s| s.bsn.digits()).collect();
+    persons.extend(apps.iter().map(|a| a.bsn));
+    expected.insert(Partner::Duo, persons.len());
+
     writeln!(out, "\n6. Waiting for the partners (retries included)…")?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use knooppunt_adapters::Adapter;
-use knooppunt_adapters::partners::{self, PartnerContext};
+use knooppunt_adapters::partners::{self, PartnerContext, Receiver};
 use knooppunt_adapters::sim::Simulator;
 use knooppunt_ops::audit::{BatchConfig, BatchingAudit};
 use knooppunt_ops::{
@@ -64,6 +64,8 @@ pub struct Node {
     pub students: Vec<SampleStudent>,
     /// The in-process partner simulators, by partner.
     pub simulators: BTreeMap<Partner, Box<dyn Simulator>>,
+    /// Knooppunt's endpoints that partners push to (DUO's mutation notifications), by partner.
+    pub receivers: BTreeMap<Partner, Box<dyn Receiver>>,
     /// Reference data in use.
     pub reference: Arc<ReferenceData>,
     /// The registry store.
@@ -245,6 +247,7 @@ impl Node {
             audit: audit.clone(),
         };
         let mut simulators = BTreeMap::new();
+        let mut receivers = BTreeMap::new();
         let mut adapters: Vec<(Arc<dyn Adapter>, DeliveryConfig)> = Vec::new();
         for plugin in partners::all() {
             let partner = plugin.partner();
@@ -255,6 +258,9 @@ impl Node {
                 .with_context(|| format!("configuration `partners.{partner}`"))?;
             if let Some(sim) = built.simulator {
                 simulators.insert(partner, sim);
+            }
+            if let Some(receiver) = built.receiver {
+                receivers.insert(partner, receiver);
             }
             let delivery = settings.delivery.clone().unwrap_or_default();
             adapters.extend(built.adapters.into_iter().map(|a| (a, delivery.clone())));
@@ -452,6 +458,7 @@ impl Node {
             pki,
             students,
             simulators,
+            receivers,
             reference,
             store,
             audit,
@@ -510,6 +517,9 @@ impl Node {
         }
         for (_, sim) in std::mem::take(&mut self.simulators) {
             sim.shutdown().await;
+        }
+        for (_, receiver) in std::mem::take(&mut self.receivers) {
+            receiver.shutdown().await;
         }
     }
 
@@ -593,6 +603,12 @@ impl Node {
             );
             for (name, sim) in &self.simulators {
                 let _ = writeln!(s, "  {name:<11} {}", sim.url());
+            }
+        }
+        if !self.receivers.is_empty() {
+            let _ = writeln!(s, "\nWhere partners push to Knooppunt:");
+            for (name, receiver) in &self.receivers {
+                let _ = writeln!(s, "  {name:<11} {}", receiver.url());
             }
         }
         s

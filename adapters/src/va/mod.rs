@@ -402,6 +402,7 @@ impl PartnerPlugin for VaPlugin {
         Ok(Built {
             adapters: vec![Arc::new(adapter)],
             simulator,
+            receiver: None,
         })
     }
 }

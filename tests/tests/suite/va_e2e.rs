@@ -2,6 +2,11 @@
 //! TLS, on the sandbox (in-memory store and bus) and on PostgreSQL + RabbitMQ. The partner
 //! simulators record what reached them; the tests assert who got what, in which order, and
 //! that a refusal comes back to the institution.
+//!
+//! On PostgreSQL + RabbitMQ nothing is seeded: a student's personalia (which the municipality
+//! rule needs) come from the DUO simulator through the DUO persons adapter when the first
+//! aanmelding opens the dossier, and DUO's mutation notifications are pushed to the node's
+//! receiver.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -11,7 +16,8 @@ use knooppunt_bus::delivery::DeliveryConfig;
 use knooppunt_gateway::client::ApiClient;
 use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
 use knooppunt_gateway::serve::Node;
-use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_registry::domain::{AanmeldStatus, Personalia};
+use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::partner::Partner;
 use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_tests::{TestSchema, TestVhost};
@@ -40,11 +46,15 @@ enum Backend {
 }
 
 async fn start(backend: Backend) -> Harness {
+    start_with(backend, |_| {}).await
+}
+
+/// Like [`start`], with `adjust` applied to the configuration last.
+async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Harness {
     let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
     config.sandbox_dir = dir.clone();
-    config.seed_students = Some(true);
     // Delays shortened through configuration: 50 ms immediate retries, tiers of 100–400 ms.
     let mut delivery = DeliveryConfig {
         tiers_ms: vec![100, 200, 300, 400, 500, 600],
@@ -77,12 +87,15 @@ async fn start(backend: Backend) -> Harness {
             config.bus = BusSettings::Amqp {
                 url: vhost.url().to_owned(),
             };
+            // As in production: no sample students; DUO delivers the personalia.
+            config.seed_students = Some(false);
             // On PostgreSQL a node never falls back to the sandbox's sample reference data: it
             // is given as a file, as in production.
             config.reference.file = Some(reference_file(&dir));
             (Some(schema), Some(vhost))
         }
     };
+    adjust(&mut config);
     let node = Node::start(config).await.unwrap();
     Harness {
         node,
@@ -214,6 +227,59 @@ async fn feed(client: &ApiClient, want: usize) -> Vec<Value> {
 const NOOR: &str = "999990019"; // 16, Rotterdam, no startkwalificatie → municipality
 const DAAN: &str = "999990032"; // 24 → not the municipality
 const SEM: &str = "999990044"; // 17 with startkwalificatie → not the municipality
+/// A valid BSN the DUO simulator does not know.
+const ONBEKEND: &str = "123456782";
+
+fn person(bsn: &str) -> PersonId {
+    PersonId::Bsn(bsn.parse().unwrap())
+}
+
+/// Waits until the student's dossier holds DUO's personalia (or 30 s, then fails). The
+/// municipality rule routes a status change with the personalia known when it is decided, so a
+/// test that asserts that routing waits for them, as an institution's intake does in the chain
+/// (`docs/partners/duo.md` §5).
+async fn personalia_recorded(node: &Node, bsn: &str) -> Personalia {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(key) = node.store.find_dossier(&person(bsn)).await.unwrap()
+            && let Some(p) = node
+                .store
+                .dossier(key)
+                .await
+                .unwrap()
+                .and_then(|d| d.personalia)
+        {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "DUO's personalia never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The DUO simulator's lookups of `bsn`, by outcome code (`gevonden`, `onbekend`), once there
+/// is at least one (or 30 s, then fails).
+async fn duo_lookups(node: &Node, bsn: &str) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let codes: Vec<String> = node.simulators[&Partner::Duo]
+            .messages()
+            .into_iter()
+            .filter(|m| m.subject == bsn)
+            .map(|m| m.code)
+            .collect();
+        if !codes.is_empty() {
+            return codes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "DUO was never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 async fn journey(backend: Backend) {
     let h = start(backend).await;
@@ -228,6 +294,15 @@ async fn journey(backend: Backend) {
     let noor_g = submit(node, &groenland, NOOR, DIERVERZORGING, "19XY").await;
     let daan = submit(node, &zuidwaard, DAAN, SOFTWARE_DEVELOPER, "20AB").await;
     let sem = submit(node, &groenland, SEM, DIERVERZORGING, "21CD").await;
+    // The first aanmelding opened each dossier; DUO's answer records the personalia.
+    for bsn in [NOOR, DAAN, SEM] {
+        personalia_recorded(node, bsn).await;
+        assert_eq!(
+            duo_lookups(node, bsn).await,
+            vec!["gevonden"],
+            "one lookup of {bsn}"
+        );
+    }
     for (c, id, s) in [
         (&kustland, noor_k, "aangemeld"),
         (&groenland, noor_g, "aangemeld"),
@@ -291,6 +366,9 @@ async fn journey(backend: Backend) {
     assert_eq!(gemeenten.len(), 5);
     for (name, sim) in &node.simulators {
         assert_eq!(sim.duplicates(), 0, "{name} got a duplicate");
+        if !name.is_va_recipient() {
+            continue;
+        }
         // Per student, the wijzigingsvolgnummer only increases (order kept).
         let mut last: BTreeMap<String, u64> = BTreeMap::new();
         for m in sim.messages() {
@@ -392,6 +470,209 @@ async fn institutions_are_isolated(backend: Backend) {
     assert_eq!(own.status, 200, "{}", own.body);
     assert_eq!(own.body["status"], json!("ontvangen"));
     h.stop().await;
+}
+
+/// DUO pushes a mutation notification to the node's receiver: the dossier changes once (a
+/// second push of the same melding has no effect), and the municipality rule follows the new
+/// data (a startkwalificatie: the municipality is no longer told).
+async fn duo_melding_updates_the_dossier(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    let id = submit(node, &kustland, NOOR, MEDIAVORMGEVER, "19XY").await;
+    let before = personalia_recorded(node, NOOR).await;
+    assert!(!before.startkwalificatie);
+    let key = node
+        .store
+        .find_dossier(&person(NOOR))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let melding = format!(
+        r#"<Mutatiemelding xmlns="urn:knooppunt:duo:persoon:v1">
+        <MeldingId>{}</MeldingId><DatumTijd>2027-06-30T10:00:00Z</DatumTijd>
+        <Soort>PersoonsgegevensGewijzigd</Soort><Burgerservicenummer>{NOOR}</Burgerservicenummer>
+        <Persoon><Burgerservicenummer>{NOOR}</Burgerservicenummer>
+          <Geboortedatum>{}</Geboortedatum><Geslacht>V</Geslacht><Voornamen>Noor</Voornamen>
+          <Geslachtsnaam>Jansen</Geslachtsnaam><Woongemeente>0599</Woongemeente>
+          <Startkwalificatie>true</Startkwalificatie></Persoon></Mutatiemelding>"#,
+        Uuid::new_v4(),
+        before.geboortedatum.duo_format(),
+    );
+    let url = node.receivers[&Partner::Duo].url();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let push = || async {
+        http.post(&url)
+            .header("content-type", "application/xml")
+            .body(melding.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(push().await, 200);
+    let events = node.store.history(key).await.unwrap().len();
+    assert_eq!(push().await, 200, "a melding pushed again is answered 200");
+    assert_eq!(
+        node.store.history(key).await.unwrap().len(),
+        events,
+        "and has no second effect"
+    );
+    let after = node
+        .store
+        .dossier(key)
+        .await
+        .unwrap()
+        .unwrap()
+        .personalia
+        .unwrap();
+    assert!(after.startkwalificatie);
+
+    // With a startkwalificatie the municipality is not told of her status changes.
+    assert_eq!(change(&kustland, id, "aangemeld").await.status, 200);
+    let expected: BTreeMap<Partner, usize> = [(Partner::Koppelpunt, 2)].into_iter().collect();
+    settle(node, &expected).await;
+    assert_eq!(received(node, Partner::Koppelpunt).len(), 2);
+    assert!(received(node, Partner::Gemeenten).is_empty());
+
+    // A melding about a person Knooppunt holds no dossier for is answered 404.
+    let stranger = melding.replace(NOOR, ONBEKEND);
+    let r = http
+        .post(&url)
+        .header("content-type", "application/xml")
+        .body(stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    h.stop().await;
+}
+
+/// A person DUO does not know: the aanmelding goes through, DUO is asked once, and the
+/// outcome is recorded once in the audit trail as a business outcome — no retries.
+async fn unknown_person_is_recorded_once(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    submit(node, &kustland, ONBEKEND, MEDIAVORMGEVER, "19XY").await;
+    let key = node
+        .store
+        .find_dossier(&person(ONBEKEND))
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = node.store.history(key).await.unwrap()[0].meta.id;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rejected = loop {
+        let trail = node.audit.for_message(opened).await.unwrap();
+        let rejected: Vec<_> = trail
+            .into_iter()
+            .filter(|r| r.entry.hop == knooppunt_ops::Hop::Rejected)
+            .collect();
+        if !rejected.is_empty() {
+            break rejected;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no outcome for DUO");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].entry.partner.as_deref(), Some("duo"));
+    assert!(
+        rejected[0]
+            .entry
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("persoon_onbekend")),
+        "{:?}",
+        rejected[0].entry.reason
+    );
+    assert_eq!(
+        duo_lookups(node, ONBEKEND).await,
+        vec!["onbekend"],
+        "asked once"
+    );
+    let dossier = node.store.dossier(key).await.unwrap().unwrap();
+    assert!(dossier.personalia.is_none());
+    h.stop().await;
+}
+
+/// DUO down for a while (503s, then a hang past the timeout): the lookup goes through the
+/// delivery runtime's retry tiers and the personalia arrive; nothing is lost or doubled.
+async fn duo_down_for_a_while_loses_nothing(backend: Backend) {
+    let h = start_with(backend, |config| {
+        config.seed_students = Some(false);
+        let duo = config.partners.entry(Partner::Duo).or_default();
+        duo.faults = SimFaults {
+            fail_next: 5,
+            timeout_next: 1,
+            ..SimFaults::default()
+        };
+        duo.timeout_ms = Some(1_000);
+    })
+    .await;
+    let node = &h.node;
+    let kustland = ApiClient::for_sandbox(node, "28AB").unwrap();
+    submit(node, &kustland, NOOR, MEDIAVORMGEVER, "19XY").await;
+    let p = personalia_recorded(node, NOOR).await;
+    assert_eq!(
+        p.woongemeente.map(|g| g.to_string()),
+        Some("0599".to_owned())
+    );
+    assert_eq!(duo_lookups(node, NOOR).await, vec!["gevonden"]);
+    let duo = &node.simulators[&Partner::Duo];
+    assert_eq!(duo.requests(), 7, "six faulted attempts, then the lookup");
+    assert_eq!(duo.duplicates(), 0);
+    // The runtime's tiers did the retrying.
+    let key = node
+        .store
+        .find_dossier(&person(NOOR))
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = node.store.history(key).await.unwrap()[0].meta.id;
+    let trail = node.audit.for_message(opened).await.unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|r| r.entry.hop == knooppunt_ops::Hop::Retried),
+        "no retry tier used"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_duo_down_for_a_while_loses_nothing() {
+    duo_down_for_a_while_loses_nothing(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_duo_down_for_a_while_loses_nothing() {
+    duo_down_for_a_while_loses_nothing(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_duo_melding_updates_the_dossier() {
+    duo_melding_updates_the_dossier(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_duo_melding_updates_the_dossier() {
+    duo_melding_updates_the_dossier(Backend::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_unknown_person_is_recorded_once() {
+    unknown_person_is_recorded_once(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_unknown_person_is_recorded_once() {
+    unknown_person_is_recorded_once(Backend::Real).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
