@@ -40,7 +40,7 @@ pub struct Config {
     /// The institutions' OAuth2 clients. Empty: sandbox credentials are generated and printed.
     pub clients: Vec<ClientSettings>,
     /// The partners by name, one of the partner list's (`knooppunt_adapters::partners::all`):
-    /// today `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`. A partner without an
+    /// today `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`, `duo`. A partner without an
     /// entry (or without `endpoint`) is served by its simulator.
     pub partners: BTreeMap<Partner, PartnerSettings>,
     /// Delivery settings of the institution feed projection.
@@ -596,7 +596,7 @@ mod tests {
             .map_err(from_figment)
             .unwrap();
         assert_eq!(c.clients.len(), 1);
-        assert_eq!(c.partners.len(), 5);
+        assert_eq!(c.partners.len(), 6);
         assert!(matches!(c.api.tls, TlsMode::Files { .. }));
         // Everything but the key and certificate files (absent here) validates.
         let mut c = c;
@@ -622,6 +622,17 @@ mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains("api.idempotency_retention_hours"), "{e}");
         }
+
+        let mut c = Config::default();
+        c.partners.insert(
+            Partner::Duo,
+            PartnerSettings {
+                receiver_url: Some("duo.example".into()),
+                ..PartnerSettings::default()
+            },
+        );
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("partners.duo.receiver_url"), "{e}");
 
         let mut c = Config::default();
         c.partners.insert(Partner::Rio, PartnerSettings::default());
