@@ -226,6 +226,22 @@ mod props {
             let _ = persoon::parse_persoon_en_vooropleidingen(&b);
             let _ = persoon::parse_mutatiemelding(&b);
         }
+
+        /// Whatever still parses after a mutation is written back (as the DUO simulator does)
+        /// to XML that parses to the same value.
+        #[test]
+        fn what_parses_is_written_back_to_the_same_value(at in 0usize..4000, byte in any::<u8>()) {
+            let mut b = ANSWER.as_bytes().to_vec();
+            let n = b.len();
+            b[at % n] = byte;
+            if let Ok(a) = persoon::parse_persoon_en_vooropleidingen(&b) {
+                let written = persoon::write_persoon_en_vooropleidingen(&a);
+                prop_assert_eq!(
+                    persoon::parse_persoon_en_vooropleidingen(written.as_bytes()).unwrap(),
+                    a
+                );
+            }
+        }
     }
 }
 
