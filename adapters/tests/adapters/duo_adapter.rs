@@ -18,13 +18,13 @@ use knooppunt_mappings::duo::persoon::{
     DuoPersoon, DuoVooropleiding, MutatieSoort, Mutatiemelding, PersoonEnVooropleidingen,
 };
 use knooppunt_ops::{AuditTrail, Hop, MemoryAudit};
-use knooppunt_sample as demo;
 use knooppunt_registry::domain::{Command, Person};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::{EventEnvelope, MemoryStore, Store};
+use knooppunt_sample as demo;
 use uuid::Uuid;
 
 /// A person DUO knows (a valid test BSN).

@@ -6,4 +6,5 @@ mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
 mod relay;
+mod sample_agreement;
 mod va_e2e;
