@@ -143,6 +143,11 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     reconnects: Counter,
     republished: Counter,
+    relay_published: Counter,
+    outbox_unsent: Gauge,
+    ready: Gauge,
+    blocked_since: Family<PartnerLabels, Gauge>,
+    certificate_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -224,6 +229,36 @@ impl Metrics {
             "Publishes sent again because their confirm never came (connection lost, confirm timeout)",
             republished.clone(),
         );
+        let relay_published = Counter::default();
+        let outbox_unsent = Gauge::default();
+        let ready = Gauge::default();
+        let blocked_since = Family::<PartnerLabels, Gauge>::default();
+        let certificate_expiry = Gauge::default();
+        registry.register(
+            "relay_published",
+            "Outbox rows the relay published (broker confirmed) and marked sent",
+            relay_published.clone(),
+        );
+        registry.register(
+            "outbox_unsent",
+            "Outbox rows not yet published, as last counted by the readiness check (shared by every instance on one database)",
+            outbox_unsent.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 when the last readiness check passed (the registry store answered), else 0",
+            ready.clone(),
+        );
+        registry.register(
+            "blocked_since_timestamp_seconds",
+            "Unix time since which this partner's longest-blocked student waits behind a retrying or parked message (absent when none)",
+            blocked_since.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "Unix time at which the API server's TLS certificate (leaf) expires; 0 when the node serves no TLS",
+            certificate_expiry.clone(),
+        );
         registry.register_with_unit(
             "delivery_latency",
             "Duration of one delivery attempt, by outcome",
@@ -244,6 +279,11 @@ impl Metrics {
             latency,
             reconnects,
             republished,
+            relay_published,
+            outbox_unsent,
+            ready,
+            blocked_since,
+            certificate_expiry,
         }
     }
 
@@ -357,6 +397,59 @@ impl Metrics {
     /// Publishes sent again so far (see [`Metrics::bus_republished`]).
     pub fn bus_republished_total(&self) -> u64 {
         self.republished.get()
+    }
+
+    /// The relay published `rows` outbox rows (broker confirmed, marked sent).
+    pub fn relay_published(&self, rows: u64) {
+        if rows > 0 {
+            self.relay_published.inc_by(rows);
+        }
+    }
+
+    /// Records the number of unsent outbox rows (counted by the readiness check).
+    pub fn set_outbox_unsent(&self, rows: u64) {
+        self.outbox_unsent
+            .set(i64::try_from(rows).unwrap_or(i64::MAX));
+    }
+
+    /// Records the outcome of a readiness check (logs when it changes).
+    pub fn set_ready(&self, ready: bool) {
+        let old = self.ready.set(i64::from(ready));
+        if old != i64::from(ready) {
+            if ready {
+                tracing::info!("node ready");
+            } else {
+                tracing::warn!("node not ready");
+            }
+        }
+    }
+
+    /// Whether the last readiness check passed.
+    pub fn is_ready(&self) -> bool {
+        self.ready.get() == 1
+    }
+
+    /// Records since when `partner`'s longest-blocked student waits (`None`: no student is
+    /// blocked, and the sample disappears).
+    pub fn set_blocked_since(
+        &self,
+        partner_name: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let labels = partner(partner_name);
+        match since {
+            Some(t) => {
+                self.blocked_since.get_or_create(&labels).set(t.timestamp());
+            }
+            None => {
+                self.blocked_since.remove(&labels);
+            }
+        }
+    }
+
+    /// Records when the API server's TLS certificate expires (Unix seconds).
+    pub fn set_certificate_expiry(&self, not_after_unix: i64) {
+        self.certificate_expiry.set(not_after_unix);
     }
 
     /// Records a breaker state change of `partner` (logs when it opens or closes).

@@ -6,6 +6,10 @@ use std::time::Duration;
 use knooppunt_ops::metrics::{LABEL_NAMES, partner_label};
 use knooppunt_ops::{BreakerState, Metrics};
 
+fn at(unix: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(unix, 0).expect("valid time")
+}
+
 fn exercise(m: &Metrics) {
     m.published("bron");
     m.consumed("bron");
@@ -22,6 +26,11 @@ fn exercise(m: &Metrics) {
     m.bus_reconnected();
     m.bus_republished(3);
     m.bus_republished(0);
+    m.relay_published(500);
+    m.set_outbox_unsent(42);
+    m.set_ready(true);
+    m.set_blocked_since("bron", Some(at(1_800_000_000)));
+    m.set_certificate_expiry(1_900_000_000);
     // a partner name that is not a code is not used as a label value
     m.published("https://bron.example/api?id=4f1c2d3e-0000-4000-8000-000000000001");
     m.published("Jan de Vries");
@@ -67,6 +76,11 @@ fn encode_contains_every_family() {
         "knooppunt_waiting",
         "knooppunt_breaker_state",
         "knooppunt_delivery_latency_seconds",
+        "knooppunt_relay_published",
+        "knooppunt_outbox_unsent",
+        "knooppunt_ready",
+        "knooppunt_blocked_since_timestamp_seconds",
+        "knooppunt_tls_certificate_expiry_timestamp_seconds",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
@@ -147,4 +161,73 @@ fn bus_reconnects_and_republished_publishes_are_counted() {
     let text = m.encode();
     assert!(text.contains("knooppunt_bus_reconnects_total 1"), "{text}");
     assert!(text.contains("knooppunt_bus_republished_total 5"), "{text}");
+}
+
+#[test]
+fn relay_outbox_and_readiness_are_exported() {
+    let m = Metrics::new();
+    let text = m.encode();
+    // before anything is known: not ready, nothing counted, no certificate
+    assert!(text.contains("knooppunt_ready 0\n"), "{text}");
+    assert!(text.contains("knooppunt_outbox_unsent 0\n"), "{text}");
+    assert!(
+        text.contains("knooppunt_relay_published_total 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("knooppunt_tls_certificate_expiry_timestamp_seconds 0\n"),
+        "{text}"
+    );
+    assert!(!m.is_ready());
+
+    m.set_ready(true);
+    m.set_outbox_unsent(1234);
+    m.relay_published(500);
+    m.relay_published(0);
+    m.relay_published(20);
+    m.set_certificate_expiry(1_900_000_000);
+    let text = m.encode();
+    assert!(m.is_ready());
+    assert!(text.contains("knooppunt_ready 1\n"), "{text}");
+    assert!(text.contains("knooppunt_outbox_unsent 1234\n"), "{text}");
+    assert!(
+        text.contains("knooppunt_relay_published_total 520\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("knooppunt_tls_certificate_expiry_timestamp_seconds 1900000000\n"),
+        "{text}"
+    );
+    m.set_ready(false);
+    assert!(m.encode().contains("knooppunt_ready 0\n"));
+    assert!(!m.is_ready());
+}
+
+#[test]
+fn blocked_since_is_per_partner_and_disappears_when_nothing_waits() {
+    let m = Metrics::new();
+    m.set_blocked_since("bron", Some(at(1_800_000_000)));
+    m.set_blocked_since("duo", Some(at(1_800_000_600)));
+    let text = m.encode();
+    assert!(
+        text.contains("knooppunt_blocked_since_timestamp_seconds{partner=\"bron\"} 1800000000\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("knooppunt_blocked_since_timestamp_seconds{partner=\"duo\"} 1800000600\n"),
+        "{text}"
+    );
+    m.set_blocked_since("bron", None);
+    let text = m.encode();
+    assert!(
+        !text.contains("knooppunt_blocked_since_timestamp_seconds{partner=\"bron\"}"),
+        "{text}"
+    );
+    assert!(text.contains("knooppunt_blocked_since_timestamp_seconds{partner=\"duo\"}"));
+    // a name that is not a code is reported as `other`, like every per-partner family
+    m.set_blocked_since("Jan de Vries", Some(at(1_800_000_000)));
+    assert!(
+        m.encode()
+            .contains("knooppunt_blocked_since_timestamp_seconds{partner=\"other\"}")
+    );
 }
