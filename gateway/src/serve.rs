@@ -103,18 +103,24 @@ type Stores = (
     Arc<dyn ApiStore>,
 );
 
+/// Ready when the registry store answers; every check (a `/readyz` request or the periodic
+/// probe) also sets `knooppunt_ready` and `knooppunt_outbox_unsent`.
 struct StoreReadiness {
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
 }
+
+/// How often the node checks its own readiness, so the metrics are fresh without `/readyz` calls.
+const READINESS_PROBE_EVERY: Duration = Duration::from_secs(15);
 
 #[async_trait]
 impl Readiness for StoreReadiness {
     async fn ready(&self) -> Result<(), String> {
-        self.store
-            .outbox_backlog()
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("registry store: {e}"))
+        let checked = self.store.outbox_backlog().await;
+        self.metrics.set_ready(checked.is_ok());
+        let unsent = checked.map_err(|e| format!("registry store: {e}"))?;
+        self.metrics.set_outbox_unsent(unsent);
+        Ok(())
     }
 }
 
@@ -281,7 +287,8 @@ impl Node {
             .context("declaring the bus topology")?;
 
         // The relay and the runtimes.
-        let relay = Relay::new(store.clone(), transport.clone(), RelayConfig::default());
+        let relay = Relay::new(store.clone(), transport.clone(), RelayConfig::default())
+            .with_metrics(metrics.clone());
         {
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -370,6 +377,16 @@ impl Node {
             }
         };
         let mutual_tls = tls.is_some();
+        let served_cert = match &config.api.tls {
+            TlsMode::Off => None,
+            TlsMode::Files { cert, .. } => Some(cert.clone()),
+            TlsMode::Sandbox => pki.as_ref().map(|f| f.server_pem.clone()),
+        };
+        if let Some(cert) = served_cert {
+            let not_after = knooppunt_api::tls::server_certificate_not_after(&cert)
+                .context("configuration `api.tls`")?;
+            metrics.set_certificate_expiry(not_after);
+        }
 
         let mut api_state = ApiState::new(
             store.clone(),
@@ -381,9 +398,25 @@ impl Node {
             api_store.clone(),
         );
         api_state.require_client_cert = mutual_tls;
-        api_state.readiness = Arc::new(StoreReadiness {
+        let readiness = Arc::new(StoreReadiness {
             store: store.clone(),
+            metrics: metrics.clone(),
         });
+        api_state.readiness = readiness.clone();
+        {
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                while !cancel.is_cancelled() {
+                    // The outcome is in the metrics; /readyz reports the reason.
+                    let _ = readiness.ready().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(READINESS_PROBE_EVERY) => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
+                ("readiness probe", Ok(()))
+            });
+        }
         api_state.limits = ApiLimits {
             body_limit: config.api.body_limit_bytes,
             request_timeout: Duration::from_secs(config.api.request_timeout_seconds),

@@ -241,6 +241,21 @@ pub fn oin_from_certificate(der: &[u8]) -> Result<Option<Oin>, TlsError> {
     oin_from_subject(cert.subject())
 }
 
+/// When the end-entity certificate of a PEM chain (the first certificate, as in
+/// [`TlsSettings::cert_pem_path`]) expires, in Unix seconds (its `notAfter`). For the metric
+/// `knooppunt_tls_certificate_expiry_timestamp_seconds`.
+pub fn certificate_not_after(setting: &'static str, pem: &str) -> Result<i64, TlsError> {
+    let chain = certificates_from_pem(setting, pem)?;
+    let leaf = parse_certificate(chain[0].as_ref())?;
+    Ok(leaf.validity().not_after.timestamp())
+}
+
+/// [`certificate_not_after`] of the server certificate file (the `cert_pem_path` setting).
+pub fn server_certificate_not_after(cert_pem_path: &Path) -> Result<i64, TlsError> {
+    let cert = read_file("cert_pem_path", cert_pem_path)?;
+    certificate_not_after("cert_pem_path", &cert)
+}
+
 /// The ring crypto provider, which every rustls configuration of the gateway uses explicitly.
 pub fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use knooppunt_ops::Metrics;
 use knooppunt_registry::store::{EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, Store, StoreError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -120,6 +121,7 @@ pub struct Relay {
     store: Arc<dyn Store>,
     transport: Arc<dyn Transport>,
     config: RelayConfig,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for Relay {
@@ -137,7 +139,14 @@ impl Relay {
             store,
             transport,
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts the rows this relay publishes in `knooppunt_relay_published_total`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Claims one batch on `lease`, publishes it with confirms and marks it sent.
@@ -159,6 +168,9 @@ impl Relay {
         self.transport.publish_batch(&items).await?;
         let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
         lease.mark_sent(&positions).await?;
+        if let Some(m) = &self.metrics {
+            m.relay_published(rows.len() as u64);
+        }
         tracing::debug!(
             rows = rows.len(),
             first = positions.first().copied().unwrap_or_default(),

@@ -565,6 +565,16 @@ async fn parked_blocker_holds_later_messages_until_discarded(bus: Bus) -> anyhow
         bed.metrics.encode().contains("waiting"),
         "waiting is a metric"
     );
+    let blocked = format!("knooppunt_blocked_since_timestamp_seconds{{partner=\"{PARTNER}\"}}");
+    let text = bed.metrics.encode();
+    let since: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(blocked.as_str())?.trim().parse().ok())
+        .with_context(|| format!("{blocked} in {text}"))?;
+    ensure!(
+        since == w.blocked_since.timestamp(),
+        "the metric is the oldest blocked_since"
+    );
     ensure!(bed.partner.received().is_empty());
 
     let ops = FailedMessages::new(bed.state.clone(), bed.audit.clone());
@@ -587,6 +597,10 @@ async fn parked_blocker_holds_later_messages_until_discarded(bus: Bus) -> anyhow
     let seqs: Vec<u64> = bed.partner.received().iter().map(|r| r.sequence).collect();
     ensure!(seqs == vec![2, 3], "released in order: {seqs:?}");
     ensure!(bed.runtime.waiting().await?.is_empty());
+    eventually("the blocked-since sample disappears", || async {
+        Ok(!bed.metrics.encode().contains(&blocked))
+    })
+    .await?;
     bed.stop().await
 }
 

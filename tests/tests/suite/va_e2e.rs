@@ -386,7 +386,47 @@ async fn journey(backend: Backend) {
             .iter()
             .all(|i| i["aanmelding_id"] == json!(noor_k.to_string()))
     );
+    // Every event reached the partners through the relay, which counts what it published.
+    let published = sample(&node.metrics.encode(), "knooppunt_relay_published_total");
+    assert!(published.is_some_and(|n| n > 0.0), "{published:?}");
     h.stop().await;
+}
+
+/// The value of the sample line `name value` (no labels) in an OpenMetrics text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The node's own health metrics: readiness (set by every check, `/readyz` or the node's own
+/// probe), the unsent outbox rows it counted, and the expiry of the certificate it serves.
+async fn node_health_metrics(backend: Backend) {
+    let h = start(backend).await;
+    let node = &h.node;
+    let client = ApiClient::for_sandbox(node, "28AB").unwrap();
+    let ready = client.get("/readyz").await.unwrap();
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let text = node.metrics.encode();
+    assert_eq!(sample(&text, "knooppunt_ready"), Some(1.0), "{text}");
+    assert!(sample(&text, "knooppunt_outbox_unsent").is_some(), "{text}");
+    // The sandbox certificate is valid for two years from the start of this year.
+    let expiry = sample(&text, "knooppunt_tls_certificate_expiry_timestamp_seconds").unwrap();
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(
+        expiry > now && expiry < now + 3.0 * 366.0 * 86_400.0,
+        "{expiry}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_node_health_metrics() {
+    node_health_metrics(Backend::Sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_node_health_metrics() {
+    node_health_metrics(Backend::Real).await;
 }
 
 async fn failing_regional_system(backend: Backend) {

@@ -429,3 +429,46 @@ fn a_malformed_serial_number_is_a_typed_error_naming_the_attribute() {
     assert_eq!(identity.oin, None);
     assert!(identity.subject.contains("ROC Voorbeeld"));
 }
+
+#[test]
+fn the_expiry_of_the_first_certificate_in_a_chain_is_read() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = rcgen::CertificateParams::default();
+    leaf.not_after = rcgen::date_time_ymd(2031, 3, 4);
+    let leaf = leaf.self_signed(&key).unwrap();
+    let mut other = rcgen::CertificateParams::default();
+    other.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let other = other.self_signed(&key).unwrap();
+    let chain = format!("{}{}", leaf.pem(), other.pem());
+    // 2031-03-04T00:00:00Z
+    assert_eq!(
+        tls::certificate_not_after("cert_pem_path", &chain).unwrap(),
+        1_930_348_800
+    );
+
+    let dir = std::env::temp_dir().join(format!("kp-tls-expiry-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.pem");
+    std::fs::write(&file, &chain).unwrap();
+    let from_file = tls::server_certificate_not_after(&file);
+    let missing = tls::server_certificate_not_after(&dir.join("absent.pem"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(from_file.unwrap(), 1_930_348_800);
+    assert!(
+        matches!(
+            missing,
+            Err(TlsError::ReadFile {
+                setting: "cert_pem_path",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+    assert!(matches!(
+        tls::certificate_not_after("cert_pem_path", "no pem here"),
+        Err(TlsError::NothingInPem {
+            setting: "cert_pem_path",
+            what: "certificate"
+        })
+    ));
+}

@@ -502,10 +502,11 @@ impl DeliveryRuntime {
 
     async fn update_waiting(&self) {
         match self.deps.state.waiting(&self.name).await {
-            Ok(w) => self
-                .deps
-                .metrics
-                .set_waiting(&self.name, w.iter().map(|w| w.held).sum()),
+            Ok(w) => {
+                let m = &self.deps.metrics;
+                m.set_waiting(&self.name, w.iter().map(|w| w.held).sum());
+                m.set_blocked_since(&self.name, w.iter().map(|w| w.blocked_since).min());
+            }
             Err(e) => {
                 tracing::debug!(partner = %self.name, error = %e, "waiting count unavailable")
             }
