@@ -110,7 +110,8 @@ struct StoreReadiness {
     metrics: Arc<Metrics>,
 }
 
-/// How often the node checks its own readiness, so the metrics are fresh without `/readyz` calls.
+/// How often the node checks its own readiness and samples its work queues' depth, so the
+/// metrics are fresh without `/readyz` calls.
 const READINESS_PROBE_EVERY: Duration = Duration::from_secs(15);
 
 #[async_trait]
@@ -405,16 +406,20 @@ impl Node {
         api_state.readiness = readiness.clone();
         {
             let cancel = cancel.clone();
+            let sampled: Vec<Arc<DeliveryRuntime>> = runtimes.values().cloned().collect();
             tasks.spawn(async move {
                 while !cancel.is_cancelled() {
                     // The outcome is in the metrics; /readyz reports the reason.
                     let _ = readiness.ready().await;
+                    for runtime in &sampled {
+                        runtime.sample_queue_depth().await;
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(READINESS_PROBE_EVERY) => {}
                         _ = cancel.cancelled() => {}
                     }
                 }
-                ("readiness probe", Ok(()))
+                ("readiness and queue probe", Ok(()))
             });
         }
         api_state.limits = ApiLimits {

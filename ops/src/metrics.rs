@@ -148,6 +148,7 @@ pub struct Metrics {
     ready: Gauge,
     blocked_since: Family<PartnerLabels, Gauge>,
     certificate_expiry: Gauge,
+    queue_messages: Family<PartnerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -234,6 +235,12 @@ impl Metrics {
         let ready = Gauge::default();
         let blocked_since = Family::<PartnerLabels, Gauge>::default();
         let certificate_expiry = Gauge::default();
+        let queue_messages = Family::<PartnerLabels, Gauge>::default();
+        registry.register(
+            "queue_messages",
+            "Messages ready in the partner's work queue (knooppunt.<adapter>), sampled by the node every 15 s (absent while the broker does not answer)",
+            queue_messages.clone(),
+        );
         registry.register(
             "relay_published",
             "Outbox rows the relay published (broker confirmed) and marked sent",
@@ -284,6 +291,7 @@ impl Metrics {
             ready,
             blocked_since,
             certificate_expiry,
+            queue_messages,
         }
     }
 
@@ -443,6 +451,22 @@ impl Metrics {
             }
             None => {
                 self.blocked_since.remove(&labels);
+            }
+        }
+    }
+
+    /// Records how many messages are ready in `partner`'s work queue (`None`: unknown, the
+    /// broker did not answer, and the sample disappears rather than going stale).
+    pub fn set_queue_messages(&self, partner_name: &str, ready: Option<u64>) {
+        let labels = partner(partner_name);
+        match ready {
+            Some(n) => {
+                self.queue_messages
+                    .get_or_create(&labels)
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.queue_messages.remove(&labels);
             }
         }
     }

@@ -31,6 +31,7 @@ fn exercise(m: &Metrics) {
     m.set_ready(true);
     m.set_blocked_since("bron", Some(at(1_800_000_000)));
     m.set_certificate_expiry(1_900_000_000);
+    m.set_queue_messages("bron", Some(17));
     // a partner name that is not a code is not used as a label value
     m.published("https://bron.example/api?id=4f1c2d3e-0000-4000-8000-000000000001");
     m.published("Jan de Vries");
@@ -81,6 +82,7 @@ fn encode_contains_every_family() {
         "knooppunt_ready",
         "knooppunt_blocked_since_timestamp_seconds",
         "knooppunt_tls_certificate_expiry_timestamp_seconds",
+        "knooppunt_queue_messages",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
@@ -230,4 +232,27 @@ fn blocked_since_is_per_partner_and_disappears_when_nothing_waits() {
         m.encode()
             .contains("knooppunt_blocked_since_timestamp_seconds{partner=\"other\"}")
     );
+}
+
+#[test]
+fn queue_depth_is_per_partner_and_disappears_when_unknown() {
+    let m = Metrics::new();
+    m.set_queue_messages("bron", Some(17));
+    m.set_queue_messages("duo", Some(0));
+    let text = m.encode();
+    assert!(
+        text.contains("knooppunt_queue_messages{partner=\"bron\"} 17\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("knooppunt_queue_messages{partner=\"duo\"} 0\n"),
+        "{text}"
+    );
+    m.set_queue_messages("bron", None);
+    let text = m.encode();
+    assert!(
+        !text.contains("knooppunt_queue_messages{partner=\"bron\"}"),
+        "{text}"
+    );
+    assert!(text.contains("knooppunt_queue_messages{partner=\"duo\"} 0\n"));
 }

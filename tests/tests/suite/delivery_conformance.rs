@@ -799,6 +799,41 @@ async fn audit_chain_verifies_and_tampering_is_found(bus: Bus) -> anyhow::Result
     bed.stop().await
 }
 
+/// What waits in the work queue is sampled into `knooppunt_queue_messages`.
+async fn queue_depth_is_sampled(bus: Bus) -> anyhow::Result<()> {
+    let mut bed = Bed::new(bus, base_config()).await?;
+    let sample = format!("knooppunt_queue_messages{{partner=\"{PARTNER}\"}}");
+    let depth = |text: String| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample.as_str())?.trim().parse().ok())
+    };
+    let events = [
+        event(DossierKey::new(), 1)?,
+        event(DossierKey::new(), 1)?,
+        event(DossierKey::new(), 1)?,
+    ];
+    for e in &events {
+        bed.publish(e).await?;
+    }
+    // Not started yet: all three are ready in the queue.
+    eventually("three messages ready", || async {
+        bed.runtime.sample_queue_depth().await;
+        Ok(depth(bed.metrics.encode()) == Some(3))
+    })
+    .await?;
+    bed.start();
+    for e in &events {
+        let id = e.meta.id;
+        eventually("delivered", || async { bed.done(id).await }).await?;
+    }
+    eventually("the queue is empty", || async {
+        bed.runtime.sample_queue_depth().await;
+        Ok(depth(bed.metrics.encode()) == Some(0))
+    })
+    .await?;
+    bed.stop().await
+}
+
 macro_rules! on_both_buses {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -835,4 +870,5 @@ on_both_buses!(
     maintenance_window_holds_then_drains,
     shadow_mode_sends_nothing,
     audit_chain_verifies_and_tampering_is_found,
+    queue_depth_is_sampled,
 );

@@ -513,6 +513,25 @@ impl DeliveryRuntime {
         }
     }
 
+    /// Samples how many messages are ready in the work queue into `knooppunt_queue_messages`
+    /// (the node calls it periodically; a failed sample removes the value instead of keeping a
+    /// stale one).
+    pub async fn sample_queue_depth(&self) {
+        let depth = match self
+            .deps
+            .transport
+            .queue_depth(&work_queue(&self.name))
+            .await
+        {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!(partner = %self.name, error = %e, "queue depth unavailable");
+                None
+            }
+        };
+        self.deps.metrics.set_queue_messages(&self.name, depth);
+    }
+
     /// The subjects of this partner that wait behind a retrying or parked message.
     pub async fn waiting(&self) -> Result<Vec<knooppunt_ops::WaitingInfo>, DeliveryError> {
         Ok(self.deps.state.waiting(&self.name).await?)
