@@ -8,6 +8,7 @@ mod fuzz;
 mod http;
 mod idempotency;
 mod metrics;
+mod monitoring;
 mod no_echo;
 mod openapi_conformance;
 mod rejections;
