@@ -68,6 +68,14 @@ pub enum PkiError {
         /// Why.
         reason: String,
     },
+    /// The sandbox directory is not private to this user.
+    #[error("{} {reason}", path.display())]
+    UnsafeDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// A sandbox file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -244,10 +252,7 @@ impl Pki {
         institutions: &[(Oin, String)],
     ) -> Result<SandboxFiles, PkiError> {
         let pki = Self::generate()?;
-        std::fs::create_dir_all(dir).map_err(|source| PkiError::Write {
-            path: dir.to_owned(),
-            source,
-        })?;
+        private_dir(dir)?;
         let ca_pem = dir.join("ca.pem");
         write_file(&ca_pem, &pki.ca_pem, false)?;
         let server = pki.server_cert(&["localhost", "127.0.0.1"])?;
@@ -354,6 +359,60 @@ fn set_validity(params: &mut CertificateParams, years: i32) {
     params.not_after = rcgen::date_time_ymd(year + years, 1, 1);
 }
 
+/// Creates `dir` readable by this user only (0700), or checks that an existing one is a real
+/// directory (not a symbolic link) closed to other users. The sandbox writes private keys into
+/// it, by default under the shared temporary directory, where another user could have made the
+/// path first.
+fn private_dir(dir: &Path) -> Result<(), PkiError> {
+    let write_err = |source| PkiError::Write {
+        path: dir.to_owned(),
+        source,
+    };
+    let unsafe_dir = |reason| PkiError::UnsafeDirectory {
+        path: dir.to_owned(),
+        reason,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    if let Err(e) = std::fs::symlink_metadata(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(write_err(e));
+        }
+        builder.create(dir).map_err(write_err)?;
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(write_err)?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir("is a symbolic link; give a private directory"));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir("is not a directory"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 {
+            // Others could have put files or links in it.
+            return Err(unsafe_dir(
+                "is writable by other users; give a private directory",
+            ));
+        }
+        if mode & 0o077 != 0 {
+            // Readable by others (an earlier version made it so) but written only by its owner:
+            // tightened, which succeeds only when it is ours.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                |_| unsafe_dir("is readable by other users and not ours to make private"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), PkiError> {
     let write_err = |source| PkiError::Write {
         path: path.to_owned(),
@@ -432,5 +491,40 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_sandbox_directory_is_private_and_never_a_link_or_shared() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("kp-pki-dir-{}", uuid::Uuid::new_v4()));
+        // Made fresh: 0700.
+        let fresh = base.join("sandbox");
+        private_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Open to others (as another user could have left it): refused, named.
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_dir(&open).unwrap_err().to_string();
+        assert!(e.contains("writable by other users"), "{e}");
+        // Only readable by others, and ours: made private.
+        let readable = base.join("readable");
+        std::fs::create_dir(&readable).unwrap();
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&readable).unwrap();
+        let mode = std::fs::metadata(&readable).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A symbolic link (to a private directory even): refused.
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let e = private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(matches!(
+            Pki::write_sandbox(&link, &[]),
+            Err(PkiError::UnsafeDirectory { .. })
+        ));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
