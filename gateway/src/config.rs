@@ -29,6 +29,9 @@ use knooppunt_bus::delivery::DeliveryConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `sandbox` or `production`. A configuration file must say which; without one the node is
+    /// the sandbox. In production every sandbox piece is a start-up error naming its field.
+    pub mode: Mode,
     /// The HTTP edge.
     pub api: ApiSettings,
     /// The registry store.
@@ -57,9 +60,23 @@ pub struct Config {
     pub shutdown_timeout_seconds: u64,
 }
 
+/// What a node may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Sandbox pieces are allowed: the in-memory store and bus, sample data, in-process
+    /// simulators for partners without an endpoint, generated credentials and PKI.
+    #[default]
+    Sandbox,
+    /// None of them: PostgreSQL, RabbitMQ, configured clients, TLS from files (or plain HTTP on
+    /// loopback), an `https` endpoint for every partner.
+    Production,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
+            mode: Mode::Sandbox,
             api: ApiSettings::default(),
             store: StoreSettings::default(),
             bus: BusSettings::default(),
@@ -210,6 +227,9 @@ pub struct PartnerSettings {
     /// The receiver's URL as the partner must call it (e.g. behind the Digikoppeling gateway).
     /// Absent: the listener's own `http://` URL.
     pub receiver_url: Option<String>,
+    /// In production, allow an `http://` endpoint and receiver URL for this partner (a local
+    /// gateway that encrypts the hop, such as a Digikoppeling adapter). Default: off.
+    pub allow_plain_http: bool,
 }
 
 impl PartnerSettings {
@@ -314,14 +334,107 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         // KNOOPPUNT_CONFIG names the file and KNOOPPUNT_LOG the log filter; they are not fields.
-        let figment = figment.merge(env.ignore(&["config", "log"]));
+        let env = env.ignore(&["config", "log"]);
+        // A configuration file says which mode it is: the sandbox's pieces are never the
+        // silent default of a file meant for production.
+        if let Some(path) = file {
+            let said = Figment::from(Toml::file_exact(path)).merge(env.clone());
+            if said.find_value("mode").is_err() {
+                return Err(invalid(
+                    "mode",
+                    "a configuration file must say `mode = \"production\"` (or `\"sandbox\"` to \
+                     allow in-memory stores, sample data, simulators and generated credentials)",
+                ));
+            }
+        }
+        let figment = figment.merge(env);
         let config: Config = figment.extract().map_err(from_figment)?;
         config.validate()?;
         Ok(config)
     }
 
+    /// In production: refuses every sandbox piece, naming its field.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.store == StoreSettings::Memory {
+            return Err(invalid(
+                "store.kind",
+                "production keeps the registry in PostgreSQL (`postgres`); `memory` is the sandbox's",
+            ));
+        }
+        if self.bus == BusSettings::Memory {
+            return Err(invalid(
+                "bus.kind",
+                "production uses RabbitMQ (`amqp`); `memory` is the sandbox's",
+            ));
+        }
+        if self.clients.is_empty() {
+            return Err(invalid(
+                "clients",
+                "production needs the institutions' OAuth2 clients; without them the sandbox \
+                 generates secrets and prints them",
+            ));
+        }
+        match &self.api.tls {
+            TlsMode::Sandbox => {
+                return Err(invalid(
+                    "api.tls",
+                    "the generated sandbox PKI is not for production: `mode = \"files\"` with \
+                     the server's certificate and the CA of the institutions' certificates",
+                ));
+            }
+            TlsMode::Off if !self.api.listen.ip().is_loopback() => {
+                return Err(invalid(
+                    "api.tls",
+                    format!(
+                        "plain HTTP only on a loopback address (api.listen is {}): institutions' \
+                         credentials and students' data never cross a network in plain text",
+                        self.api.listen
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if self.seed_students == Some(true) {
+            return Err(invalid(
+                "seed_students",
+                "sample students are the sandbox's; personal data comes from DUO",
+            ));
+        }
+        for partner in partners::supported() {
+            let settings = self.partners.get(&partner);
+            let Some(endpoint) = settings.and_then(|p| p.endpoint.as_deref()) else {
+                return Err(invalid(
+                    format!("partners.{partner}.endpoint"),
+                    "production needs the partner's endpoint; without one an in-process \
+                     simulator would stand in for it",
+                ));
+            };
+            let allow_http = settings.is_some_and(|p| p.allow_plain_http);
+            if endpoint.starts_with("http://") && !allow_http {
+                return Err(invalid(
+                    format!("partners.{partner}.endpoint"),
+                    "must be https in production (set `allow_plain_http = true` only for a \
+                     partner reached through a local gateway that encrypts)",
+                ));
+            }
+            if let Some(url) = settings.and_then(|p| p.receiver_url.as_deref())
+                && url.starts_with("http://")
+                && !allow_http
+            {
+                return Err(invalid(
+                    format!("partners.{partner}.receiver_url"),
+                    "must be https in production: the partner sends personal data to it",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mode == Mode::Production {
+            self.validate_production()?;
+        }
         if !(1..=600).contains(&self.shutdown_timeout_seconds) {
             return Err(invalid(
                 "shutdown_timeout_seconds",
@@ -509,6 +622,7 @@ mod tests {
             jail.create_file(
                 "k.toml",
                 r#"
+                mode = "sandbox"
                 sandbox_dir = "/tmp/kp"
                 [api]
                 listen = "127.0.0.1:9443"
@@ -555,17 +669,23 @@ mod tests {
     #[test]
     fn a_wrong_type_or_unknown_field_is_named() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("k.toml", "[api]\nlisten = \"nowhere\"\n")?;
+            jail.create_file(
+                "k.toml",
+                "mode = \"sandbox\"\n[api]\nlisten = \"nowhere\"\n",
+            )?;
             let e = Config::load(Some(Path::new("k.toml")))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("api.listen"), "{e}");
-            jail.create_file("k.toml", "[api]\nlisten_on = \"127.0.0.1:1\"\n")?;
+            jail.create_file(
+                "k.toml",
+                "mode = \"sandbox\"\n[api]\nlisten_on = \"127.0.0.1:1\"\n",
+            )?;
             let e = Config::load(Some(Path::new("k.toml")))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("listen_on"), "{e}");
-            jail.create_file("k.toml", "")?;
+            jail.create_file("k.toml", "mode = \"sandbox\"\n")?;
             jail.set_env("KNOOPPUNT_API__BODY_LIMIT_BYTES", "lots");
             let e = Config::load(Some(Path::new("k.toml")))
                 .unwrap_err()
@@ -578,7 +698,10 @@ mod tests {
     #[test]
     fn an_unknown_partner_section_is_named() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("k.toml", "[partners.facebook]\ntimeout_ms = 1000\n")?;
+            jail.create_file(
+                "k.toml",
+                "mode = \"sandbox\"\n[partners.facebook]\ntimeout_ms = 1000\n",
+            )?;
             let e = Config::load(Some(Path::new("k.toml")))
                 .unwrap_err()
                 .to_string();
@@ -605,7 +728,120 @@ mod tests {
         c.api.token_key_file = None;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.tls.cert"), "{e}");
+        // Plain HTTP in production: on loopback only.
         c.api.tls = TlsMode::Off;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.tls") && e.contains("loopback"), "{e}");
+        c.api.listen = "127.0.0.1:8443".parse().unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_configuration_file_says_its_mode() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "[api]\nlisten = \"127.0.0.1:9443\"\n")?;
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`mode`") && e.contains("production"), "{e}");
+            // The environment may say it too.
+            jail.set_env("KNOOPPUNT_MODE", "sandbox");
+            let c = Config::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.mode, Mode::Sandbox);
+            jail.set_env("KNOOPPUNT_MODE", "staging");
+            let e = Config::load(Some(Path::new("k.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("mode"), "{e}");
+            Ok(())
+        });
+        // Without a file: the sandbox.
+        assert_eq!(Config::default().mode, Mode::Sandbox);
+    }
+
+    /// A production configuration that validates (no files needed).
+    fn production() -> Config {
+        let mut c = Config {
+            mode: Mode::Production,
+            store: StoreSettings::Postgres {
+                url: "postgres://knooppunt@db.internal/knooppunt".into(),
+                pool_size: 16,
+                schema: None,
+            },
+            bus: BusSettings::Amqp {
+                url: "amqps://knooppunt:x@mq.internal:5671/knooppunt".into(),
+            },
+            clients: vec![ClientSettings {
+                oin: "0000000700025LX00000".parse().unwrap(),
+                brin: "25LX".parse().unwrap(),
+                secret_sha256: "0".repeat(64),
+            }],
+            ..Config::default()
+        };
+        c.api.listen = "127.0.0.1:8443".parse().unwrap();
+        c.api.tls = TlsMode::Off;
+        for partner in partners::supported() {
+            c.partners.insert(
+                partner,
+                PartnerSettings {
+                    endpoint: Some(format!("https://{partner}.example/api")),
+                    ..PartnerSettings::default()
+                },
+            );
+        }
+        c
+    }
+
+    #[test]
+    fn production_refuses_every_sandbox_piece_by_name() {
+        production().validate().unwrap();
+        type Break = Box<dyn Fn(&mut Config)>;
+        let cases: Vec<(&str, Break)> = vec![
+            ("store.kind", Box::new(|c| c.store = StoreSettings::Memory)),
+            ("bus.kind", Box::new(|c| c.bus = BusSettings::Memory)),
+            ("clients", Box::new(|c| c.clients.clear())),
+            ("api.tls", Box::new(|c| c.api.tls = TlsMode::Sandbox)),
+            (
+                "api.tls",
+                Box::new(|c| c.api.listen = "0.0.0.0:8443".parse().unwrap()),
+            ),
+            ("seed_students", Box::new(|c| c.seed_students = Some(true))),
+            (
+                "partners.duo.endpoint",
+                Box::new(|c| {
+                    c.partners.remove(&Partner::Duo);
+                }),
+            ),
+            (
+                "partners.intergrip.endpoint",
+                Box::new(|c| {
+                    c.partners.get_mut(&Partner::Intergrip).unwrap().endpoint =
+                        Some("http://intergrip.example".into());
+                }),
+            ),
+            (
+                "partners.duo.receiver_url",
+                Box::new(|c| {
+                    c.partners.get_mut(&Partner::Duo).unwrap().receiver_url =
+                        Some("http://knooppunt.example/duo".into());
+                }),
+            ),
+        ];
+        for (field, break_it) in cases {
+            let mut c = production();
+            break_it(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
+            // The same in the sandbox is allowed.
+            c.mode = Mode::Sandbox;
+            c.validate()
+                .unwrap_or_else(|e| panic!("sandbox, {field}: {e}"));
+        }
+        // Plain HTTP to a partner only when explicitly allowed.
+        let mut c = production();
+        let p = c.partners.get_mut(&Partner::Intergrip).unwrap();
+        p.endpoint = Some("http://127.0.0.1:8080".into());
+        p.allow_plain_http = true;
         c.validate().unwrap();
     }
 

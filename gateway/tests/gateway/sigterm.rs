@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use knooppunt_adapters::duo::simulator::DuoSimulator;
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaPartner;
 use knooppunt_adapters::va::simulator::VaSimulator;
@@ -205,6 +206,11 @@ async fn sigterm_during_load_loses_nothing_and_delivers_nothing_twice() {
         sims.insert(p.partner(), sim);
     }
 
+    // DUO, asked about every student whose dossier is opened (it knows none of these).
+    let duo = DuoSimulator::spawn("127.0.0.1:0".parse().unwrap(), SimFaults::default())
+        .await
+        .unwrap();
+
     let reference = dir.join("reference.json");
     std::fs::write(
         &reference,
@@ -217,8 +223,7 @@ async fn sigterm_during_load_loses_nothing_and_delivers_nothing_twice() {
     let port = free_port();
     let mut toml = format!(
         r#"
-sandbox_dir = "{dir}"
-seed_students = false
+mode = "production"
 shutdown_timeout_seconds = {SHUTDOWN_TIMEOUT_S}
 
 [api]
@@ -246,7 +251,6 @@ oin = "{oin}"
 brin = "{brin}"
 secret_sha256 = "{SECRET_SHA256}"
 "#,
-        dir = dir.display(),
         db = knooppunt_testkit::database_url(),
         schema = schema.name(),
         amqp = vhost.url(),
@@ -255,10 +259,15 @@ secret_sha256 = "{SECRET_SHA256}"
         oin = brin.oin().as_str(),
         brin = brin.as_str(),
     );
-    for (partner, sim) in &sims {
+    // Every partner has an endpoint (production refuses a stand-in simulator); plain HTTP is
+    // allowed explicitly for these loopback ones.
+    let endpoints = sims
+        .iter()
+        .map(|(p, s)| (*p, s.url()))
+        .chain([(Partner::Duo, duo.url())]);
+    for (partner, url) in endpoints {
         toml.push_str(&format!(
-            "\n[partners.{partner}]\nendpoint = \"{}\"\ntimeout_ms = 5000\n",
-            sim.url()
+            "\n[partners.{partner}]\nendpoint = \"{url}\"\nallow_plain_http = true\ntimeout_ms = 5000\n"
         ));
     }
     let config = dir.join("knooppunt.toml");
@@ -384,9 +393,13 @@ secret_sha256 = "{SECRET_SHA256}"
         .await
         .expect("exit after the second SIGTERM");
     assert!(status.success(), "exit {status}");
+    // DUO was asked once per student, whichever node opened the dossier.
+    assert_eq!(duo.received_count(), AANMELDINGEN, "DUO lookups");
+    assert_eq!(duo.duplicates(), 0, "DUO asked twice");
     for (_, sim) in sims {
         sim.shutdown().await;
     }
+    duo.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     schema.drop_now().await.unwrap();
     drop(vhost);
