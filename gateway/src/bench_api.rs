@@ -127,9 +127,10 @@ async fn run_in(
     c.seed_students = Some(false);
     c.store = StoreSettings::Postgres {
         url: config.database_url.clone(),
-        // The node opens two pools of this size (registry; ops and API tables) and four relay
-        // connections: 2 × 40 + 4 fits PostgreSQL's stock max_connections of 100.
-        pool_size: 40,
+        // The node's whole budget (two pools, the relay's lanes, the API's instance lock): 84
+        // fits PostgreSQL's stock max_connections of 100 less its 3 reserved, with room for the
+        // bench's own admin connection.
+        max_connections: 84,
         schema: Some(schema.to_owned()),
     };
     c.bus = BusSettings::Amqp {

@@ -161,17 +161,19 @@ pub enum StoreSettings {
     Postgres {
         /// Connection URL, e.g. `postgres://knooppunt@db/knooppunt`.
         url: String,
-        /// Connections in the pool (2–512).
-        #[serde(default = "default_pool_size")]
-        pool_size: usize,
+        /// The node's whole budget of PostgreSQL connections (10–1000): its two pools and the
+        /// connections it holds (the relay's lanes, the API's instance lock) together.
+        /// Checked against the server's `max_connections` at start.
+        #[serde(default = "default_max_connections")]
+        max_connections: usize,
         /// Schema to use (default: the connection's search path).
         #[serde(default)]
         schema: Option<String>,
     },
 }
 
-fn default_pool_size() -> usize {
-    32
+fn default_max_connections() -> usize {
+    64
 }
 
 /// The message bus.
@@ -494,7 +496,7 @@ impl Config {
             StoreSettings::Memory => {}
             StoreSettings::Postgres {
                 url,
-                pool_size,
+                max_connections,
                 schema,
             } => {
                 if url.parse::<tokio_postgres::Config>().is_err() {
@@ -503,8 +505,11 @@ impl Config {
                         "not a PostgreSQL connection URL (postgres://user@host:port/db)",
                     ));
                 }
-                if !(2..=512).contains(pool_size) {
-                    return Err(invalid("store.pool_size", "must be between 2 and 512"));
+                if !(10..=1000).contains(max_connections) {
+                    return Err(invalid(
+                        "store.max_connections",
+                        "must be between 10 and 1000",
+                    ));
                 }
                 if let Some(s) = schema
                     && !knooppunt_registry::store::valid_schema_name(s)
@@ -641,7 +646,7 @@ mod tests {
                 "#,
             )?;
             jail.set_env("KNOOPPUNT_API__TOKEN_TTL_SECONDS", "600");
-            jail.set_env("KNOOPPUNT_STORE__POOL_SIZE", "8");
+            jail.set_env("KNOOPPUNT_STORE__MAX_CONNECTIONS", "20");
             // Not fields: the file's name and the log filter.
             jail.set_env("KNOOPPUNT_CONFIG", "k.toml");
             jail.set_env("KNOOPPUNT_LOG", "info");
@@ -651,7 +656,10 @@ mod tests {
             assert_eq!(c.api.tls, TlsMode::Off);
             assert!(matches!(
                 c.store,
-                StoreSettings::Postgres { pool_size: 8, .. }
+                StoreSettings::Postgres {
+                    max_connections: 20,
+                    ..
+                }
             ));
             assert!(matches!(c.bus, BusSettings::Amqp { .. }));
             assert!(!c.is_sandbox());
@@ -765,7 +773,7 @@ mod tests {
             mode: Mode::Production,
             store: StoreSettings::Postgres {
                 url: "postgres://knooppunt@db.internal/knooppunt".into(),
-                pool_size: 16,
+                max_connections: 40,
                 schema: None,
             },
             bus: BusSettings::Amqp {
@@ -881,13 +889,13 @@ mod tests {
         let c = Config {
             store: StoreSettings::Postgres {
                 url: "postgres://x@127.0.0.1/test".into(),
-                pool_size: 1,
+                max_connections: 5,
                 schema: None,
             },
             ..Config::default()
         };
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("store.pool_size"), "{e}");
+        assert!(e.contains("store.max_connections"), "{e}");
 
         let c = Config {
             bus: BusSettings::Amqp {

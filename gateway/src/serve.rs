@@ -131,6 +131,77 @@ impl fmt::Debug for StoreReadiness {
     }
 }
 
+/// How a node spends its budget of PostgreSQL connections (`store.max_connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The registry store's pool.
+    pub registry: usize,
+    /// The pool of the ops and API tables (audit, delivery state, idempotency, feed).
+    pub ops: usize,
+    /// Held outside the pools: one per relay lane (its partition locks) and one for the API's
+    /// instance lock.
+    pub held: usize,
+}
+
+impl ConnectionBudget {
+    /// Splits `max_connections` (at least 10): the held connections first, the rest in two
+    /// nearly equal pools.
+    pub fn split(max_connections: usize) -> Self {
+        let held = RelayConfig::default().lanes as usize + 1;
+        let pools = max_connections.saturating_sub(held).max(4);
+        let registry = pools.div_ceil(2);
+        Self {
+            registry,
+            ops: pools - registry,
+            held,
+        }
+    }
+
+    /// Every connection the node may open.
+    pub fn total(&self) -> usize {
+        self.registry + self.ops + self.held
+    }
+}
+
+/// Checks the node's connection budget against the server's: `max_connections` less the
+/// connections reserved for superusers. Other clients' connections are only warned about (they
+/// may be this node's peers, each within its own budget).
+async fn check_connection_budget(pool: &Pool, budget: usize) -> anyhow::Result<()> {
+    let client = pool
+        .get()
+        .await
+        .context("connecting to PostgreSQL (store.url)")?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_connections')::int, \
+                    current_setting('superuser_reserved_connections')::int, \
+                    (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend')",
+            &[],
+        )
+        .await
+        .context("reading the server's max_connections")?;
+    let (max, reserved, in_use): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
+    let allowed = usize::try_from(max - reserved).unwrap_or(0);
+    anyhow::ensure!(
+        budget <= allowed,
+        "configuration `store.max_connections`: the node may open {budget} connections, the \
+         server allows {allowed} (max_connections {max} − superuser_reserved_connections \
+         {reserved}); lower store.max_connections or raise the server's max_connections"
+    );
+    // This check's own connection is one of those in use.
+    let others = usize::try_from(in_use - 1).unwrap_or(0);
+    if budget + others > allowed {
+        tracing::warn!(
+            budget,
+            allowed,
+            others,
+            "PostgreSQL: this node's connection budget and the connections already open exceed \
+             the server's limit; under load some requests will wait or fail"
+        );
+    }
+    Ok(())
+}
+
 /// A connection pool for the ops and api tables (the registry's one pool builder).
 pub fn ops_pool(url: &str, schema: Option<&str>, size: usize) -> anyhow::Result<Pool> {
     knooppunt_registry::store::pg_pool(url, schema, size).context("ops connection pool (store.url)")
@@ -169,17 +240,19 @@ impl Node {
             ),
             StoreSettings::Postgres {
                 url,
-                pool_size,
+                max_connections,
                 schema,
             } => {
+                let budget = ConnectionBudget::split(*max_connections);
+                let pool = ops_pool(url, schema.as_deref(), budget.ops)?;
+                check_connection_budget(&pool, budget.total()).await?;
                 let pg = PgStore::open(&PgStoreConfig {
                     url: url.clone(),
                     schema: schema.clone(),
-                    pool_size: *pool_size,
+                    pool_size: budget.registry,
                 })
                 .await
                 .context("opening the registry store (store.url)")?;
-                let pool = ops_pool(url, schema.as_deref(), *pool_size)?;
                 knooppunt_ops::migrate(&pool)
                     .await
                     .context("ops migrations")?;
@@ -650,5 +723,21 @@ impl Node {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionBudget;
+
+    #[test]
+    fn the_connection_budget_is_spent_exactly() {
+        for max in [10, 11, 20, 64, 84, 1000] {
+            let b = ConnectionBudget::split(max);
+            assert_eq!(b.total(), max, "{b:?}");
+            assert_eq!(b.held, 5, "four relay lanes and the API's instance lock");
+            assert!(b.registry >= b.ops && b.registry - b.ops <= 1, "{b:?}");
+            assert!(b.ops >= 2, "{b:?}");
+        }
     }
 }

@@ -236,7 +236,7 @@ mode = "off"
 [store]
 kind = "postgres"
 url = "{db}"
-pool_size = 8
+max_connections = 20
 schema = "{schema}"
 
 [bus]

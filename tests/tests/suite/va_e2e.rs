@@ -81,7 +81,7 @@ async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Harne
             let vhost = TestVhost::create("e2e").unwrap();
             config.store = StoreSettings::Postgres {
                 url: knooppunt_tests::database_url(),
-                pool_size: 16,
+                max_connections: 40,
                 schema: Some(schema.name().to_owned()),
             };
             config.bus = BusSettings::Amqp {
@@ -121,12 +121,33 @@ async fn a_postgres_node_without_reference_data_does_not_start() {
     config.api.listen = "127.0.0.1:0".parse().unwrap();
     config.store = StoreSettings::Postgres {
         url: knooppunt_tests::database_url(),
-        pool_size: 4,
+        max_connections: 10,
         schema: Some(schema.name().to_owned()),
     };
     let e = Node::start(config).await.unwrap_err();
     let text = format!("{e:#}");
     assert!(text.contains("reference.file"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_connection_budget_the_server_cannot_hold_does_not_start() {
+    let schema = TestSchema::create("e2ebudget").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.store = StoreSettings::Postgres {
+        url: knooppunt_tests::database_url(),
+        max_connections: 1000,
+        schema: Some(schema.name().to_owned()),
+    };
+    config.reference.file = Some(reference_file(&dir));
+    let e = Node::start(config).await.unwrap_err();
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("store.max_connections") && text.contains("max_connections"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn cohort(node: &Node, opleiding: &Uuid) -> String {
