@@ -257,6 +257,10 @@ pub struct WebhookSettings {
     pub retry_max_ms: u64,
     /// Timeout of one push, in milliseconds.
     pub timeout_ms: u64,
+    /// Hosts (names or IP addresses) a webhook may point at although they are not public, and
+    /// with `http`. Everything else must be `https` to a host that resolves only to public
+    /// addresses. The sandbox allows loopback besides.
+    pub allow_hosts: Vec<String>,
 }
 
 impl Default for WebhookSettings {
@@ -265,6 +269,7 @@ impl Default for WebhookSettings {
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
             timeout_ms: 10_000,
+            allow_hosts: Vec::new(),
         }
     }
 }

@@ -35,12 +35,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BusSettings, Config, StoreSettings, TlsMode};
+use crate::config::{BusSettings, Config, Mode, StoreSettings, TlsMode};
 use knooppunt_api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{
     ApiLimits, ApiState, ApiStore, FeedAdapter, MemoryApiStore, PgApiStore, Readiness,
-    WebhookConfig, WebhookDispatcher,
+    WebhookConfig, WebhookDispatcher, webhook::WebhookTargets,
 };
 use knooppunt_bus::amqp::{AmqpConfig, AmqpTransport};
 use knooppunt_bus::delivery::{DeliveryConfig, DeliveryRuntime, Deps, StoreSink};
@@ -503,6 +503,17 @@ impl Node {
             ),
             ..ApiLimits::default()
         };
+        // Where webhooks may point: public hosts and the allowlist; in the sandbox loopback too.
+        let webhook_targets = match config.mode {
+            Mode::Production => WebhookTargets::allowing(&config.webhooks.allow_hosts),
+            Mode::Sandbox => WebhookTargets::allowing(
+                ["localhost", "127.0.0.1", "::1"]
+                    .iter()
+                    .map(|h| h.to_string())
+                    .chain(config.webhooks.allow_hosts.iter().cloned()),
+            ),
+        };
+        api_state.webhook_targets = webhook_targets.clone();
         let retention = api_state.limits.idempotency_retention;
         let app = knooppunt_api::router(api_state);
         let listener = TcpListener::bind(config.api.listen)
@@ -544,6 +555,7 @@ impl Node {
                 min_delay: Duration::from_millis(config.webhooks.retry_base_ms),
                 max_delay: Duration::from_millis(config.webhooks.retry_max_ms),
                 request_timeout: Duration::from_millis(config.webhooks.timeout_ms),
+                targets: webhook_targets,
                 ..WebhookConfig::default()
             },
         )

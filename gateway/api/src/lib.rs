@@ -44,6 +44,7 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod webhook;
+pub mod webhook_targets;
 
 pub use auth::{Caller, ClientRegistry, SandboxCredential, TokenIssuer};
 pub use feed::FeedAdapter;
@@ -134,6 +135,8 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// Limits.
     pub limits: ApiLimits,
+    /// Where webhooks may point (default: public hosts and loopback, the sandbox's).
+    pub webhook_targets: webhook::WebhookTargets,
     /// The token endpoint's rate limits.
     pub token_limiter: Arc<limiter::TokenLimiter>,
     /// This node's API instance: the holder of the idempotency records it is handling (random,
@@ -177,6 +180,7 @@ impl ApiState {
             require_client_cert: true,
             readiness: Arc::new(AlwaysReady),
             limits: ApiLimits::default(),
+            webhook_targets: webhook::WebhookTargets::default(),
             token_limiter: Arc::new(limiter::TokenLimiter::default()),
             instance: store::InstanceId::random(),
         }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::store::{ApiStore, ApiStoreError, FeedItem, Webhook};
+pub use super::webhook_targets::WebhookTargets;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "knooppunt-signature";
@@ -42,47 +43,23 @@ pub enum WebhookError {
     },
 }
 
-/// Checks a webhook registration: `https`, or `http` to a loopback host only; never a
-/// link-local (cloud metadata), multicast or unspecified address; a secret of 16 to 256
-/// characters.
-pub fn validate_webhook(url: &str, secret: &str) -> Result<(), WebhookError> {
+/// Checks a webhook registration without DNS: an absolute URL of at most 2048 characters,
+/// without credentials, that `targets` allows (`https`; a literal IP address must be public unless
+/// allowlisted), and a secret of 16 to 256 characters. The handler then checks what the host
+/// resolves to ([`WebhookTargets::check_resolved`]).
+pub fn validate_webhook(
+    url: &str,
+    secret: &str,
+    targets: &WebhookTargets,
+) -> Result<reqwest::Url, WebhookError> {
     let bad = |field, reason| WebhookError::Invalid { field, reason };
     if url.len() > 2048 {
         return Err(bad("url", "longer than 2048 characters"));
     }
     let parsed = reqwest::Url::parse(url).map_err(|_| bad("url", "not an absolute URL"))?;
-    let Some(host) = parsed.host_str() else {
-        return Err(bad("url", "has no host"));
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = host.parse::<std::net::IpAddr>().ok();
-    let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
-    // Never the cloud metadata service or other non-routable targets.
-    let unroutable = ip.is_some_and(|ip| match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_unspecified() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
-        }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    });
-    if unroutable {
-        return Err(bad(
-            "url",
-            "must not point at a link-local, multicast or unspecified address",
-        ));
-    }
-    match parsed.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(bad(
-                "url",
-                "must be https (http only to a loopback address)",
-            ));
-        }
-        _ => return Err(bad("url", "must be https")),
-    }
+    targets
+        .check_url(&parsed)
+        .map_err(|reason| bad("url", reason))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad("url", "must not contain credentials"));
     }
@@ -90,7 +67,7 @@ pub fn validate_webhook(url: &str, secret: &str) -> Result<(), WebhookError> {
     if !(16..=256).contains(&n) {
         return Err(bad("secret", "must be 16 to 256 characters"));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// The `Knooppunt-Signature` value for `body` at unix time `t`.
@@ -162,6 +139,8 @@ pub struct WebhookConfig {
     pub max_retries: usize,
     /// Timeout of one POST.
     pub request_timeout: Duration,
+    /// Where webhooks may point; checked again at every connection.
+    pub targets: WebhookTargets,
 }
 
 impl Default for WebhookConfig {
@@ -173,6 +152,7 @@ impl Default for WebhookConfig {
             max_delay: Duration::from_secs(60),
             max_retries: 8,
             request_timeout: Duration::from_secs(10),
+            targets: WebhookTargets::default(),
         }
     }
 }
@@ -193,6 +173,8 @@ enum PostError {
     Status(u16),
     #[error("request failed: {0}")]
     Request(String),
+    #[error("webhook URL refused: {0}")]
+    Refused(&'static str),
 }
 
 /// Pushes each subscribed institution's feed to its webhook.
@@ -207,9 +189,11 @@ impl WebhookDispatcher {
     /// A dispatcher reading subscriptions and feeds from `store`.
     pub fn new(store: Arc<dyn ApiStore>, config: WebhookConfig) -> Result<Self, reqwest::Error> {
         // reqwest picks the process-default rustls provider, or ring when none is installed.
+        // No redirects, and every connection's addresses checked by the targets' resolver.
         let builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(config.targets.resolver());
         Ok(Self {
             store,
             http: builder.build()?,
@@ -311,10 +295,18 @@ impl WebhookDispatcher {
     }
 
     async fn post(&self, hook: &Webhook, body: &[u8]) -> Result<(), PostError> {
+        // A literal address does not pass the resolver: checked here, at every delivery, as
+        // the allowlist may have changed since the registration.
+        let url = reqwest::Url::parse(&hook.url)
+            .map_err(|_| PostError::Refused("not an absolute URL"))?;
+        self.config
+            .targets
+            .check_url(&url)
+            .map_err(PostError::Refused)?;
         let t = chrono::Utc::now().timestamp();
         let res = self
             .http
-            .post(&hook.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, sign(&hook.secret, t, body))
             .header(DELIVERY_HEADER, Uuid::new_v4().to_string())

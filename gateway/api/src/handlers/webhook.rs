@@ -52,9 +52,16 @@ pub async fn put_webhook(
     body: Bytes,
 ) -> Result<Json<WebhookView>, Problem> {
     let req: WebhookBody = parse_json(&headers, &body)?;
-    validate_webhook(&req.url, &req.secret).map_err(|e| match e {
-        WebhookError::Invalid { field, reason } => Problem::invalid_field(field, reason),
-    })?;
+    let url =
+        validate_webhook(&req.url, &req.secret, &state.webhook_targets).map_err(|e| match e {
+            WebhookError::Invalid { field, reason } => Problem::invalid_field(field, reason),
+        })?;
+    // What the host resolves to, now; the dispatcher checks again at every connection.
+    state
+        .webhook_targets
+        .check_resolved(&url)
+        .await
+        .map_err(|reason| Problem::invalid_field("url", reason))?;
     let hook = state
         .api_store
         .put_webhook(caller.brin.as_str(), &req.url, &req.secret)

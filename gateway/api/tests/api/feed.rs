@@ -330,6 +330,7 @@ async fn webhooks_are_signed_retried_until_2xx_and_advance_the_cursor() {
             max_delay: Duration::from_millis(20),
             max_retries: 5,
             request_timeout: Duration::from_secs(5),
+            targets: knooppunt_api::webhook::WebhookTargets::default(),
         },
     )
     .expect("dispatcher");
@@ -471,6 +472,7 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
             max_delay: Duration::from_secs(5),
             max_retries: 1000,
             request_timeout: Duration::from_secs(5),
+            targets: knooppunt_api::webhook::WebhookTargets::default(),
         },
     )
     .expect("dispatcher");
@@ -502,18 +504,36 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
 
 #[test]
 fn webhook_urls_and_secrets_are_checked() {
-    use knooppunt_api::webhook::validate_webhook;
+    use knooppunt_api::webhook::{WebhookTargets, validate_webhook};
     let secret = "webhook-secret-123456";
+    // The sandbox's targets: public hosts and loopback.
+    let sandbox = WebhookTargets::default();
     for ok in [
         "https://sis.example.nl/hook",
-        "https://10.1.2.3/hook",
         "http://127.0.0.1:9000/hook",
         "http://localhost/hook",
         "http://[::1]:8080/hook",
     ] {
-        assert!(validate_webhook(ok, secret).is_ok(), "{ok}");
+        assert!(validate_webhook(ok, secret, &sandbox).is_ok(), "{ok}");
     }
+    // Production's without an allowlist: no loopback either.
+    let production = WebhookTargets::public_only();
+    assert!(validate_webhook("https://sis.example.nl/hook", secret, &production).is_ok());
     for bad in [
+        "http://127.0.0.1:9000/hook",
+        "https://127.0.0.1/hook",
+        "https://[::1]/hook",
+    ] {
+        assert!(validate_webhook(bad, secret, &production).is_err(), "{bad}");
+    }
+    // An allowlisted internal host.
+    let allow = WebhookTargets::allowing(["10.1.2.3"]);
+    assert!(validate_webhook("https://10.1.2.3/hook", secret, &allow).is_ok());
+    for bad in [
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://100.64.1.1/hook",
+        "https://[fd00::1]/hook",
         "http://sis.example.nl/hook",
         "ftp://sis.example.nl/hook",
         "https://169.254.169.254/latest/meta-data",
@@ -522,7 +542,35 @@ fn webhook_urls_and_secrets_are_checked() {
         "https://user:pw@sis.example.nl/",
         "not a url",
     ] {
-        assert!(validate_webhook(bad, secret).is_err(), "{bad}");
+        assert!(validate_webhook(bad, secret, &sandbox).is_err(), "{bad}");
     }
-    assert!(validate_webhook("https://sis.example.nl/hook", "short").is_err());
+    assert!(validate_webhook("https://sis.example.nl/hook", "short", &sandbox).is_err());
+}
+
+#[tokio::test]
+async fn a_webhook_host_that_resolves_inside_is_refused_at_registration() {
+    // Production's targets: public hosts only. `localhost` resolves to loopback offline.
+    let t = test_api_with(|s| {
+        s.webhook_targets = knooppunt_api::webhook::WebhookTargets::public_only();
+    });
+    let tok = token(&t.app, &brin_a()).await;
+    for url in ["https://localhost:8443/hook", "https://10.0.0.1/hook"] {
+        let a = send(
+            &t.app,
+            authed(
+                "PUT",
+                "/api/v1/webhook",
+                &tok,
+                &brin_a(),
+                None,
+                Some(&format!(
+                    r#"{{"url":"{url}","secret":"webhook-secret-123456"}}"#
+                )),
+            ),
+        )
+        .await;
+        a.assert_problem(422, "invalid_field");
+        assert_eq!(a.body["field"], "url", "{url}");
+    }
+    assert!(t.api_store.webhooks().await.unwrap().is_empty());
 }
