@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::duo::classify::PERSOON_ONBEKEND;
 use crate::sim::{
-    FaultInjector, SimFaults, SimMessage, SimServer, Simulator, has_content_type, problem,
+    FaultInjector, SimFaults, SimKit, SimMessage, SimServer, Simulator, has_content_type, problem,
 };
 
 /// Where the persons service takes lookups (relative to DUO's base URL).
@@ -254,8 +254,11 @@ impl Simulator for DuoSimulator {
         Partner::Duo
     }
 
-    fn url(&self) -> String {
-        self.server.url()
+    fn kit(&self) -> SimKit<'_> {
+        SimKit {
+            server: &self.server,
+            faults: &self.shared.faults,
+        }
     }
 
     /// One per lookup answered: the person number, the code [`FOUND`] or [`UNKNOWN`].
@@ -281,18 +284,6 @@ impl Simulator for DuoSimulator {
     /// Lookups that came again with an `X-Message-Id` seen before (answered all the same).
     fn duplicates(&self) -> usize {
         self.shared.lock().duplicates
-    }
-
-    fn requests(&self) -> usize {
-        self.shared.faults.requests()
-    }
-
-    fn set_faults(&self, faults: SimFaults) {
-        self.shared.faults.set(faults);
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
     }
 }
 

@@ -80,14 +80,30 @@ impl fmt::Debug for SimMessage {
     }
 }
 
+/// What every simulator is built from: its HTTP server and its fault injector. The
+/// [`Simulator`] trait's provided methods work through it.
+#[derive(Debug, Clone, Copy)]
+pub struct SimKit<'a> {
+    /// The loopback server.
+    pub server: &'a SimServer,
+    /// The faults it injects.
+    pub faults: &'a FaultInjector,
+}
+
 /// A running simulator of one partner, as the node, the demo, the benches and the tests see it.
+/// A simulator implements what is its own (the partner, what it accepted) and [`Simulator::kit`];
+/// the URL, the fault settings and shutdown come with the kit.
 #[async_trait]
 pub trait Simulator: Send + Sync + fmt::Debug {
     /// The partner simulated.
     fn partner(&self) -> Partner;
+    /// Its server and fault injector.
+    fn kit(&self) -> SimKit<'_>;
     /// The base URL, e.g. `http://127.0.0.1:40123`: what the partner's adapter takes as its
     /// endpoint.
-    fn url(&self) -> String;
+    fn url(&self) -> String {
+        self.kit().server.url()
+    }
     /// The messages accepted (duplicates not included), in the order accepted.
     fn messages(&self) -> Vec<SimMessage>;
     /// How many messages were accepted, without copying them: for polling.
@@ -95,11 +111,17 @@ pub trait Simulator: Send + Sync + fmt::Debug {
     /// How many messages were answered as accepted but ignored as duplicates.
     fn duplicates(&self) -> usize;
     /// How many requests reached the partner's interface (faulted ones included).
-    fn requests(&self) -> usize;
+    fn requests(&self) -> usize {
+        self.kit().faults.requests()
+    }
     /// Replaces the faults.
-    fn set_faults(&self, faults: SimFaults);
+    fn set_faults(&self, faults: SimFaults) {
+        self.kit().faults.set(faults);
+    }
     /// Stops the server: hanging requests end, open connections close; waits until stopped.
-    async fn shutdown(&self);
+    async fn shutdown(&self) {
+        self.kit().server.shutdown().await;
+    }
 }
 
 struct FaultState {

@@ -33,7 +33,7 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::sim::{
-    FaultInjector, SimFaults, SimMessage, SimServer, Simulator, has_content_type, problem,
+    FaultInjector, SimFaults, SimKit, SimMessage, SimServer, Simulator, has_content_type, problem,
 };
 use crate::va::VaPartner;
 
@@ -150,8 +150,11 @@ impl Simulator for VaSimulator {
         self.shared.partner.partner()
     }
 
-    fn url(&self) -> String {
-        self.server.url()
+    fn kit(&self) -> SimKit<'_> {
+        SimKit {
+            server: &self.server,
+            faults: &self.shared.faults,
+        }
     }
 
     fn messages(&self) -> Vec<SimMessage> {
@@ -177,19 +180,6 @@ impl Simulator for VaSimulator {
     /// wijzigingsvolgnummer.
     fn duplicates(&self) -> usize {
         self.shared.lock().duplicates
-    }
-
-    /// Requests that reached the status path (faulted ones included).
-    fn requests(&self) -> usize {
-        self.shared.faults.requests()
-    }
-
-    fn set_faults(&self, faults: SimFaults) {
-        self.shared.faults.set(faults);
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
     }
 }
 
