@@ -290,6 +290,22 @@ pub enum ConfigError {
     Source(String),
 }
 
+/// Whether an `amqp://user:pass@host:port/vhost` URL's host is this machine.
+fn amqp_host_is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
@@ -372,6 +388,26 @@ impl Config {
             return Err(invalid(
                 "bus.kind",
                 "production uses RabbitMQ (`amqp`); `memory` is the sandbox's",
+            ));
+        }
+        if let StoreSettings::Postgres { url, .. } = &self.store
+            && let Ok(pg) = knooppunt_registry::store::pg_config(url, None)
+            && !pg.uses_tls()
+            && !pg.is_local()
+        {
+            return Err(invalid(
+                "store.url",
+                "production reaches a PostgreSQL server on another host over TLS: add \
+                 `?sslmode=verify-full&sslrootcert=/path/to/ca.pem`",
+            ));
+        }
+        if let BusSettings::Amqp { url } = &self.bus
+            && url.starts_with("amqp://")
+            && !amqp_host_is_local(url)
+        {
+            return Err(invalid(
+                "bus.url",
+                "production reaches a RabbitMQ broker on another host over TLS: use amqps://",
             ));
         }
         if self.clients.is_empty() {
@@ -504,11 +540,17 @@ impl Config {
                 max_connections,
                 schema,
             } => {
-                if url.parse::<tokio_postgres::Config>().is_err() {
-                    return Err(invalid(
-                        "store.url",
-                        "not a PostgreSQL connection URL (postgres://user@host:port/db)",
-                    ));
+                match knooppunt_registry::store::pg_config(url, None) {
+                    Ok(_) => {}
+                    Err(knooppunt_registry::store::PgPoolError::Tls { param, reason }) => {
+                        return Err(invalid(format!("store.url ({param})"), reason));
+                    }
+                    Err(_) => {
+                        return Err(invalid(
+                            "store.url",
+                            "not a PostgreSQL connection URL (postgres://user@host:port/db)",
+                        ));
+                    }
                 }
                 if !(10..=1000).contains(max_connections) {
                     return Err(invalid(
@@ -746,6 +788,14 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.tls") && e.contains("loopback"), "{e}");
         c.api.listen = "127.0.0.1:8443".parse().unwrap();
+        // The CA of the database's certificate is read at start.
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("store.url (sslrootcert)"), "{e}");
+        c.store = StoreSettings::Postgres {
+            url: "postgres://knooppunt@db.internal/knooppunt?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt".into(),
+            max_connections: 64,
+            schema: None,
+        };
         c.validate().unwrap();
     }
 
@@ -777,7 +827,7 @@ mod tests {
         let mut c = Config {
             mode: Mode::Production,
             store: StoreSettings::Postgres {
-                url: "postgres://knooppunt@db.internal/knooppunt".into(),
+                url: "postgres://knooppunt@db.internal/knooppunt?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt".into(),
                 max_connections: 40,
                 schema: None,
             },
@@ -813,6 +863,24 @@ mod tests {
             ("store.kind", Box::new(|c| c.store = StoreSettings::Memory)),
             ("bus.kind", Box::new(|c| c.bus = BusSettings::Memory)),
             ("clients", Box::new(|c| c.clients.clear())),
+            (
+                "store.url",
+                Box::new(|c| {
+                    c.store = StoreSettings::Postgres {
+                        url: "postgres://knooppunt@db.internal/knooppunt".into(),
+                        max_connections: 64,
+                        schema: None,
+                    }
+                }),
+            ),
+            (
+                "bus.url",
+                Box::new(|c| {
+                    c.bus = BusSettings::Amqp {
+                        url: "amqp://knooppunt:x@mq.internal:5672/knooppunt".into(),
+                    }
+                }),
+            ),
             ("api.tls", Box::new(|c| c.api.tls = TlsMode::Sandbox)),
             (
                 "api.tls",

@@ -48,7 +48,7 @@ pub use batching::{BatchingConfig, BatchingStore};
 pub use memory::MemoryStore;
 pub use migrator::{MigrateError, Migration, Migrator};
 pub use pool::{
-    POOL_CREATE_TIMEOUT, POOL_WAIT_TIMEOUT, PgPoolError, pg_config, pg_connect, pg_pool,
+    POOL_CREATE_TIMEOUT, POOL_WAIT_TIMEOUT, PgConfig, PgPoolError, pg_config, pg_connect, pg_pool,
     pool_from_config, valid_schema_name,
 };
 pub use postgres::{DEFAULT_DATABASE_URL, Durability, PgStore, PgStoreConfig};

@@ -6,14 +6,23 @@
 //! two halves, for a caller that needs one more connection setting (an application name, a
 //! `-c` option of its own). [`pg_connect`] makes a single connection outside a pool.
 //!
-//! *TLS.* Connections are made without TLS ([`NoTls`]): the database is reached over a trusted
-//! network today. This module is the one place that choice is made ([`pool_from_config`] and
-//! [`pg_connect`]); TLS to PostgreSQL comes with a later issue and changes only this module.
+//! *TLS.* This module is the one place TLS is chosen, from the URL as libpq reads it:
+//! `?sslmode=verify-full&sslrootcert=/path/ca.pem` (or `verify-ca`, or `require` with
+//! `sslrootcert`) connects over TLS (rustls), verifying the server's certificate against that CA
+//! and its name against the host. `require` without `sslrootcert` is refused rather than
+//! connecting to an unverified server; without `sslmode` (or `disable`, `prefer`) the connection
+//! is plain, for a server on the same host. [`PgConfig::uses_tls`] and
+//! [`PgConfig::is_local`] let the configuration refuse a plain connection across a network.
 
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How long [`Pool::get`] waits for a free connection before it fails.
 pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +44,129 @@ pub enum PgPoolError {
     /// deadpool refused the settings.
     #[error("connection pool: {0}")]
     Build(String),
+    /// The URL's TLS settings cannot be used.
+    #[error("database URL `{param}`: {reason}")]
+    Tls {
+        /// `sslmode` or `sslrootcert`.
+        param: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Connection settings with the TLS choice made from the URL. Derefs to
+/// [`tokio_postgres::Config`] for further settings.
+#[derive(Clone)]
+pub struct PgConfig {
+    pg: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for PgConfig {
+    type Target = tokio_postgres::Config;
+    fn deref(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+}
+
+impl DerefMut for PgConfig {
+    fn deref_mut(&mut self) -> &mut tokio_postgres::Config {
+        &mut self.pg
+    }
+}
+
+impl PgConfig {
+    /// Whether connections are made over verified TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Whether every host is this machine (a Unix socket, `localhost` or a loopback address):
+    /// the only case where a plain connection keeps personal data off the network.
+    pub fn is_local(&self) -> bool {
+        self.pg.get_hosts().iter().all(|h| match h {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        })
+    }
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL's query (tokio-postgres knows
+/// neither `verify-full` nor `sslrootcert`) and returns the URL to parse, whether TLS was asked
+/// for, and the CA file.
+fn split_tls(url: &str) -> Result<(String, bool, Option<PathBuf>), PgPoolError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), false, None));
+    };
+    let (mut tls, mut ca) = (false, None);
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", mode)) => match mode {
+                "disable" | "prefer" | "allow" => tls = false,
+                "require" | "verify-ca" | "verify-full" => tls = true,
+                _ => {
+                    return Err(PgPoolError::Tls {
+                        param: "sslmode",
+                        reason: "must be disable, prefer, require, verify-ca or verify-full".into(),
+                    });
+                }
+            },
+            Some(("sslrootcert", path)) => ca = Some(PathBuf::from(path)),
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, tls, ca))
+}
+
+/// A rustls connector that trusts exactly the certificates in `ca`.
+fn tls_connector(ca: &Path) -> Result<MakeRustlsConnect, PgPoolError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad = |reason: String| PgPoolError::Tls {
+        param: "sslrootcert",
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| bad(format!("cannot read {}: {e}", ca.display())))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!("{} holds no certificate", ca.display())));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Whether `name` is a schema name the pool accepts: 1–63 of `a-z`, `0-9` and `_`, not starting
@@ -54,8 +186,25 @@ pub fn valid_schema_name(name: &str) -> bool {
 /// (idle 30 s). Change what you need, then call [`pool_from_config`]; to add a server setting
 /// keep the search path: `cfg.options(format!("{} -c name=value",
 /// cfg.get_options().unwrap_or_default()))`.
-pub fn pg_config(url: &str, schema: Option<&str>) -> Result<tokio_postgres::Config, PgPoolError> {
+pub fn pg_config(url: &str, schema: Option<&str>) -> Result<PgConfig, PgPoolError> {
+    let (url, tls, ca) = split_tls(url)?;
     let mut pg: tokio_postgres::Config = url.parse().map_err(|_| PgPoolError::Url)?;
+    let tls = match (tls, ca) {
+        (false, _) => None,
+        (true, Some(ca)) => {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            Some(tls_connector(&ca)?)
+        }
+        (true, None) => {
+            return Err(PgPoolError::Tls {
+                param: "sslrootcert",
+                reason: "TLS needs the CA that signs the server's certificate \
+                         (sslrootcert=/path/ca.pem): Knooppunt never connects to an unverified \
+                         server"
+                    .into(),
+            });
+        }
+    };
     if let Some(schema) = schema {
         if !valid_schema_name(schema) {
             return Err(PgPoolError::Schema(schema.to_owned()));
@@ -65,22 +214,22 @@ pub fn pg_config(url: &str, schema: Option<&str>) -> Result<tokio_postgres::Conf
     pg.application_name("knooppunt");
     pg.keepalives(true);
     pg.keepalives_idle(Duration::from_secs(30));
-    Ok(pg)
+    Ok(PgConfig { pg, tls })
 }
 
-/// A pool of at most `size` (at least 1) connections made with `config`: no TLS (the one place
-/// that is decided, see the module docs), [`RecyclingMethod::Fast`], tokio runtime, waits bounded
+/// A pool of at most `size` (at least 1) connections made with `config` (over TLS when its URL
+/// asked for it, see the module docs), [`RecyclingMethod::Fast`], tokio runtime, waits bounded
 /// by [`POOL_WAIT_TIMEOUT`] and [`POOL_CREATE_TIMEOUT`]. Connections are made on first use.
 ///
 /// The schema in `config`'s options is not checked here: build `config` with [`pg_config`].
-pub fn pool_from_config(config: tokio_postgres::Config, size: usize) -> Result<Pool, PgPoolError> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+pub fn pool_from_config(config: PgConfig, size: usize) -> Result<Pool, PgPoolError> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match config.tls {
+        Some(tls) => Manager::from_config(config.pg, tls, manager_config),
+        None => Manager::from_config(config.pg, NoTls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
@@ -98,18 +247,34 @@ pub fn pg_pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, PgP
 }
 
 /// One connection outside any pool (e.g. an administrative connection that creates or drops
-/// schemas), made with `config` (build it with [`pg_config`]) and, like the pool's, without TLS.
-/// The connection task is spawned on the current tokio runtime; how it ended is logged.
+/// schemas), made with `config` (build it with [`pg_config`]), over TLS like the pool's when the
+/// URL asked for it. The connection task is spawned on the current tokio runtime; how it ended
+/// is logged.
 pub async fn pg_connect(
-    config: &tokio_postgres::Config,
+    config: &PgConfig,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "database connection ended");
+    fn spawn<C>(connection: C)
+    where
+        C: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "database connection ended");
+            }
+        });
+    }
+    match &config.tls {
+        Some(tls) => {
+            let (client, connection) = config.pg.connect(tls.clone()).await?;
+            spawn(connection);
+            Ok(client)
         }
-    });
-    Ok(client)
+        None => {
+            let (client, connection) = config.pg.connect(NoTls).await?;
+            spawn(connection);
+            Ok(client)
+        }
+    }
 }
 
 #[cfg(test)]

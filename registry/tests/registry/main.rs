@@ -7,4 +7,5 @@ mod domain_props;
 mod domain_rules;
 mod group_commit;
 mod migrator;
+mod pg_tls;
 mod store_suite;
