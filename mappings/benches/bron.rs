@@ -61,6 +61,7 @@ fn setup() -> (Dossier, Vec<(EventMeta, Event)>) {
             ook,
             instelling: brin.clone(),
             details: details.clone(),
+            ouder_tekent: false,
         },
         Event::PraktijkovereenkomstGeregistreerd {
             bpv,

@@ -127,6 +127,7 @@ fn diploma_journey() -> Vec<Event> {
             ook: ook(),
             instelling: brin(),
             details: details(),
+            ouder_tekent: false,
         },
         Event::OnderwijsovereenkomstGetekend {
             ook: ook(),
@@ -286,6 +287,7 @@ fn onderwijsnummer_student_with_diacritics_partial_birth_date_and_uitschrijving(
             ook: ook(),
             instelling: brin(),
             details: details(),
+            ouder_tekent: false,
         },
         Event::OnderwijsovereenkomstOndertekend {
             ook: ook(),
@@ -353,6 +355,7 @@ fn events_that_are_no_bron_concern_give_nothing_and_missing_state_is_a_typed_err
         ook: ook(),
         instelling: brin(),
         details: details(),
+        ouder_tekent: false,
     });
     assert_eq!(
         from_event(&meta(1, 1, &e), &e, &d).unwrap_err(),

@@ -65,6 +65,7 @@ pub(super) fn apply(d: &mut Dossier, event: &Event) {
             ook,
             instelling,
             details,
+            ..
         } => {
             d.onderwijsovereenkomsten.insert(
                 *ook,

@@ -117,6 +117,11 @@ pub enum Event {
         instelling: Brin,
         /// Details.
         details: OokDetails,
+        /// Whether a parent must sign too: the student may be under 18 on the day of the offer
+        /// (`policy::may_be_minor`). The signing provider's adapter invites the signers from
+        /// this without reading the personalia. Absent in events stored before it existed.
+        #[serde(default)]
+        ouder_tekent: bool,
     },
     /// One party signed an onderwijsovereenkomst.
     OnderwijsovereenkomstGetekend {

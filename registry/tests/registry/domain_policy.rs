@@ -171,6 +171,7 @@ fn fixture() -> Dossier {
             ook,
             instelling: brin("25LX"),
             details: details.clone(),
+            ouder_tekent: false,
         },
         Event::OnderwijsovereenkomstOndertekend {
             ook,

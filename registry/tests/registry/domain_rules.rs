@@ -1759,3 +1759,53 @@ fn duos_lookup_answer_records_what_is_new_or_changed_as_one_effect() {
         Err(Rejection::NotPermitted { .. })
     ));
 }
+
+#[test]
+fn an_offered_ook_says_whether_a_parent_must_sign() {
+    let offer = Command::OfferOnderwijsovereenkomst {
+        ook: OOK,
+        instelling: brin("25LX"),
+        details: OokDetails {
+            aanmelding: Some(AANMELDING),
+            opleiding: Some(demo::SOFTWARE_DEVELOPER),
+            crebo: "25998".parse().expect("crebo"),
+            niveau: Niveau::Mbo4,
+            leertraject: Leertraject::Bol,
+            intensiteit: Intensiteit::VT,
+            begin: date(2027, 8, 30),
+            gepland_einde: date(2030, 7, 31),
+        },
+    };
+    let ouder_tekent = |events: Vec<Event>| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                Event::OnderwijsovereenkomstAangeboden { ouder_tekent, .. } => Some(*ouder_tekent),
+                _ => None,
+            })
+            .expect("an offered event")
+    };
+    // The demo student is 16 on the day of the offer.
+    let mut minor = Harness::after("confirms: aangemeld");
+    let events = minor
+        .exec(roc(), at(2027, 6, 1, 9, 0), &offer)
+        .expect("offered");
+    assert!(ouder_tekent(events));
+    // The same student, born 20 years earlier according to DUO, is an adult.
+    let mut adult = Harness::after("confirms: aangemeld");
+    let mut personalia = adult.dossier.personalia.clone().expect("personalia");
+    personalia.geboortedatum = Geboortedatum::from_date(date(1991, 5, 15));
+    adult
+        .exec(
+            Actor::Partner {
+                partner: Partner::Duo,
+            },
+            at(2027, 5, 1, 9, 0),
+            &Command::RecordPersonalia { personalia },
+        )
+        .expect("recorded");
+    let events = adult
+        .exec(roc(), at(2027, 6, 1, 9, 0), &offer)
+        .expect("offered");
+    assert!(!ouder_tekent(events));
+}

@@ -116,6 +116,7 @@ impl Rules<'_> {
                 ook: id,
                 instelling: inst.brin.clone(),
                 details: details.clone(),
+                ouder_tekent: policy::may_be_minor(self.d, self.today),
             }
         } else {
             Event::OnderwijsovereenkomstOpgesteld {
