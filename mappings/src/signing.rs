@@ -46,8 +46,10 @@ pub fn subject_of(field: &str, reference: &str) -> Result<SigningSubject, Mappin
 pub struct Signer {
     /// Our id for the signer's role, e.g. `student`, `ouder`, `instelling`, `leerbedrijf`.
     pub rol: String,
-    /// E-mail address the provider invites.
-    pub email: String,
+    /// E-mail address the provider invites (invite flow). `None`: the direct flow — the provider
+    /// sends no invitation and returns a sign URL per signer, which Knooppunt hands to the signer
+    /// itself, so it needs no contact data.
+    pub email: Option<String>,
     /// Where the provider sends the signer back.
     pub return_url: String,
     /// Whether the signer must identify with iDIN (parents) instead of plain e-mail.
@@ -89,7 +91,8 @@ struct WireCreate<'a> {
 #[serde(rename_all = "PascalCase")]
 struct WireSigner<'a> {
     id: &'a str,
-    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
     return_url: &'a str,
     send_sign_request: bool,
     verifications: Vec<WireVerification>,
@@ -101,9 +104,20 @@ struct WireVerification {
     soort: &'static str,
 }
 
+/// An https URL, or plain http on loopback (the sandbox, where Knooppunt's receiver and the
+/// simulator share the machine).
 fn check_url(field: &str, url: &str) -> Result<(), MappingError> {
     check_len(field, url, 2048)?;
-    if !url.starts_with("https://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p));
+    if !(url.starts_with("https://") || loopback)
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(MappingError::invalid(field, "expected an https URL"));
     }
     Ok(())
@@ -124,19 +138,21 @@ pub fn write_create(t: &CreateTransaction) -> Result<String, MappingError> {
         if s.rol.is_empty() || !s.rol.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(MappingError::invalid(f("Id"), "a role name in lower case"));
         }
-        check_len(&f("Email"), &s.email, 254)?;
-        let at = s.email.find('@');
-        if at.is_none_or(|p| p == 0 || p + 1 >= s.email.len())
-            || s.email.contains(char::is_whitespace)
-        {
-            return Err(MappingError::invalid(f("Email"), "not an e-mail address"));
+        if let Some(email) = &s.email {
+            check_len(&f("Email"), email, 254)?;
+            let at = email.find('@');
+            if at.is_none_or(|p| p == 0 || p + 1 >= email.len())
+                || email.contains(char::is_whitespace)
+            {
+                return Err(MappingError::invalid(f("Email"), "not an e-mail address"));
+            }
         }
         check_url(&f("ReturnUrl"), &s.return_url)?;
         signers.push(WireSigner {
             id: &s.rol,
-            email: &s.email,
+            email: s.email.as_deref(),
             return_url: &s.return_url,
-            send_sign_request: true,
+            send_sign_request: s.email.is_some(),
             verifications: vec![WireVerification {
                 soort: if s.idin { "iDIN" } else { "Scribble" },
             }],
@@ -146,7 +162,7 @@ pub fn write_create(t: &CreateTransaction) -> Result<String, MappingError> {
         reference: reference(&t.subject),
         postback_url: &t.postback_url,
         days_to_expire: t.days_to_expire,
-        send_email_notifications: true,
+        send_email_notifications: t.signers.iter().any(|s| s.email.is_some()),
         signers,
     };
     serde_json::to_string_pretty(&wire).map_err(|e| MappingError::Unsupported(e.to_string()))

@@ -13,25 +13,41 @@ fn create() -> CreateTransaction {
         signers: vec![
             Signer {
                 rol: "student".into(),
-                email: "ayse.nunez@example.nl".into(),
+                email: Some("ayse.nunez@example.nl".into()),
                 return_url: "https://knooppunt.example/ook/klaar".into(),
                 idin: false,
             },
             Signer {
                 rol: "ouder".into(),
-                email: "ouder@example.nl".into(),
+                email: Some("ouder@example.nl".into()),
                 return_url: "https://knooppunt.example/ook/klaar".into(),
                 idin: true,
             },
             Signer {
                 rol: "instelling".into(),
-                email: "ook@roc.example".into(),
+                email: Some("ook@roc.example".into()),
                 return_url: "https://knooppunt.example/ook/klaar".into(),
                 idin: false,
             },
         ],
         days_to_expire: 30,
     }
+}
+
+#[test]
+fn the_direct_flow_sends_no_contact_data() {
+    let mut t = create();
+    for s in &mut t.signers {
+        s.email = None;
+    }
+    let body: serde_json::Value =
+        serde_json::from_str(&signing::write_create(&t).unwrap()).unwrap();
+    assert_eq!(body["SendEmailNotifications"], false);
+    for s in body["Signers"].as_array().unwrap() {
+        assert!(s.get("Email").is_none(), "{s}");
+        assert_eq!(s["SendSignRequest"], false);
+    }
+    assert_eq!(body["Signers"][1]["Verifications"][0]["Type"], "iDIN");
 }
 
 #[test]
@@ -44,10 +60,16 @@ fn create_request() {
         Some("PostbackUrl")
     );
     let mut t = create();
-    t.signers[1].email = "geen-adres".into();
+    t.signers[1].email = Some("geen-adres".into());
     assert_eq!(
         signing::write_create(&t).unwrap_err().field(),
         Some("Signers[1].Email")
+    );
+    let mut t = create();
+    t.postback_url = "http://127.0.0.1:4000/signing/v1/postback".into();
+    assert!(
+        signing::write_create(&t).is_ok(),
+        "http on loopback: the sandbox"
     );
     let mut t = create();
     t.signers.clear();
