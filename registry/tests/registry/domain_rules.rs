@@ -571,6 +571,33 @@ fn paper_signing_for_a_minor_needs_a_parent() {
 }
 
 #[test]
+fn paper_completes_what_was_signed_digitally_before() {
+    use OokOndertekenaar::*;
+    // She signed digitally; then the transaction was rejected (the parent refused online).
+    let mut h = Harness::after("She signs digitally");
+    let time = at(2027, 6, 4, 10, 0);
+    let day = date(2027, 6, 4);
+    // The paper still needs the parent and the institution...
+    assert_eq!(
+        h.exec(roc(), time, &paper(&[Instelling], day)),
+        Err(Rejection::ParentSignatureRequired)
+    );
+    // ...and may not sign again for her.
+    assert_eq!(
+        h.exec(roc(), time, &paper(&[Student, Ouder, Instelling], day)),
+        Err(Rejection::AlreadySigned {
+            ondertekenaar: "student".to_owned()
+        })
+    );
+    let types = h.types(roc(), time, &paper(&[Ouder, Instelling], day));
+    assert!(types.contains(&"nl.knooppunt.onderwijsovereenkomst.ondertekend.v1"));
+    assert_eq!(
+        h.dossier.onderwijsovereenkomsten[&OOK].status,
+        OokStatus::Ondertekend
+    );
+}
+
+#[test]
 fn an_adult_signs_without_a_parent_and_a_parent_may_not_sign() {
     use OokOndertekenaar::*;
     let mut h = Harness::after("offers the onderwijsovereenkomst");

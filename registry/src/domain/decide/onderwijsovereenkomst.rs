@@ -167,11 +167,14 @@ impl Rules<'_> {
             });
         }
         if papier {
-            if minor && !who.contains(&W::Ouder) {
+            // Paper completes the agreement: every required signer signs on it now, or signed
+            // before (digitally, in a transaction that was then rejected, expired or cancelled).
+            let has = |w: W| who.contains(&w) || o.handtekeningen.get(w).is_some();
+            if minor && !has(W::Ouder) {
                 return Err(Rejection::ParentSignatureRequired);
             }
             for required in [W::Student, W::Instelling] {
-                if !who.contains(&required) {
+                if !has(required) {
                     return Err(Rejection::SignatureMissing {
                         ondertekenaar: name(&required),
                     });
