@@ -22,6 +22,7 @@ use knooppunt_registry::store::Store;
 
 use crate::Adapter;
 use crate::duo::DuoPlugin;
+use crate::signing::SigningPlugin;
 use crate::sim::{SimFaults, Simulator};
 use crate::va::{VaPartner, VaPlugin};
 
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Box<dyn PartnerPlugin>> {
         ))),
         Box::new(VaPlugin(VaPartner::Gemeenten)),
         Box::new(DuoPlugin),
+        Box::new(SigningPlugin),
     ]
 }
 
@@ -92,6 +94,42 @@ pub struct Settings {
     /// The receiver's URL as the partner must call it (e.g. behind the Digikoppeling gateway);
     /// absent: the listener's own `http://` URL.
     pub receiver_url: Option<String>,
+    /// The secret the partner and Knooppunt share to authenticate what the partner pushes (the
+    /// signing provider's postbacks). Absent with a simulator: a random one the simulator is
+    /// given; absent with a configured endpoint: a start-up error for a partner that needs one.
+    pub receiver_secret: Option<Secret>,
+    /// For a partner whose outcomes Knooppunt also polls (the signing provider): how long after
+    /// the last news about a transaction it asks the partner itself.
+    pub poll_after: Option<Duration>,
+}
+
+/// A shared secret from configuration. `Debug` and `Serialize` never show it.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret with this value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, to key a MAC with.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
 }
 
 /// The time limit of one attempt when the configuration sets none.
@@ -151,6 +189,16 @@ pub enum BuildError {
         partner: Partner,
         /// Why.
         source: io::Error,
+    },
+    /// A setting the partner needs is missing or unusable.
+    #[error("partners.{partner}.{field}: {reason}")]
+    Setting {
+        /// The partner.
+        partner: Partner,
+        /// The setting, e.g. `receiver_secret`.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
     },
     /// Its HTTP client could not be built.
     #[error("HTTP client for {partner}: {source}")]

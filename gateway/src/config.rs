@@ -232,6 +232,13 @@ pub struct PartnerSettings {
     /// In production, allow an `http://` endpoint and receiver URL for this partner (a local
     /// gateway that encrypts the hop, such as a Digikoppeling adapter). Default: off.
     pub allow_plain_http: bool,
+    /// The secret the partner signs its pushes with (the signing provider's postbacks: HMAC-SHA256
+    /// over the body). Required with a configured `endpoint` for a partner that needs one;
+    /// absent with a simulator: a random secret shared with the simulator.
+    pub receiver_secret: Option<partners::Secret>,
+    /// For a partner Knooppunt also polls (the signing provider): milliseconds after the last
+    /// news about a transaction before Knooppunt asks the partner (default 900000, 15 minutes).
+    pub poll_after_ms: Option<u64>,
 }
 
 impl PartnerSettings {
@@ -243,6 +250,8 @@ impl PartnerSettings {
             faults: self.faults.clone(),
             receiver_listen: self.receiver_listen,
             receiver_url: self.receiver_url.clone(),
+            receiver_secret: self.receiver_secret.clone(),
+            poll_after: self.poll_after_ms.map(std::time::Duration::from_millis),
         }
     }
 }
@@ -609,6 +618,14 @@ impl Config {
                     "must be between 100 and 120000",
                 ));
             }
+            if let Some(t) = p.poll_after_ms
+                && !(10..=86_400_000).contains(&t)
+            {
+                return Err(invalid(
+                    format!("partners.{name}.poll_after_ms"),
+                    "must be between 10 and 86400000 (one day)",
+                ));
+            }
             if let Some(d) = &p.delivery {
                 d.validate()
                     .map_err(|e| invalid(format!("partners.{name}.delivery"), e.to_string()))?;
@@ -950,6 +967,17 @@ mod tests {
         );
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("partners.duo.receiver_url"), "{e}");
+
+        let mut c = Config::default();
+        c.partners.insert(
+            Partner::Signing,
+            PartnerSettings {
+                poll_after_ms: Some(0),
+                ..PartnerSettings::default()
+            },
+        );
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("partners.signing.poll_after_ms"), "{e}");
 
         let mut c = Config::default();
         c.partners.insert(Partner::Rio, PartnerSettings::default());

@@ -48,6 +48,9 @@ pub struct SimFaults {
     pub too_many_next: u32,
     /// When set, requests without `Authorization: Bearer <this token>` are answered `401`.
     pub require_bearer: Option<String>,
+    /// For a simulator that pushes to Knooppunt (the signing provider's postbacks): the next n
+    /// pushes are silently not sent, as if lost on the way.
+    pub drop_pushes_next: u32,
 }
 
 /// One message a simulator accepted, in the partner-neutral shape the node and the tests read.
@@ -182,6 +185,17 @@ impl FaultInjector {
     /// Replaces the faults.
     pub fn set(&self, faults: SimFaults) {
         self.lock().faults = faults;
+    }
+
+    /// Whether the next push must be dropped (`drop_pushes_next`), counting it down.
+    pub fn drop_push(&self) -> bool {
+        let mut s = self.lock();
+        if s.faults.drop_pushes_next > 0 {
+            s.faults.drop_pushes_next -= 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// How many requests were checked.

@@ -3,5 +3,7 @@
 
 mod duo_adapter;
 mod duo_sim;
+mod signing_adapter;
+mod signing_sim;
 mod va_adapter;
 mod va_sim;
