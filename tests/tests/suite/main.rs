@@ -7,4 +7,5 @@ mod delivery_conformance;
 mod delivery_races;
 mod relay;
 mod sample_agreement;
+mod signing_e2e;
 mod va_e2e;
