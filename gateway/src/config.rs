@@ -791,7 +791,18 @@ mod tests {
             .map_err(from_figment)
             .unwrap();
         assert_eq!(c.clients.len(), 1);
-        assert_eq!(c.partners.len(), 6);
+        assert_eq!(c.partners.len(), 7);
+        let signing = &c.partners[&Partner::Signing];
+        assert_eq!(
+            signing.receiver_secret,
+            Some(partners::Secret::new(
+                "replace-with-the-shared-postback-secret"
+            ))
+        );
+        assert!(
+            !format!("{signing:?}").contains("replace-with"),
+            "the secret is never printed"
+        );
         assert!(matches!(c.api.tls, TlsMode::Files { .. }));
         // Everything but the key and certificate files (absent here) validates.
         let mut c = c;
