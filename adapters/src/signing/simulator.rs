@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use super::receiver::{SIGNATURE_HEADER, signature};
 use crate::partners::Secret;
 use crate::sim::{
-    FaultInjector, SimFaults, SimMessage, SimServer, Simulator, has_content_type, problem,
+    FaultInjector, SimFaults, SimKit, SimMessage, SimServer, Simulator, has_content_type, problem,
 };
 
 /// Where transactions are created (relative to the provider's base URL); `/{id}` for one.
@@ -250,8 +250,11 @@ impl Simulator for SigningSimulator {
         Partner::Signing
     }
 
-    fn url(&self) -> String {
-        self.server.url()
+    fn kit(&self) -> SimKit<'_> {
+        SimKit {
+            server: &self.server,
+            faults: &self.shared.faults,
+        }
     }
 
     /// One per transaction created: its `Reference` as the subject, its status code as the code.
@@ -276,18 +279,6 @@ impl Simulator for SigningSimulator {
 
     fn duplicates(&self) -> usize {
         self.shared.lock().duplicates
-    }
-
-    fn requests(&self) -> usize {
-        self.shared.faults.requests()
-    }
-
-    fn set_faults(&self, faults: SimFaults) {
-        self.shared.faults.set(faults);
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
     }
 }
 

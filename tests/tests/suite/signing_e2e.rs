@@ -78,7 +78,7 @@ async fn start(backend: Backend, poll_after_ms: u64, faults: SimFaults) -> Harne
             let vhost = TestVhost::create("sign").unwrap();
             config.store = StoreSettings::Postgres {
                 url: knooppunt_tests::database_url(),
-                pool_size: 16,
+                max_connections: 40,
                 schema: Some(schema.name().to_owned()),
             };
             config.bus = BusSettings::Amqp {
