@@ -15,7 +15,7 @@ use super::group_commit::{GroupCommit, GroupCommitBuilder, GroupCommitConfig, Gr
 use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::PersonId;
+use crate::ids::{LeerbedrijfId, PersonId};
 use crate::reference::ReferenceData;
 
 /// How [`BatchingStore`] groups commands.
@@ -140,6 +140,13 @@ impl<S: Store + ?Sized> Store for BatchingStore<S> {
 
     async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError> {
         self.inner.find_dossier(person).await
+    }
+
+    async fn dossiers_with_running_bpv(
+        &self,
+        leerbedrijf: &LeerbedrijfId,
+    ) -> Result<Vec<DossierKey>, StoreError> {
+        self.inner.dossiers_with_running_bpv(leerbedrijf).await
     }
 
     async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError> {

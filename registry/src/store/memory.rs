@@ -14,9 +14,9 @@ use super::{
     CommandOutcome, Decision, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, OutboxRow, Store,
     StoreError, decide, opened_person, outbox_partition,
 };
-use crate::domain::{Command, Dossier, Rejection};
+use crate::domain::{BpvStatus, Command, Dossier, Rejection, SbbCheck};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::PersonId;
+use crate::ids::{LeerbedrijfId, PersonId};
 use crate::reference::ReferenceData;
 
 /// The in-memory [`Store`]. Cheap to clone: clones share the same data.
@@ -142,6 +142,27 @@ impl Store for MemoryStore {
             .persons
             .get(&person.fingerprint())
             .copied())
+    }
+
+    async fn dossiers_with_running_bpv(
+        &self,
+        leerbedrijf: &LeerbedrijfId,
+    ) -> Result<Vec<DossierKey>, StoreError> {
+        let inner = lock(&self.inner);
+        let mut keys: Vec<DossierKey> = inner
+            .dossiers
+            .iter()
+            .filter(|(_, d)| {
+                d.praktijkovereenkomsten.values().any(|b| {
+                    &b.details.leerbedrijf == leerbedrijf
+                        && b.status != BpvStatus::Beeindigd
+                        && !matches!(b.sbb, SbbCheck::Ingetrokken { .. })
+                })
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_by_key(|k| k.0);
+        Ok(keys)
     }
 
     async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError> {

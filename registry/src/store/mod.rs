@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::domain::{Command, DecideContext, Dossier, Event, Rejection};
 use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
-use crate::ids::PersonId;
+use crate::ids::{LeerbedrijfId, PersonId};
 use crate::reference::ReferenceData;
 
 pub mod batching;
@@ -209,6 +209,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The dossier of a person, if one is open.
     async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError>;
+
+    /// The dossiers holding a praktijkovereenkomst at `leerbedrijf` that is not ended and whose
+    /// recognition was not withdrawn yet (`WithdrawErkenning` marks exactly those), in key
+    /// order. SBB's withdrawal of a recognition names the leerbedrijf, not the students: its
+    /// receiver executes the command on each of these dossiers. A scan (no index): withdrawals
+    /// are rare. The default refuses, for stores that do not implement it (test doubles).
+    async fn dossiers_with_running_bpv(
+        &self,
+        leerbedrijf: &LeerbedrijfId,
+    ) -> Result<Vec<DossierKey>, StoreError> {
+        let _ = leerbedrijf;
+        Err(StoreError::Config(
+            "this store cannot look up dossiers by leerbedrijf".to_owned(),
+        ))
+    }
 
     /// Saves a reference data snapshot, replacing the previous one.
     async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError>;

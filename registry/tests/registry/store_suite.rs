@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{TimeZone, Utc};
 use knooppunt_registry::domain::{Command, Person, Rejection};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey, REGISTRY_SOURCE};
-use knooppunt_registry::ids::PersonId;
+use knooppunt_registry::ids::{LeerbedrijfId, PersonId};
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::bench::{follow_up, synthetic_person};
 use knooppunt_registry::store::{
@@ -738,6 +738,80 @@ fn test_batching() -> BatchingConfig {
     }
 }
 
+/// The sample journey up to and including the registration of its BPV (at leerbedrijf
+/// 100018965), on the dossier `key`.
+async fn journey_until_bpv_registered(store: &Shared, key: DossierKey) {
+    let reference = knooppunt_sample::reference_data();
+    for step in knooppunt_sample::journey(key) {
+        let registers = matches!(step.command, Command::RegisterPraktijkovereenkomst { .. });
+        let outcome = store
+            .execute(step.meta, step.command, &reference)
+            .await
+            .expect("execute");
+        assert!(
+            outcome.result.is_ok(),
+            "{}: {:?}",
+            step.title,
+            outcome.result
+        );
+        if registers {
+            return;
+        }
+    }
+    panic!("the journey registers a BPV");
+}
+
+async fn dossiers_with_running_bpv_at_a_leerbedrijf(store: Shared) {
+    let leerbedrijf: LeerbedrijfId = "100018965".parse().unwrap();
+    let other: LeerbedrijfId = "100000001".parse().unwrap();
+    open_many(&store, 30, 2).await;
+    assert!(
+        store
+            .dossiers_with_running_bpv(&leerbedrijf)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let key = DossierKey::new();
+    journey_until_bpv_registered(&store, key).await;
+    assert_eq!(
+        store.dossiers_with_running_bpv(&leerbedrijf).await.unwrap(),
+        vec![key]
+    );
+    assert!(
+        store
+            .dossiers_with_running_bpv(&other)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Once the recognition is withdrawn there, the BPV is no longer one to mark.
+    let withdraw = Command::WithdrawErkenning {
+        leerbedrijf: leerbedrijf.clone(),
+        datum: chrono::NaiveDate::from_ymd_opt(2028, 8, 25).unwrap(),
+    };
+    let time = Utc.with_ymd_and_hms(2028, 8, 25, 9, 0, 0).unwrap();
+    let sbb = Actor::Partner {
+        partner: knooppunt_registry::partner::Partner::Sbb,
+    };
+    let outcome = store
+        .execute(
+            CommandMeta::new(key, sbb, time),
+            withdraw,
+            &knooppunt_sample::reference_data(),
+        )
+        .await
+        .unwrap();
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert!(
+        store
+            .dossiers_with_running_bpv(&leerbedrijf)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! suite {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -803,4 +877,5 @@ suite!(
     reference_data_round_trip,
     batch_matches_execute,
     many_concurrent_executes,
+    dossiers_with_running_bpv_at_a_leerbedrijf,
 );

@@ -37,7 +37,7 @@ use super::migrator::is_transient_sqlstate;
 use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::PersonId;
+use crate::ids::{LeerbedrijfId, PersonId};
 use crate::reference::ReferenceData;
 
 mod batch;
@@ -159,6 +159,13 @@ impl Store for PgStore {
 
     async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError> {
         self.read_person_dossier(person).await
+    }
+
+    async fn dossiers_with_running_bpv(
+        &self,
+        leerbedrijf: &LeerbedrijfId,
+    ) -> Result<Vec<DossierKey>, StoreError> {
+        self.read_dossiers_with_running_bpv(leerbedrijf).await
     }
 
     async fn save_reference(&self, reference: &ReferenceData) -> Result<(), StoreError> {

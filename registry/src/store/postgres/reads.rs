@@ -4,7 +4,7 @@ use super::super::{EventEnvelope, StoreError};
 use super::{PgStore, db_err, from_json};
 use crate::domain::Dossier;
 use crate::envelope::DossierKey;
-use crate::ids::PersonId;
+use crate::ids::{LeerbedrijfId, PersonId};
 
 impl PgStore {
     /// [`Store::dossier`](super::super::Store::dossier) on PostgreSQL.
@@ -55,5 +55,30 @@ impl PgStore {
             .map_err(db_err)?;
         row.map(|r| r.try_get(0).map(DossierKey).map_err(db_err))
             .transpose()
+    }
+
+    /// [`Store::dossiers_with_running_bpv`](super::super::Store::dossiers_with_running_bpv) on
+    /// PostgreSQL: a JSON path over the dossier states (the same filter as the memory store).
+    pub(super) async fn read_dossiers_with_running_bpv(
+        &self,
+        leerbedrijf: &LeerbedrijfId,
+    ) -> Result<Vec<DossierKey>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT key FROM dossiers WHERE jsonb_path_exists(state, \
+                 '$.praktijkovereenkomsten.* ? (@.details.leerbedrijf == $l \
+                 && @.status != \"beeindigd\" && @.sbb.state != \"ingetrokken\")', \
+                 jsonb_build_object('l', $1::text)) ORDER BY key",
+            )
+            .await
+            .map_err(db_err)?;
+        let rows = client
+            .query(&stmt, &[&leerbedrijf.as_str()])
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| r.try_get(0).map(DossierKey).map_err(db_err))
+            .collect()
     }
 }
