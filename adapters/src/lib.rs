@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod duo;
 pub mod loopback;
 pub mod partners;
+pub mod sbb;
 pub mod signing;
 pub mod sim;
 pub mod va;

@@ -22,6 +22,7 @@ use knooppunt_registry::store::Store;
 
 use crate::Adapter;
 use crate::duo::DuoPlugin;
+use crate::sbb::SbbPlugin;
 use crate::signing::SigningPlugin;
 use crate::sim::{SimFaults, Simulator};
 use crate::va::{VaPartner, VaPlugin};
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Box<dyn PartnerPlugin>> {
         ))),
         Box::new(VaPlugin(VaPartner::Gemeenten)),
         Box::new(DuoPlugin),
+        Box::new(SbbPlugin),
         Box::new(SigningPlugin),
     ]
 }

@@ -3,6 +3,8 @@
 
 mod duo_adapter;
 mod duo_sim;
+mod sbb_adapter;
+mod sbb_sim;
 mod signing_adapter;
 mod signing_sim;
 mod va_adapter;
