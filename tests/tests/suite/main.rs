@@ -7,5 +7,6 @@ mod delivery_conformance;
 mod delivery_races;
 mod relay;
 mod sample_agreement;
+mod sbb_e2e;
 mod signing_e2e;
 mod va_e2e;

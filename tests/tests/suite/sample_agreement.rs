@@ -37,3 +37,36 @@ async fn the_seeded_students_are_the_persons_the_duo_simulator_knows() {
         );
     }
 }
+
+/// The SBB simulator's sandbox list (`adapters/src/sbb/sample.rs`) recognises the journey's
+/// BPV at its leerbedrijf, for its onderdeel, on its start date, and every crebo it recognises
+/// is one the sample institutions offer: otherwise the sandbox's BPVs would not pass the check.
+#[test]
+fn the_sbb_simulators_recognitions_fit_the_sample_data() {
+    use knooppunt_registry::domain::BpvOnderdeel;
+
+    let list = knooppunt_adapters::sbb::sample::erkenningen();
+    let bpv = knooppunt_sample::journey(knooppunt_registry::envelope::DossierKey::new())
+        .into_iter()
+        .find_map(|s| match s.command {
+            Command::RegisterPraktijkovereenkomst { details, .. } => Some(details),
+            _ => None,
+        })
+        .expect("the journey registers a BPV");
+    assert!(
+        list.iter().any(|e| e.leerbedrijf == bpv.leerbedrijf
+            && e.onderdeel == bpv.onderdeel
+            && e.vanaf <= bpv.begin
+            && e.tot.is_none_or(|t| bpv.begin <= t)),
+        "the journey's BPV is recognised"
+    );
+    let reference = knooppunt_sample::reference_data();
+    for e in &list {
+        if let BpvOnderdeel::Crebo(c) = &e.onderdeel {
+            assert!(
+                reference.opleidingen.values().any(|o| &o.crebo == c),
+                "crebo {c} is offered in the sample reference data"
+            );
+        }
+    }
+}
