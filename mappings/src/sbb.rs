@@ -487,6 +487,7 @@ pub fn to_command(m: &Inkomend) -> Command {
         Inkomend::Mutatie(m) => Command::WithdrawErkenning {
             leerbedrijf: m.leerbedrijf.clone(),
             datum: m.datum_ingang,
+            onderdeel: m.onderdeel.clone(),
         },
     }
 }

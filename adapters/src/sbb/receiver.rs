@@ -2,8 +2,9 @@
 //! `mutatieErkenning` (XML, `urn:nl:knooppunt:sbb:whitelabel:v1`) to [`MUTATIE_PATH`] on the
 //! receiver's URL, and the receiver executes `WithdrawErkenning` as `Actor::Partner { partner:
 //! Sbb }` on every dossier with a running BPV at the leerbedrijf
-//! ([`Store::dossiers_with_running_bpv`]). The registry marks those BPVs
-//! (`ErkenningIngetrokken`, an event naming the institution).
+//! ([`Store::dossiers_with_running_bpv`]). The registry marks those BPVs — only those for the
+//! mutation's `onderdeel` when it names one — (`ErkenningIngetrokken`, an event naming the
+//! institution).
 //!
 //! It answers `200` only after the registry committed on every dossier (the command id is
 //! derived from SBB's `berichtId` and the dossier, so a mutation pushed twice has one effect),

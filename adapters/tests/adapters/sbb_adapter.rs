@@ -16,7 +16,7 @@ use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::{Adapter, Mode, Outcome, PermanentClass, TransientClass};
 use knooppunt_mappings::sbb::Signaal;
 use knooppunt_ops::{AuditTrail, MemoryAudit};
-use knooppunt_registry::domain::{BpvDetails, Command, Event, Rejection, SbbCheck};
+use knooppunt_registry::domain::{BpvDetails, BpvOnderdeel, Command, Event, Rejection, SbbCheck};
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::LeerbedrijfId;
 use knooppunt_registry::partner::Partner;
@@ -379,6 +379,38 @@ async fn a_withdrawal_pushed_by_sbb_marks_the_running_bpv_once() {
         w.student_signs().await.unwrap_err(),
         Rejection::LeerbedrijfNotErkend { bpv: demo::BPV }
     );
+}
+
+#[tokio::test]
+async fn a_withdrawal_for_another_onderdeel_leaves_the_bpv_recognised() {
+    let w = World::new(None).await;
+    let sim = sim(SimFaults::default()).await;
+    let receiver = w.receiver().await;
+    sim.set_subscriber(receiver.url());
+    let adapter = SbbAdapter::new(sim.url(), client());
+    let Outcome::Delivered {
+        answer: Some(answer),
+        ..
+    } = adapter.deliver(&w.registered, Mode::Live).await
+    else {
+        panic!("not delivered")
+    };
+    w.answer(answer).await.expect("erkend");
+    let keuzedeel = BpvOnderdeel::Keuzedeel("K0067".parse().unwrap());
+    let pushed = sim
+        .withdraw(
+            &"100018965".parse().unwrap(),
+            Some(keuzedeel),
+            NaiveDate::from_ymd_opt(2028, 8, 25).unwrap(),
+            None,
+        )
+        .await
+        .expect("pushed");
+    assert_eq!(pushed.status, 200);
+    assert!(matches!(w.sbb_check().await, SbbCheck::Erkend { .. }));
+    let audited = w.audit.for_message(pushed.bericht_id).await.unwrap();
+    assert_eq!(audited[0].entry.status.as_deref(), Some("no_running_bpv"));
+    w.student_signs().await.expect("still signable");
 }
 
 #[tokio::test]

@@ -115,7 +115,8 @@ fn withdrawal_becomes_withdraw_erkenning() {
         sbb::to_command(&read),
         Command::WithdrawErkenning {
             leerbedrijf: "100018965".parse().unwrap(),
-            datum: NaiveDate::from_ymd_opt(2027, 11, 1).unwrap()
+            datum: NaiveDate::from_ymd_opt(2027, 11, 1).unwrap(),
+            onderdeel: None,
         }
     );
 }

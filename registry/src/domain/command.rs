@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::parts::{
-    AanmeldStatus, AanmeldingId, BekostigingsStatus, BpvDetails, BpvId, BpvOndertekenaar, Cijfer,
-    DuoUitkomst, ExterneReferentie, GeneriekVak, KeuzedeelUitslag, Ondertekenwijze, OokDetails,
-    OokId, OokOndertekenaar, OverstapSamenvatting, Personalia, RedenUitschrijving, SigningStatus,
-    SigningSubject, Vooropleiding,
+    AanmeldStatus, AanmeldingId, BekostigingsStatus, BpvDetails, BpvId, BpvOnderdeel,
+    BpvOndertekenaar, Cijfer, DuoUitkomst, ExterneReferentie, GeneriekVak, KeuzedeelUitslag,
+    Ondertekenwijze, OokDetails, OokId, OokOndertekenaar, OverstapSamenvatting, Personalia,
+    RedenUitschrijving, SigningStatus, SigningSubject, Vooropleiding,
 };
 use super::{ContentHash, Person};
 use crate::ids::{Brin, Crebo, KeuzedeelCode, LeerbedrijfId};
@@ -182,12 +182,16 @@ pub enum Command {
         /// Datum einde werkelijk.
         datum: NaiveDate,
     },
-    /// SBB withdrew the recognition of a leerbedrijf: every running BPV there is affected.
+    /// SBB withdrew the recognition of a leerbedrijf: every running BPV there is affected, or
+    /// only those for `onderdeel` when SBB names one.
     WithdrawErkenning {
         /// The leerbedrijf.
         leerbedrijf: LeerbedrijfId,
         /// Date of withdrawal.
         datum: NaiveDate,
+        /// The crebo or keuzedeel the withdrawal is for; absent: every one.
+        #[serde(default)]
+        onderdeel: Option<BpvOnderdeel>,
     },
     /// Registers a keuzedeel within an enrolment, optionally taken at a guest institution.
     RegisterKeuzedeel {

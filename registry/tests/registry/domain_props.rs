@@ -340,6 +340,7 @@ fn build(r: &ReferenceData, dossier: &Dossier, k: [u8; 7]) -> Command {
                 a,
             ),
             datum: day(b),
+            onderdeel: None,
         },
         17 => Command::RegisterKeuzedeel {
             ook: pick(&ooks(), a),

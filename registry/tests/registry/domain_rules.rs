@@ -858,6 +858,7 @@ fn withdrawing_an_erkenning_marks_running_bpvs() {
     let withdraw = |lb: &str| Command::WithdrawErkenning {
         leerbedrijf: lb.parse().expect("id"),
         datum: date(2028, 10, 1),
+        onderdeel: None,
     };
     assert_eq!(
         h.exec(sbb.clone(), at(2028, 10, 1, 10, 0), &withdraw("100000001")),
@@ -875,6 +876,38 @@ fn withdrawing_an_erkenning_marks_running_bpvs() {
     assert_eq!(
         h.exec(sbb, at(2028, 10, 2, 10, 0), &withdraw("100018965")),
         Err(Rejection::NoBpvAtLeerbedrijf)
+    );
+}
+
+#[test]
+fn a_withdrawal_for_one_onderdeel_marks_only_bpvs_for_it() {
+    let mut h = Harness::after("school signs");
+    let sbb = Actor::Partner {
+        partner: Partner::Sbb,
+    };
+    let own = h.dossier.praktijkovereenkomsten[&BPV]
+        .details
+        .onderdeel
+        .clone();
+    let other = BpvOnderdeel::Keuzedeel("K0999".parse().expect("keuzedeel"));
+    assert_ne!(own, other);
+    let withdraw = |onderdeel: &BpvOnderdeel| Command::WithdrawErkenning {
+        leerbedrijf: "100018965".parse().expect("id"),
+        datum: date(2028, 10, 1),
+        onderdeel: Some(onderdeel.clone()),
+    };
+    assert_eq!(
+        h.exec(sbb.clone(), at(2028, 10, 1, 10, 0), &withdraw(&other)),
+        Err(Rejection::NoBpvAtLeerbedrijf)
+    );
+    assert!(matches!(
+        h.dossier.praktijkovereenkomsten[&BPV].sbb,
+        SbbCheck::Erkend { .. }
+    ));
+    let types = h.types(sbb, at(2028, 10, 1, 10, 0), &withdraw(&own));
+    assert_eq!(
+        types,
+        ["nl.knooppunt.praktijkovereenkomst.erkenning_ingetrokken.v1"]
     );
 }
 

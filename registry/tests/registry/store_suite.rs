@@ -789,6 +789,7 @@ async fn dossiers_with_running_bpv_at_a_leerbedrijf(store: Shared) {
     let withdraw = Command::WithdrawErkenning {
         leerbedrijf: leerbedrijf.clone(),
         datum: chrono::NaiveDate::from_ymd_opt(2028, 8, 25).unwrap(),
+        onderdeel: None,
     };
     let time = Utc.with_ymd_and_hms(2028, 8, 25, 9, 0, 0).unwrap();
     let sbb = Actor::Partner {

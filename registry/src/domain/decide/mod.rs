@@ -303,9 +303,11 @@ impl<'a> Rules<'a> {
                 datum,
             } => self.sign_bpv(*bpv, ondertekenaars, wijze, *datum),
             Command::EndPraktijkovereenkomst { bpv, datum } => self.end_bpv(*bpv, *datum),
-            Command::WithdrawErkenning { leerbedrijf, datum } => {
-                self.withdraw_erkenning(leerbedrijf, datum)
-            }
+            Command::WithdrawErkenning {
+                leerbedrijf,
+                datum,
+                onderdeel,
+            } => self.withdraw_erkenning(leerbedrijf, datum, onderdeel.as_ref()),
             Command::RegisterKeuzedeel {
                 ook,
                 code,

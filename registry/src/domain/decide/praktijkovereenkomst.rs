@@ -202,6 +202,7 @@ impl Rules<'_> {
         &self,
         leerbedrijf: &LeerbedrijfId,
         datum: &NaiveDate,
+        onderdeel: Option<&BpvOnderdeel>,
     ) -> Decided {
         self.permit(Part::Praktijkovereenkomsten)?;
         self.only(Part::Praktijkovereenkomsten, |a| {
@@ -219,6 +220,7 @@ impl Rules<'_> {
             .values()
             .filter(|b| {
                 &b.details.leerbedrijf == leerbedrijf
+                    && onderdeel.is_none_or(|o| o == &b.details.onderdeel)
                     && b.status != BpvStatus::Beeindigd
                     && !matches!(b.sbb, SbbCheck::Ingetrokken { .. })
             })
