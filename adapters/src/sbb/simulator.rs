@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 use crate::sbb::{KNOOPPUNT_OIN, SBB_OIN};
 use crate::sim::{
-    FaultInjector, SimFaults, SimMessage, SimServer, Simulator, has_content_type, problem,
+    FaultInjector, SimFaults, SimKit, SimMessage, SimServer, Simulator, has_content_type, problem,
 };
 
 /// Where SBB takes *natrekken erkenning* questions (relative to SBB's base URL).
@@ -313,8 +313,11 @@ impl Simulator for SbbSimulator {
         Partner::Sbb
     }
 
-    fn url(&self) -> String {
-        self.server.url()
+    fn kit(&self) -> SimKit<'_> {
+        SimKit {
+            server: &self.server,
+            faults: &self.shared.faults,
+        }
     }
 
     /// One per question answered: the subject is the BPV asked about (SBB receives no student
@@ -341,18 +344,6 @@ impl Simulator for SbbSimulator {
     /// Questions that came again with an `X-Message-Id` seen before (answered all the same).
     fn duplicates(&self) -> usize {
         self.shared.lock().duplicates
-    }
-
-    fn requests(&self) -> usize {
-        self.shared.faults.requests()
-    }
-
-    fn set_faults(&self, faults: SimFaults) {
-        self.shared.faults.set(faults);
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
     }
 }
 

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use knooppunt_adapters::duo::simulator::DuoSimulator;
+use knooppunt_adapters::partners::Secret;
+use knooppunt_adapters::sbb::simulator::SbbSimulator;
+use knooppunt_adapters::signing::simulator::SigningSimulator;
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaPartner;
 use knooppunt_adapters::va::simulator::VaSimulator;
@@ -206,10 +209,22 @@ async fn sigterm_during_load_loses_nothing_and_delivers_nothing_twice() {
         sims.insert(p.partner(), sim);
     }
 
-    // DUO, asked about every student whose dossier is opened (it knows none of these).
+    // DUO, asked about every student whose dossier is opened (it knows none of these); SBB and
+    // the signing provider, which this load does not reach.
     let duo = DuoSimulator::spawn("127.0.0.1:0".parse().unwrap(), SimFaults::default())
         .await
         .unwrap();
+    let sbb = SbbSimulator::spawn("127.0.0.1:0".parse().unwrap(), SimFaults::default())
+        .await
+        .unwrap();
+    let signing_secret = "sigterm-signing-postback-secret";
+    let signing = SigningSimulator::spawn_with_secret(
+        "127.0.0.1:0".parse().unwrap(),
+        SimFaults::default(),
+        Secret::new(signing_secret),
+    )
+    .await
+    .unwrap();
 
     let reference = dir.join("reference.json");
     std::fs::write(
@@ -261,14 +276,18 @@ secret_sha256 = "{SECRET_SHA256}"
     );
     // Every partner has an endpoint (production refuses a stand-in simulator); plain HTTP is
     // allowed explicitly for these loopback ones.
-    let endpoints = sims
-        .iter()
-        .map(|(p, s)| (*p, s.url()))
-        .chain([(Partner::Duo, duo.url())]);
+    let endpoints = sims.iter().map(|(p, s)| (*p, s.url())).chain([
+        (Partner::Duo, duo.url()),
+        (Partner::Sbb, sbb.url()),
+        (Partner::Signing, signing.url()),
+    ]);
     for (partner, url) in endpoints {
         toml.push_str(&format!(
             "\n[partners.{partner}]\nendpoint = \"{url}\"\nallow_plain_http = true\ntimeout_ms = 5000\n"
         ));
+        if partner == Partner::Signing {
+            toml.push_str(&format!("receiver_secret = \"{signing_secret}\"\n"));
+        }
     }
     let config = dir.join("knooppunt.toml");
     std::fs::File::create(&config)
@@ -400,6 +419,8 @@ secret_sha256 = "{SECRET_SHA256}"
         sim.shutdown().await;
     }
     duo.shutdown().await;
+    sbb.shutdown().await;
+    signing.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     schema.drop_now().await.unwrap();
     drop(vhost);

@@ -72,7 +72,7 @@ async fn start(backend: Backend) -> Harness {
             let vhost = TestVhost::create("sbbe2e").unwrap();
             config.store = StoreSettings::Postgres {
                 url: knooppunt_tests::database_url(),
-                pool_size: 16,
+                max_connections: 40,
                 schema: Some(schema.name().to_owned()),
             };
             config.bus = BusSettings::Amqp {
