@@ -366,7 +366,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         // KNOOPPUNT_CONFIG names the file and KNOOPPUNT_LOG the log filter; they are not fields.
-        let env = env.ignore(&["config", "log"]);
+        let env = env.ignore(&["config", "log", "log_format"]);
         // A configuration file says which mode it is: the sandbox's pieces are never the
         // silent default of a file meant for production.
         if let Some(path) = file {
@@ -714,6 +714,7 @@ mod tests {
             // Not fields: the file's name and the log filter.
             jail.set_env("KNOOPPUNT_CONFIG", "k.toml");
             jail.set_env("KNOOPPUNT_LOG", "info");
+            jail.set_env("KNOOPPUNT_LOG_FORMAT", "json");
             let c = Config::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.api.listen, SocketAddr::from(([127, 0, 0, 1], 9443)));
             assert_eq!(c.api.token_ttl_seconds, 600);
@@ -791,7 +792,7 @@ mod tests {
             .map_err(from_figment)
             .unwrap();
         assert_eq!(c.clients.len(), 1);
-        assert_eq!(c.partners.len(), 7);
+        assert_eq!(c.partners.len(), 8);
         let signing = &c.partners[&Partner::Signing];
         assert_eq!(
             signing.receiver_secret,

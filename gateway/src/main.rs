@@ -139,14 +139,26 @@ enum BenchTarget {
     },
 }
 
+/// Logs to stderr, filtered by `KNOOPPUNT_LOG` (default `warn`); `KNOOPPUNT_LOG_FORMAT=json` writes
+/// one JSON object per line, with the request's or message's span (request id, message id,
+/// correlation id) on every line.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("KNOOPPUNT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("KNOOPPUNT_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {

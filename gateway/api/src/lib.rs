@@ -249,6 +249,24 @@ pub fn router(state: ApiState) -> Router {
         .layer(CatchPanicLayer::custom(problem::panic_response))
         .layer(middleware::from_fn(problem::render_problems))
         .layer(middleware::from_fn_with_state(api_metrics, count_requests))
+        .layer(middleware::from_fn(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Runs the request's work in a span carrying its `x-request-id`, so that every log line of it
+/// (plain or JSON, `KNOOPPUNT_LOG_FORMAT=json`) names the request. No path or body: ids only.
+async fn request_span(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get(problem::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    next.run(req).instrument(span).await
 }

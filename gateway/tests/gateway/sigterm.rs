@@ -62,6 +62,7 @@ impl Knooppunt {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("KNOOPPUNT_LOG", "info")
+            .env("KNOOPPUNT_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -362,7 +363,18 @@ secret_sha256 = "{SECRET_SHA256}"
         .unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", node.log_text()));
     assert!(status.success(), "exit {status}:\n{}", node.log_text());
     let log = node.log_text();
-    assert!(log.contains("shutdown: drained"), "{log}");
+    // JSON logs: one object per line, with its level and message.
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "shutdown: drained" && l["level"] == "INFO"),
+        "{log}"
+    );
 
     // Restarted, the node takes the rest of the load and delivers what the first one left.
     node.start();

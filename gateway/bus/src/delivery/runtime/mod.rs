@@ -253,7 +253,15 @@ impl DeliveryRuntime {
 
     /// Handles one message: everything except settling it on the bus.
     pub async fn process(&self, msg: &Message, cancel: &CancellationToken) -> Disposition {
-        match self.try_process(msg, cancel).await {
+        use tracing::Instrument;
+        // Every log line of this message's work names it (ids only).
+        let span = tracing::info_span!(
+            "delivery",
+            partner = %self.name,
+            message_id = %msg.id,
+            correlation_id = msg.correlation_id.map(|c| c.to_string()).unwrap_or_default(),
+        );
+        match self.try_process(msg, cancel).instrument(span).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(partner = %self.name, message_id = %msg.id, error = %e, "delivery step failed, message requeued");
