@@ -7,5 +7,5 @@ mod domain_props;
 mod domain_rules;
 mod group_commit;
 mod migrator;
-mod pg_tls;
+mod pg_connect;
 mod store_suite;

@@ -94,6 +94,22 @@ impl PgStore {
     /// could not be reached.
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
         let mut client = self.client().await?;
+        // A configured schema that is not there would otherwise surface as tables that cannot be
+        // found; say what is wrong and how to fix it.
+        if let Some(schema) = &self.schema {
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[schema])
+                .await
+                .map_err(db_err)?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Config(format!(
+                    "schema `{schema}` (store.schema) does not exist in this database: create it \
+                     (CREATE SCHEMA {schema} AUTHORIZATION <the node's role>) or configure an \
+                     existing one"
+                )));
+            }
+        }
         Ok(migrations::MIGRATOR.run(&mut client).await?)
     }
 

@@ -1,4 +1,5 @@
-//! TLS to PostgreSQL, chosen from the URL (`sslmode`, `sslrootcert`), against the local server.
+//! Connecting to PostgreSQL: TLS chosen from the URL (`sslmode`, `sslrootcert`), against the
+//! local server; and a configured schema that does not exist.
 //! Debian's PostgreSQL serves TLS with the host's self-signed certificate (for `localhost`); the
 //! test asks the server where that certificate is and trusts exactly it.
 
@@ -124,5 +125,26 @@ fn tls_settings_that_cannot_be_honoured_are_named() {
         pg_config("postgres://kp@127.0.0.1/kp?sslmode=disable", None)
             .unwrap()
             .is_local()
+    );
+}
+
+#[tokio::test]
+async fn a_configured_schema_that_does_not_exist_is_named_with_the_fix() {
+    use knooppunt_registry::store::{PgStore, PgStoreConfig, StoreError};
+    let schema = format!("kp_missing_{}", uuid::Uuid::new_v4().simple());
+    let e = PgStore::open(&PgStoreConfig {
+        url: database_url(),
+        schema: Some(schema.clone()),
+        pool_size: 2,
+    })
+    .await
+    .err()
+    .expect("refused");
+    let StoreError::Config(text) = e else {
+        panic!("a configuration error, got {e}");
+    };
+    assert!(
+        text.contains(&schema) && text.contains("does not exist") && text.contains("CREATE SCHEMA"),
+        "{text}"
     );
 }
