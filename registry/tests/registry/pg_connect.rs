@@ -132,14 +132,15 @@ fn tls_settings_that_cannot_be_honoured_are_named() {
 async fn a_configured_schema_that_does_not_exist_is_named_with_the_fix() {
     use knooppunt_registry::store::{PgStore, PgStoreConfig, StoreError};
     let schema = format!("kp_missing_{}", uuid::Uuid::new_v4().simple());
-    let e = PgStore::open(&PgStoreConfig {
+    let Err(e) = PgStore::open(&PgStoreConfig {
         url: database_url(),
         schema: Some(schema.clone()),
         pool_size: 2,
     })
     .await
-    .err()
-    .expect("refused");
+    else {
+        panic!("a schema that does not exist was accepted");
+    };
     let StoreError::Config(text) = e else {
         panic!("a configuration error, got {e}");
     };
