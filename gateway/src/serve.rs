@@ -103,11 +103,41 @@ type Stores = (
     Arc<dyn ApiStore>,
 );
 
-/// Ready when the registry store answers; every check (a `/readyz` request or the periodic
-/// probe) also sets `knooppunt_ready` and `knooppunt_outbox_unsent`.
+/// Ready when the registry store answers. The node probes every [`READINESS_PROBE_EVERY`] and
+/// `/readyz` answers from the last probe while it is fresh, so a caller of that unauthenticated
+/// endpoint never makes the database work more than once per probe interval; a stale or missing
+/// result is probed again, one probe at a time. Each probe also sets `knooppunt_ready` and
+/// `knooppunt_outbox_unsent`.
 struct StoreReadiness {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>,
+}
+
+impl StoreReadiness {
+    fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            metrics,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Asks the store now and keeps the outcome.
+    async fn probe(&self) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        let outcome = self.check().await;
+        *last = Some((tokio::time::Instant::now(), outcome.clone()));
+        outcome
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let checked = self.store.outbox_backlog().await;
+        self.metrics.set_ready(checked.is_ok());
+        let unsent = checked.map_err(|e| format!("registry store: {e}"))?;
+        self.metrics.set_outbox_unsent(unsent);
+        Ok(())
+    }
 }
 
 /// How often the node checks its own readiness and samples its work queues' depth, so the
@@ -117,11 +147,15 @@ const READINESS_PROBE_EVERY: Duration = Duration::from_secs(15);
 #[async_trait]
 impl Readiness for StoreReadiness {
     async fn ready(&self) -> Result<(), String> {
-        let checked = self.store.outbox_backlog().await;
-        self.metrics.set_ready(checked.is_ok());
-        let unsent = checked.map_err(|e| format!("registry store: {e}"))?;
-        self.metrics.set_outbox_unsent(unsent);
-        Ok(())
+        let mut last = self.last.lock().await;
+        if let Some((at, outcome)) = &*last
+            && at.elapsed() < 2 * READINESS_PROBE_EVERY
+        {
+            return outcome.clone();
+        }
+        let outcome = self.check().await;
+        *last = Some((tokio::time::Instant::now(), outcome.clone()));
+        outcome
     }
 }
 
@@ -472,18 +506,15 @@ impl Node {
             api_store.clone(),
         );
         api_state.require_client_cert = mutual_tls;
-        let readiness = Arc::new(StoreReadiness {
-            store: store.clone(),
-            metrics: metrics.clone(),
-        });
+        let readiness = Arc::new(StoreReadiness::new(store.clone(), metrics.clone()));
         api_state.readiness = readiness.clone();
         {
             let cancel = cancel.clone();
             let sampled: Vec<Arc<DeliveryRuntime>> = runtimes.values().cloned().collect();
             tasks.spawn(async move {
                 while !cancel.is_cancelled() {
-                    // The outcome is in the metrics; /readyz reports the reason.
-                    let _ = readiness.ready().await;
+                    // The outcome is in the metrics; /readyz answers from it.
+                    let _ = readiness.probe().await;
                     for runtime in &sampled {
                         runtime.sample_queue_depth().await;
                     }
@@ -740,7 +771,28 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use super::ConnectionBudget;
+    use super::{ConnectionBudget, READINESS_PROBE_EVERY, StoreReadiness};
+    use knooppunt_api::Readiness;
+    use knooppunt_ops::metrics::Metrics;
+    use knooppunt_registry::store::MemoryStore;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn readyz_answers_from_the_last_probe_while_it_is_fresh() {
+        let metrics = Arc::new(Metrics::new());
+        let r = StoreReadiness::new(Arc::new(MemoryStore::new()), metrics);
+        assert_eq!(r.ready().await, Ok(()));
+        let first = r.last.lock().await.as_ref().map(|(at, _)| *at);
+        // Many calls within the interval: the same probe answers.
+        for _ in 0..100 {
+            assert_eq!(r.ready().await, Ok(()));
+        }
+        assert_eq!(r.last.lock().await.as_ref().map(|(at, _)| *at), first);
+        // Once stale, the next call probes again.
+        tokio::time::advance(2 * READINESS_PROBE_EVERY).await;
+        assert_eq!(r.ready().await, Ok(()));
+        assert!(r.last.lock().await.as_ref().map(|(at, _)| *at) > first);
+    }
 
     #[test]
     fn the_connection_budget_is_spent_exactly() {
