@@ -28,9 +28,9 @@ use knooppunt_registry::store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use utoipa_scalar::{Scalar, Servable};
 
 pub mod auth;
+pub mod docs_page;
 pub mod feed;
 pub mod handlers;
 pub mod housekeeping;
@@ -238,9 +238,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs_page::docs))
         .fallback(not_found)
-        .with_state(state)
-        .merge(Router::from(Scalar::with_url("/docs", openapi::openapi())));
+        .with_state(state);
     api.layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
