@@ -643,6 +643,19 @@ impl Config {
                     "must be 64 hex digits (the SHA-256 of the secret)",
                 ));
             }
+            // An institution's OIN is derived from its BRIN (00000007000 + BRIN + 00000): a
+            // client whose OIN is another's would act for the wrong institution.
+            let expected = c.brin.oin();
+            if c.oin != expected {
+                return Err(invalid(
+                    format!("clients[{i}].oin"),
+                    format!(
+                        "is not the OIN of BRIN {} (that is {})",
+                        c.brin.instelling(),
+                        expected.as_str()
+                    ),
+                ));
+            }
         }
         let w = &self.webhooks;
         if w.retry_base_ms == 0 || w.retry_base_ms > w.retry_max_ms {
@@ -1009,6 +1022,21 @@ mod tests {
         };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("store.max_connections"), "{e}");
+
+        // A client's OIN must be its BRIN's.
+        let mut c = Config::default();
+        c.clients.push(ClientSettings {
+            oin: "0000000700025LX00000".parse().unwrap(),
+            brin: "28AB".parse().unwrap(),
+            secret_sha256: "0".repeat(64),
+        });
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("clients[0].oin") && e.contains("0000000700028AB00000"),
+            "{e}"
+        );
+        c.clients[0].brin = "25LX".parse().unwrap();
+        c.validate().unwrap();
 
         let c = Config {
             bus: BusSettings::Amqp {
