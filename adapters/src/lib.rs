@@ -20,6 +20,7 @@ use knooppunt_registry::store::EventEnvelope;
 use serde::{Deserialize, Serialize};
 
 pub mod duo;
+pub mod http_answer;
 pub mod loopback;
 pub mod partners;
 pub mod sbb;

@@ -12,12 +12,11 @@
 //! | 401, 403, another 404, other 4xx, 3xx, 1xx | `Permanent Refused` (`http_<code>`): a configuration error |
 //! | timeout, connection refused or reset | `Transient Timeout` / `Transient Connection` |
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use knooppunt_mappings::duo::persoon;
 use knooppunt_registry::ids::PersonId;
 
+use crate::http_answer::HttpAnswer;
 use crate::va::classify::{error_code, retry_after};
 use crate::{Outcome, PermanentClass, TransientClass};
 
@@ -44,28 +43,17 @@ pub fn classify_response(
     now: DateTime<Utc>,
 ) -> Outcome {
     let code = status.to_string();
-    let transient = |class: TransientClass, retry_after: Option<Duration>| Outcome::Transient {
-        class,
-        retry_after,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-        error: format!("http_{status}"),
-    };
-    let permanent = |class: PermanentClass, reason: String| Outcome::Permanent {
-        class,
-        reason,
-        answer: None,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-    };
+    let http = HttpAnswer { endpoint, status };
     match status {
         200 => {
             let answer = match persoon::parse_persoon_en_vooropleidingen(body) {
                 Ok(a) => a,
-                Err(e) => return permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
+                Err(e) => {
+                    return http.permanent(PermanentClass::Untranslatable, mapping_reason(&e));
+                }
             };
             if &answer.persoon.id != asked {
-                return permanent(PermanentClass::Untranslatable, "other_person".to_owned());
+                return http.permanent(PermanentClass::Untranslatable, "other_person".to_owned());
             }
             match persoon::lookup_to_command(&answer) {
                 Ok(command) => Outcome::Delivered {
@@ -73,23 +61,23 @@ pub fn classify_response(
                     status: code.clone(),
                     endpoint: endpoint.to_owned(),
                 },
-                Err(e) => permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
+                Err(e) => http.permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
             }
         }
         404 if error_code(body).as_deref() == Some(PERSOON_ONBEKEND) => {
-            permanent(PermanentClass::Rejected, PERSOON_ONBEKEND.to_owned())
+            http.permanent(PermanentClass::Rejected, PERSOON_ONBEKEND.to_owned())
         }
-        400 | 422 => permanent(
+        400 | 422 => http.permanent(
             PermanentClass::Rejected,
             error_code(body).unwrap_or_else(|| "rejected".to_owned()),
         ),
-        408 => transient(TransientClass::Timeout, None),
-        429 => transient(
+        408 => http.transient(TransientClass::Timeout, None),
+        429 => http.transient(
             TransientClass::RateLimited,
             retry_after_header.and_then(|v| retry_after(v, now)),
         ),
-        500..=599 => transient(TransientClass::ServerError, None),
-        _ => permanent(PermanentClass::Refused, format!("http_{status}")),
+        500..=599 => http.transient(TransientClass::ServerError, None),
+        _ => http.permanent(PermanentClass::Refused, format!("http_{status}")),
     }
 }
 
@@ -183,6 +171,6 @@ mod tests {
         let Outcome::Transient { retry_after, .. } = classify(429, "") else {
             panic!("not transient")
         };
-        assert_eq!(retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
     }
 }

@@ -12,11 +12,10 @@
 //! | 401, 403, 404, other 4xx, 3xx, 1xx | `Permanent Refused` (`http_<code>`): a configuration error |
 //! | timeout, connection refused or reset | `Transient Timeout` / `Transient Connection` |
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use knooppunt_mappings::sbb::{self, Inkomend, Uitkomst, Verzoek};
 
+use crate::http_answer::HttpAnswer;
 use crate::va::classify::{error_code, retry_after};
 use crate::{Outcome, PermanentClass, TransientClass};
 
@@ -33,28 +32,18 @@ pub fn classify_response(
     now: DateTime<Utc>,
 ) -> Outcome {
     let code = status.to_string();
-    let transient = |class: TransientClass, retry_after: Option<Duration>| Outcome::Transient {
-        class,
-        retry_after,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-        error: format!("http_{status}"),
-    };
-    let permanent = |class: PermanentClass, reason: String| Outcome::Permanent {
-        class,
-        reason,
-        answer: None,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-    };
+    let http = HttpAnswer { endpoint, status };
     match status {
         200 => {
             let antwoord = match sbb::parse(body) {
                 Ok(Inkomend::Antwoord(a)) => a,
                 Ok(Inkomend::Mutatie(_)) => {
-                    return permanent(PermanentClass::Untranslatable, "not_an_answer".to_owned());
+                    return http
+                        .permanent(PermanentClass::Untranslatable, "not_an_answer".to_owned());
                 }
-                Err(e) => return permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
+                Err(e) => {
+                    return http.permanent(PermanentClass::Untranslatable, mapping_reason(&e));
+                }
             };
             if antwoord.in_antwoord_op != asked.bericht.bericht_id
                 || antwoord.referentie != asked.referentie
@@ -62,7 +51,7 @@ pub fn classify_response(
                 || antwoord.onderdeel != asked.onderdeel
                 || antwoord.startdatum != asked.startdatum
             {
-                return permanent(PermanentClass::Untranslatable, "other_question".to_owned());
+                return http.permanent(PermanentClass::Untranslatable, "other_question".to_owned());
             }
             let command = sbb::to_command(&Inkomend::Antwoord(antwoord.clone()));
             match &antwoord.uitkomst {
@@ -71,26 +60,22 @@ pub fn classify_response(
                     status: code.clone(),
                     endpoint: endpoint.to_owned(),
                 },
-                Uitkomst::NietErkend { signaal, .. } => Outcome::Permanent {
-                    class: PermanentClass::Rejected,
-                    reason: signaal.code().to_owned(),
-                    answer: Some(command),
-                    status: Some(code.clone()),
-                    endpoint: endpoint.to_owned(),
-                },
+                Uitkomst::NietErkend { signaal, .. } => {
+                    http.permanent_answered(PermanentClass::Rejected, signaal.code(), Some(command))
+                }
             }
         }
-        400 | 422 => permanent(
+        400 | 422 => http.permanent(
             PermanentClass::Rejected,
             error_code(body).unwrap_or_else(|| "rejected".to_owned()),
         ),
-        408 => transient(TransientClass::Timeout, None),
-        429 => transient(
+        408 => http.transient(TransientClass::Timeout, None),
+        429 => http.transient(
             TransientClass::RateLimited,
             retry_after_header.and_then(|v| retry_after(v, now)),
         ),
-        500..=599 => transient(TransientClass::ServerError, None),
-        _ => permanent(PermanentClass::Refused, format!("http_{status}")),
+        500..=599 => http.transient(TransientClass::ServerError, None),
+        _ => http.permanent(PermanentClass::Refused, format!("http_{status}")),
     }
 }
 
@@ -269,6 +254,6 @@ mod tests {
         let Outcome::Transient { retry_after, .. } = classify(429, "") else {
             panic!("not transient")
         };
-        assert_eq!(retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
     }
 }

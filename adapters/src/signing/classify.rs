@@ -12,13 +12,12 @@
 //! | 401, 403, 404, other 4xx, 3xx, 1xx | `Permanent Refused` (`http_<code>`): a configuration error |
 //! | timeout, connection refused or reset | `Transient Timeout` / `Transient Connection` |
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use knooppunt_mappings::signing::{self, TransactionStatus};
 use knooppunt_registry::domain::SigningSubject;
 
 use crate::duo::classify::mapping_reason;
+use crate::http_answer::HttpAnswer;
 use crate::va::classify::{error_code, retry_after};
 use crate::{Outcome, PermanentClass, TransientClass};
 
@@ -35,34 +34,21 @@ pub fn classify_response(
     now: DateTime<Utc>,
 ) -> (Outcome, Option<TransactionStatus>) {
     let code = status.to_string();
-    let transient = |class: TransientClass, retry_after: Option<Duration>| Outcome::Transient {
-        class,
-        retry_after,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-        error: format!("http_{status}"),
-    };
-    let permanent = |class: PermanentClass, reason: String| Outcome::Permanent {
-        class,
-        reason,
-        answer: None,
-        status: Some(code.clone()),
-        endpoint: endpoint.to_owned(),
-    };
+    let http = HttpAnswer { endpoint, status };
     let outcome = match status {
         200 | 201 => {
             let t = match signing::parse_status(body) {
                 Ok(t) => t,
                 Err(e) => {
                     return (
-                        permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
+                        http.permanent(PermanentClass::Untranslatable, mapping_reason(&e)),
                         None,
                     );
                 }
             };
             if &t.subject != asked {
                 return (
-                    permanent(PermanentClass::Untranslatable, "other_subject".to_owned()),
+                    http.permanent(PermanentClass::Untranslatable, "other_subject".to_owned()),
                     None,
                 );
             }
@@ -73,17 +59,17 @@ pub fn classify_response(
             };
             return (delivered, Some(t));
         }
-        400 | 422 => permanent(
+        400 | 422 => http.permanent(
             PermanentClass::Rejected,
             error_code(body).unwrap_or_else(|| "rejected".to_owned()),
         ),
-        408 => transient(TransientClass::Timeout, None),
-        429 => transient(
+        408 => http.transient(TransientClass::Timeout, None),
+        429 => http.transient(
             TransientClass::RateLimited,
             retry_after_header.and_then(|v| retry_after(v, now)),
         ),
-        500..=599 => transient(TransientClass::ServerError, None),
-        _ => permanent(PermanentClass::Refused, format!("http_{status}")),
+        500..=599 => http.transient(TransientClass::ServerError, None),
+        _ => http.permanent(PermanentClass::Refused, format!("http_{status}")),
     };
     (outcome, None)
 }
@@ -182,6 +168,6 @@ mod tests {
         let Outcome::Transient { retry_after, .. } = classify(429, "") else {
             panic!("not transient")
         };
-        assert_eq!(retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
     }
 }

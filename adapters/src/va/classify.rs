@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use knooppunt_registry::domain::{AanmeldingId, Command};
 use knooppunt_registry::partner::Partner;
 
+use crate::http_answer::HttpAnswer;
 use crate::{Outcome, PermanentClass, TransientClass};
 
 /// The longest `Retry-After` we pass on; a partner asking for more gets this.
@@ -98,49 +99,35 @@ pub fn classify_response(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Outcome {
-    let endpoint = attempt.endpoint.to_owned();
-    let code = status.to_string();
-    let transient = |class: TransientClass, retry_after: Option<Duration>| Outcome::Transient {
-        class,
-        retry_after,
-        status: Some(code.clone()),
-        endpoint: endpoint.clone(),
-        error: format!("http_{status}"),
-    };
-    let refused = || Outcome::Permanent {
-        class: PermanentClass::Refused,
-        reason: format!("http_{status}"),
-        answer: None,
-        status: Some(code.clone()),
-        endpoint: endpoint.clone(),
+    let http = HttpAnswer {
+        endpoint: attempt.endpoint,
+        status,
     };
     match status {
         200..=299 => Outcome::Delivered {
             answer: None,
-            status: code.clone(),
-            endpoint: endpoint.clone(),
+            status: status.to_string(),
+            endpoint: attempt.endpoint.to_owned(),
         },
         400 | 409 | 422 => {
             let reason = error_code(body).unwrap_or_else(|| "rejected".to_owned());
-            Outcome::Permanent {
-                class: PermanentClass::Rejected,
-                reason: reason.clone(),
-                answer: Some(Command::RecordVaAfwijzing {
+            http.permanent_answered(
+                PermanentClass::Rejected,
+                reason.clone(),
+                Some(Command::RecordVaAfwijzing {
                     aanmelding: attempt.aanmelding,
                     partner: attempt.partner,
                     reden: reason,
                 }),
-                status: Some(code.clone()),
-                endpoint: endpoint.clone(),
-            }
+            )
         }
-        408 => transient(TransientClass::Timeout, None),
-        429 => transient(
+        408 => http.transient(TransientClass::Timeout, None),
+        429 => http.transient(
             TransientClass::RateLimited,
             retry_after_header.and_then(|v| retry_after(v, now)),
         ),
-        500..=599 => transient(TransientClass::ServerError, None),
-        _ => refused(),
+        500..=599 => http.transient(TransientClass::ServerError, None),
+        _ => http.permanent(PermanentClass::Refused, format!("http_{status}")),
     }
 }
 
