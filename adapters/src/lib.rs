@@ -23,6 +23,7 @@ pub mod duo;
 pub mod http_answer;
 pub mod loopback;
 pub mod partners;
+pub mod receive;
 pub mod sbb;
 pub mod signing;
 pub mod sim;

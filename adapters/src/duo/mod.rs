@@ -175,7 +175,8 @@ impl PartnerPlugin for DuoPlugin {
         let listen = settings
             .receiver_listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let receiver = MeldingReceiver::spawn(handler, listen, settings.receiver_url.clone())
+        let receiver = handler
+            .serve(listen, settings.receiver_url.clone())
             .await
             .map_err(|source| BuildError::Receiver {
                 partner: Partner::Duo,

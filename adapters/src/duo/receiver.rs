@@ -19,7 +19,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -35,13 +34,12 @@ use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::Store;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::duo::classify::{PERSOON_ONBEKEND, mapping_reason};
 use crate::duo::simulator::XML;
-use crate::partners::Receiver;
-use crate::sim::{SimServer, has_content_type, problem};
+use crate::receive::{PushListener, unavailable};
+use crate::sim::{has_content_type, problem};
 
 /// Where DUO pushes mutation notifications (relative to the receiver's URL).
 pub const MELDING_PATH: &str = "/duo/persoon/v1/mutatiemeldingen";
@@ -182,15 +180,6 @@ impl MeldingHandler {
     }
 }
 
-fn unavailable() -> Response {
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "temporarily unavailable, push again later",
-        None,
-    )
-}
-
 async fn receive(
     State(handler): State<Arc<MeldingHandler>>,
     headers: HeaderMap,
@@ -199,58 +188,26 @@ async fn receive(
     handler.handle(&headers, &body).await
 }
 
-/// The receiver's HTTP listener. Dropping it stops it too.
-pub struct MeldingReceiver {
-    server: SimServer,
-    url: String,
-}
+/// The receiver's HTTP listener (the receivers' kit, [`PushListener`]); the partner pushes to
+/// [`MELDING_PATH`] on its URL.
+pub type MeldingReceiver = PushListener;
 
-impl fmt::Debug for MeldingReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MeldingReceiver")
-            .field("addr", &self.server.addr())
-            .finish_non_exhaustive()
-    }
-}
-
-impl MeldingReceiver {
-    /// Serves `handler` on `addr`; `public_url` is the URL DUO is told (absent: the listener's
-    /// own `http://` URL).
-    pub async fn spawn(
-        handler: MeldingHandler,
+impl MeldingHandler {
+    /// Serves this handler on `addr`; `public_url` is the base URL the partner is told (absent:
+    /// the listener's own `http://` URL).
+    pub async fn serve(
+        self,
         addr: SocketAddr,
         public_url: Option<String>,
-    ) -> Result<Self, io::Error> {
-        let server = SimServer::spawn(
+    ) -> Result<MeldingReceiver, io::Error> {
+        PushListener::spawn(
+            Partner::Duo,
             "duo-meldingen",
+            self.router(),
             addr,
-            handler.router(),
-            CancellationToken::new(),
+            public_url,
+            MELDING_PATH,
         )
-        .await?;
-        let url = public_url
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| server.url());
-        Ok(Self { server, url })
-    }
-
-    /// The delivery address DUO pushes to: the URL with [`MELDING_PATH`].
-    pub fn delivery_address(&self) -> String {
-        format!("{}{MELDING_PATH}", self.url)
-    }
-}
-
-#[async_trait]
-impl Receiver for MeldingReceiver {
-    fn partner(&self) -> Partner {
-        Partner::Duo
-    }
-
-    fn url(&self) -> String {
-        self.delivery_address()
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
+        .await
     }
 }

@@ -190,7 +190,8 @@ impl PartnerPlugin for SbbPlugin {
         let listen = settings
             .receiver_listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let receiver = MutatieReceiver::spawn(handler, listen, settings.receiver_url.clone())
+        let receiver = handler
+            .serve(listen, settings.receiver_url.clone())
             .await
             .map_err(|source| BuildError::Receiver {
                 partner: Partner::Sbb,

@@ -22,7 +22,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -38,13 +37,12 @@ use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::Store;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::partners::Receiver;
+use crate::receive::{PushListener, unavailable};
 use crate::sbb::classify::mapping_reason;
 use crate::sbb::simulator::XML;
-use crate::sim::{SimServer, has_content_type, problem};
+use crate::sim::{has_content_type, problem};
 
 /// Where SBB pushes withdrawals (relative to the receiver's URL).
 pub const MUTATIE_PATH: &str = "/sbb/whitelabel/v1/mutaties-erkenning";
@@ -202,15 +200,6 @@ impl MutatieHandler {
     }
 }
 
-fn unavailable() -> Response {
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "temporarily unavailable, push again later",
-        None,
-    )
-}
-
 async fn receive(
     State(handler): State<Arc<MutatieHandler>>,
     headers: HeaderMap,
@@ -219,58 +208,26 @@ async fn receive(
     handler.handle(&headers, &body).await
 }
 
-/// The receiver's HTTP listener. Dropping it stops it too.
-pub struct MutatieReceiver {
-    server: SimServer,
-    url: String,
-}
+/// The receiver's HTTP listener (the receivers' kit, [`PushListener`]); the partner pushes to
+/// [`MUTATIE_PATH`] on its URL.
+pub type MutatieReceiver = PushListener;
 
-impl fmt::Debug for MutatieReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MutatieReceiver")
-            .field("addr", &self.server.addr())
-            .finish_non_exhaustive()
-    }
-}
-
-impl MutatieReceiver {
-    /// Serves `handler` on `addr`; `public_url` is the URL SBB is told (absent: the listener's
-    /// own `http://` URL).
-    pub async fn spawn(
-        handler: MutatieHandler,
+impl MutatieHandler {
+    /// Serves this handler on `addr`; `public_url` is the base URL the partner is told (absent:
+    /// the listener's own `http://` URL).
+    pub async fn serve(
+        self,
         addr: SocketAddr,
         public_url: Option<String>,
-    ) -> Result<Self, io::Error> {
-        let server = SimServer::spawn(
+    ) -> Result<MutatieReceiver, io::Error> {
+        PushListener::spawn(
+            Partner::Sbb,
             "sbb-mutaties",
+            self.router(),
             addr,
-            handler.router(),
-            CancellationToken::new(),
+            public_url,
+            MUTATIE_PATH,
         )
-        .await?;
-        let url = public_url
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| server.url());
-        Ok(Self { server, url })
-    }
-
-    /// The delivery address SBB pushes to: the URL with [`MUTATIE_PATH`].
-    pub fn delivery_address(&self) -> String {
-        format!("{}{MUTATIE_PATH}", self.url)
-    }
-}
-
-#[async_trait]
-impl Receiver for MutatieReceiver {
-    fn partner(&self) -> Partner {
-        Partner::Sbb
-    }
-
-    fn url(&self) -> String {
-        self.delivery_address()
-    }
-
-    async fn shutdown(&self) {
-        self.server.shutdown().await;
+        .await
     }
 }

@@ -55,7 +55,8 @@ use uuid::Uuid;
 use super::Pending;
 use super::simulator::{JSON, TRANSACTION_PATH};
 use crate::partners::{Receiver, Secret};
-use crate::sim::{SimServer, has_content_type, problem};
+use crate::receive::{PushListener, unavailable};
+use crate::sim::{has_content_type, problem};
 
 /// Where the provider posts back (relative to the receiver's URL), followed by `/<dossier key>`.
 pub const POSTBACK_PATH: &str = "/signing/v1/postback";
@@ -222,12 +223,7 @@ impl PostbackHandler {
                 "the registry refused the postback",
                 Some(&field),
             ),
-            Err(ApplyError::Unavailable(_)) => problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "temporarily unavailable, post again later",
-                None,
-            ),
+            Err(ApplyError::Unavailable(_)) => unavailable(),
         }
     }
 
@@ -510,10 +506,10 @@ impl Poller {
     }
 }
 
-/// The postback listener and the poller beside it. Dropping it stops the listener.
+/// The postback listener (the receivers' kit, [`PushListener`]) and the poller beside it.
+/// Dropping it stops the listener.
 pub struct PostbackReceiver {
-    server: SimServer,
-    url: String,
+    listener: PushListener,
     stop: CancellationToken,
     poller: Mutex<Option<JoinHandle<()>>>,
 }
@@ -521,7 +517,7 @@ pub struct PostbackReceiver {
 impl fmt::Debug for PostbackReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostbackReceiver")
-            .field("addr", &self.server.addr())
+            .field("listener", &self.listener)
             .finish_non_exhaustive()
     }
 }
@@ -535,21 +531,19 @@ impl PostbackReceiver {
         addr: SocketAddr,
         public_url: Option<String>,
     ) -> Result<Self, io::Error> {
-        let server = SimServer::spawn(
+        let listener = PushListener::spawn(
+            Partner::Signing,
             "signing-postbacks",
-            addr,
             handler.router(),
-            CancellationToken::new(),
+            addr,
+            public_url,
+            POSTBACK_PATH,
         )
         .await?;
-        let url = public_url
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| server.url());
         let stop = CancellationToken::new();
         let task = poller.map(|p| tokio::spawn(p.run(stop.clone())));
         Ok(Self {
-            server,
-            url,
+            listener,
             stop,
             poller: Mutex::new(task),
         })
@@ -557,7 +551,7 @@ impl PostbackReceiver {
 
     /// The receiver's base URL (the adapter adds [`POSTBACK_PATH`] and [`RETURN_PATH`]).
     pub fn base_url(&self) -> String {
-        self.url.clone()
+        self.listener.base_url()
     }
 }
 
@@ -574,7 +568,7 @@ impl Receiver for PostbackReceiver {
     }
 
     fn url(&self) -> String {
-        format!("{}{POSTBACK_PATH}", self.url)
+        self.listener.delivery_address()
     }
 
     async fn shutdown(&self) {
@@ -587,6 +581,6 @@ impl Receiver for PostbackReceiver {
         if let Some(task) = task {
             let _ = task.await;
         }
-        self.server.shutdown().await;
+        self.listener.shutdown().await;
     }
 }

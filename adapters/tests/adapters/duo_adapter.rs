@@ -139,9 +139,7 @@ impl World {
             self.reference.clone(),
             self.audit.clone(),
         );
-        MeldingReceiver::spawn(handler, local(), None)
-            .await
-            .expect("receiver")
+        handler.serve(local(), None).await.expect("receiver")
     }
 }
 

@@ -129,9 +129,7 @@ impl World {
             self.reference.clone(),
             self.audit.clone(),
         );
-        MutatieReceiver::spawn(handler, local(), None)
-            .await
-            .expect("receiver")
+        handler.serve(local(), None).await.expect("receiver")
     }
 }
 
