@@ -9,4 +9,5 @@ mod relay;
 mod sample_agreement;
 mod sbb_e2e;
 mod signing_e2e;
+mod support;
 mod va_e2e;

@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
+use crate::support::{Backend, Harness, start_node};
 use chrono::{NaiveDate, Utc};
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_bus::delivery::DeliveryConfig;
-use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
 use knooppunt_gateway::serve::Node;
 use knooppunt_mappings::sbb::{self, Bericht, Mutatie, Signaal};
 use knooppunt_registry::domain::{BpvDetails, Command, Event, Rejection, SbbCheck};
@@ -18,81 +17,10 @@ use knooppunt_registry::envelope::DossierKey;
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::EventEnvelope;
 use knooppunt_sample as demo;
-use knooppunt_tests::{TestSchema, TestVhost};
 use uuid::Uuid;
 
-struct Harness {
-    node: Node,
-    dir: std::path::PathBuf,
-    _schema: Option<TestSchema>,
-    _vhost: Option<TestVhost>,
-}
-
-impl Harness {
-    async fn stop(self) {
-        self.node.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sandbox,
-    Real,
-}
-
 async fn start(backend: Backend) -> Harness {
-    let dir = std::env::temp_dir().join(format!("kp-sbb-e2e-{}", Uuid::new_v4().simple()));
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse().unwrap();
-    config.sandbox_dir = dir.clone();
-    // Delays shortened through configuration: 20–50 ms immediate retries, tiers of 100–600 ms.
-    let mut delivery = DeliveryConfig {
-        tiers_ms: vec![100, 200, 300, 400, 500, 600],
-        ..DeliveryConfig::default()
-    };
-    delivery.immediate.base_ms = 20;
-    delivery.immediate.max_ms = 50;
-    delivery.breaker.cool_down_ms = 200;
-    for partner in knooppunt_adapters::partners::supported() {
-        config.partners.insert(
-            partner,
-            PartnerSettings {
-                delivery: Some(delivery.clone()),
-                timeout_ms: Some(2_000),
-                ..PartnerSettings::default()
-            },
-        );
-    }
-    config.feed = delivery;
-    let (schema, vhost) = match backend {
-        Backend::Sandbox => (None, None),
-        Backend::Real => {
-            let schema = TestSchema::create("sbbe2e").await.unwrap();
-            let vhost = TestVhost::create("sbbe2e").unwrap();
-            config.store = StoreSettings::Postgres {
-                url: knooppunt_tests::database_url(),
-                max_connections: 40,
-                schema: Some(schema.name().to_owned()),
-            };
-            config.bus = BusSettings::Amqp {
-                url: vhost.url().to_owned(),
-            };
-            config.seed_students = Some(false);
-            std::fs::create_dir_all(&dir).unwrap();
-            let file = dir.join("reference.json");
-            std::fs::write(&file, serde_json::to_vec(&demo::reference_data()).unwrap()).unwrap();
-            config.reference.file = Some(file);
-            (Some(schema), Some(vhost))
-        }
-    };
-    let node = Node::start(config).await.unwrap();
-    Harness {
-        node,
-        dir,
-        _schema: schema,
-        _vhost: vhost,
-    }
+    start_node("sbbe2e", backend, |_| {}).await
 }
 
 /// The sample journey on a new dossier up to the registration of its BPV (at `leerbedrijf`

@@ -11,11 +11,9 @@
 
 use std::time::Duration;
 
+use crate::support::{Backend, Harness, start_node};
 use chrono::Utc;
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_bus::delivery::DeliveryConfig;
-use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
-use knooppunt_gateway::serve::Node;
 use knooppunt_registry::domain::{
     AanmeldStatus, AanmeldingId, Command, Dossier, Geboortedatum, Geslacht, Intensiteit,
     OokDetails, OokId, OokStatus, Person, Personalia, SigningStatus,
@@ -25,85 +23,18 @@ use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::{Leertraject, Niveau};
 use knooppunt_sample::SOFTWARE_DEVELOPER;
-use knooppunt_tests::{TestSchema, TestVhost};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-struct Harness {
-    node: Node,
-    dir: std::path::PathBuf,
-    http: reqwest::Client,
-    _schema: Option<TestSchema>,
-    _vhost: Option<TestVhost>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sandbox,
-    Real,
-}
 
 /// A node whose signing poller asks after `poll_after_ms` without news, the simulator with
 /// `faults`.
 async fn start(backend: Backend, poll_after_ms: u64, faults: SimFaults) -> Harness {
-    let dir = std::env::temp_dir().join(format!("kp-sign-{}", Uuid::new_v4().simple()));
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse().unwrap();
-    config.sandbox_dir = dir.clone();
-    let mut delivery = DeliveryConfig {
-        tiers_ms: vec![100, 200, 300, 400, 500, 600],
-        ..DeliveryConfig::default()
-    };
-    delivery.immediate.base_ms = 20;
-    delivery.immediate.max_ms = 50;
-    delivery.breaker.cool_down_ms = 200;
-    for partner in knooppunt_adapters::partners::supported() {
-        config.partners.insert(
-            partner,
-            PartnerSettings {
-                delivery: Some(delivery.clone()),
-                timeout_ms: Some(2_000),
-                ..PartnerSettings::default()
-            },
-        );
-    }
-    let signing = config.partners.get_mut(&Partner::Signing).unwrap();
-    signing.poll_after_ms = Some(poll_after_ms);
-    signing.faults = faults;
-    config.feed = delivery;
-    let (schema, vhost) = match backend {
-        Backend::Sandbox => (None, None),
-        Backend::Real => {
-            let schema = TestSchema::create("sign").await.unwrap();
-            let vhost = TestVhost::create("sign").unwrap();
-            config.store = StoreSettings::Postgres {
-                url: knooppunt_tests::database_url(),
-                max_connections: 40,
-                schema: Some(schema.name().to_owned()),
-            };
-            config.bus = BusSettings::Amqp {
-                url: vhost.url().to_owned(),
-            };
-            config.seed_students = Some(false);
-            std::fs::create_dir_all(&dir).unwrap();
-            let file = dir.join("reference.json");
-            let json = serde_json::to_vec(&knooppunt_sample::reference_data()).unwrap();
-            std::fs::write(&file, json).unwrap();
-            config.reference.file = Some(file);
-            (Some(schema), Some(vhost))
-        }
-    };
-    let node = Node::start(config).await.unwrap();
-    Harness {
-        node,
-        dir,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        _schema: schema,
-        _vhost: vhost,
-    }
+    start_node("sign", backend, |config| {
+        let signing = config.partners.get_mut(&Partner::Signing).unwrap();
+        signing.poll_after_ms = Some(poll_after_ms);
+        signing.faults = faults;
+    })
+    .await
 }
 
 /// A valid BSN no one else in the run uses (and the DUO simulator does not know).
@@ -297,11 +228,6 @@ impl Harness {
             assert!(tokio::time::Instant::now() < deadline, "never: {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    async fn stop(self) {
-        self.node.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -12,106 +12,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_bus::delivery::DeliveryConfig;
 use knooppunt_gateway::client::ApiClient;
-use knooppunt_gateway::config::{BusSettings, Config, PartnerSettings, StoreSettings};
+use knooppunt_gateway::config::{Config, StoreSettings};
 use knooppunt_gateway::serve::Node;
 use knooppunt_registry::domain::{AanmeldStatus, Personalia};
 use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::partner::Partner;
 use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
-use knooppunt_tests::{TestSchema, TestVhost};
+use knooppunt_tests::TestSchema;
+
+use crate::support::{Backend, Harness, reference_file, start_node};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// The running node and what must outlive it (schema, vhost, PKI directory).
-struct Harness {
-    node: Node,
-    dir: std::path::PathBuf,
-    _schema: Option<TestSchema>,
-    _vhost: Option<TestVhost>,
-}
-
-impl Harness {
-    async fn stop(self) {
-        self.node.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sandbox,
-    Real,
-}
-
 async fn start(backend: Backend) -> Harness {
-    start_with(backend, |_| {}).await
+    start_node("e2e", backend, |_| {}).await
 }
 
-/// Like [`start`], with `adjust` applied to the configuration last.
 async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Harness {
-    let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse().unwrap();
-    config.sandbox_dir = dir.clone();
-    // Delays shortened through configuration: 50 ms immediate retries, tiers of 100–400 ms.
-    let mut delivery = DeliveryConfig {
-        tiers_ms: vec![100, 200, 300, 400, 500, 600],
-        ..DeliveryConfig::default()
-    };
-    delivery.immediate.base_ms = 20;
-    delivery.immediate.max_ms = 50;
-    delivery.breaker.cool_down_ms = 200;
-    for partner in knooppunt_adapters::partners::supported() {
-        config.partners.insert(
-            partner,
-            PartnerSettings {
-                delivery: Some(delivery.clone()),
-                timeout_ms: Some(2_000),
-                ..PartnerSettings::default()
-            },
-        );
-    }
-    config.feed = delivery;
-    let (schema, vhost) = match backend {
-        Backend::Sandbox => (None, None),
-        Backend::Real => {
-            let schema = TestSchema::create("e2e").await.unwrap();
-            let vhost = TestVhost::create("e2e").unwrap();
-            config.store = StoreSettings::Postgres {
-                url: knooppunt_tests::database_url(),
-                max_connections: 40,
-                schema: Some(schema.name().to_owned()),
-            };
-            config.bus = BusSettings::Amqp {
-                url: vhost.url().to_owned(),
-            };
-            // As in production: no sample students; DUO delivers the personalia.
-            config.seed_students = Some(false);
-            // On PostgreSQL a node never falls back to the sandbox's sample reference data: it
-            // is given as a file, as in production.
-            config.reference.file = Some(reference_file(&dir));
-            (Some(schema), Some(vhost))
-        }
-    };
-    adjust(&mut config);
-    let node = Node::start(config).await.unwrap();
-    Harness {
-        node,
-        dir,
-        _schema: schema,
-        _vhost: vhost,
-    }
-}
-
-/// The sample reference data as a JSON file in `dir`.
-fn reference_file(dir: &std::path::Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let file = dir.join("reference.json");
-    let json = serde_json::to_vec(&knooppunt_sample::reference_data()).unwrap();
-    std::fs::write(&file, json).unwrap();
-    file
+    start_node("e2e", backend, adjust).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
