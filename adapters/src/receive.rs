@@ -3,7 +3,6 @@
 //! told, and the `503` that asks the partner to push again.
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
@@ -13,7 +12,7 @@ use axum::response::Response;
 use knooppunt_registry::partner::Partner;
 use tokio_util::sync::CancellationToken;
 
-use crate::partners::Receiver;
+use crate::partners::{BuildError, Receiver, Settings};
 use crate::sim::{SimServer, problem};
 
 /// A receiver's HTTP listener: `router` served on an address, the public URL the partner is
@@ -35,19 +34,25 @@ impl fmt::Debug for PushListener {
 }
 
 impl PushListener {
-    /// Serves `router` on `addr` (`name` names it in logs); `public_url` is the base URL the
-    /// partner is told (absent: the listener's own `http://` URL); the partner pushes to `path`
-    /// on it.
+    /// Serves `router` (`name` names it in logs) on `settings.receiver_listen` (absent: a free
+    /// loopback port); `settings.receiver_url` is the base URL the partner is told (absent: the
+    /// listener's own `http://` URL); the partner pushes to `path` on it.
     pub async fn spawn(
         partner: Partner,
         name: &'static str,
         router: Router,
-        addr: SocketAddr,
-        public_url: Option<String>,
+        settings: &Settings,
         path: &'static str,
-    ) -> Result<Self, io::Error> {
-        let server = SimServer::spawn(name, addr, router, CancellationToken::new()).await?;
-        let url = public_url
+    ) -> Result<Self, BuildError> {
+        let addr = settings
+            .receiver_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let server = SimServer::spawn(name, addr, router, CancellationToken::new())
+            .await
+            .map_err(|source| BuildError::Receiver { partner, source })?;
+        let url = settings
+            .receiver_url
+            .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| server.url());
         Ok(Self {

@@ -12,7 +12,6 @@
 //! records them in the dossier. The [`DuoSimulator`] plays DUO on loopback.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,16 +171,7 @@ impl PartnerPlugin for DuoPlugin {
         let client = partners::http_client(Partner::Duo, settings)?;
         let handler =
             MeldingHandler::new(ctx.store.clone(), ctx.reference.clone(), ctx.audit.clone());
-        let listen = settings
-            .receiver_listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let receiver = handler
-            .serve(listen, settings.receiver_url.clone())
-            .await
-            .map_err(|source| BuildError::Receiver {
-                partner: Partner::Duo,
-                source,
-            })?;
+        let receiver = handler.serve(settings).await?;
         let adapter =
             DuoAdapter::new(endpoint, client).with_delivery_address(receiver.delivery_address());
         Ok(Built {

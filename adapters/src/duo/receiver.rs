@@ -15,8 +15,6 @@
 //! certificate. The sandbox binds it to loopback.
 
 use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -38,6 +36,7 @@ use uuid::Uuid;
 
 use crate::duo::classify::{PERSOON_ONBEKEND, mapping_reason};
 use crate::duo::simulator::XML;
+use crate::partners::{BuildError, Settings};
 use crate::receive::{PushListener, unavailable};
 use crate::sim::{has_content_type, problem};
 
@@ -193,19 +192,13 @@ async fn receive(
 pub type MeldingReceiver = PushListener;
 
 impl MeldingHandler {
-    /// Serves this handler on `addr`; `public_url` is the base URL the partner is told (absent:
-    /// the listener's own `http://` URL).
-    pub async fn serve(
-        self,
-        addr: SocketAddr,
-        public_url: Option<String>,
-    ) -> Result<MeldingReceiver, io::Error> {
+    /// Serves this handler where `settings` say ([`PushListener::spawn`]).
+    pub async fn serve(self, settings: &Settings) -> Result<MeldingReceiver, BuildError> {
         PushListener::spawn(
             Partner::Duo,
             "duo-meldingen",
             self.router(),
-            addr,
-            public_url,
+            settings,
             MELDING_PATH,
         )
         .await

@@ -13,7 +13,6 @@
 //! which marks the running BPVs at the leerbedrijf. The [`SbbSimulator`] plays SBB on loopback.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,16 +186,7 @@ impl PartnerPlugin for SbbPlugin {
     async fn build(&self, ctx: &PartnerContext, settings: &Settings) -> Result<Built, BuildError> {
         let handler =
             MutatieHandler::new(ctx.store.clone(), ctx.reference.clone(), ctx.audit.clone());
-        let listen = settings
-            .receiver_listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let receiver = handler
-            .serve(listen, settings.receiver_url.clone())
-            .await
-            .map_err(|source| BuildError::Receiver {
-                partner: Partner::Sbb,
-                source,
-            })?;
+        let receiver = handler.serve(settings).await?;
         let subscriber = receiver.delivery_address();
         let (endpoint, simulator) =
             partners::endpoint_or_simulator(Partner::Sbb, settings, |addr, faults| async move {

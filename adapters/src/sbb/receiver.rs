@@ -18,8 +18,6 @@
 //! certificate. The sandbox binds it to loopback.
 
 use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -39,6 +37,7 @@ use knooppunt_registry::store::Store;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::partners::{BuildError, Settings};
 use crate::receive::{PushListener, unavailable};
 use crate::sbb::classify::mapping_reason;
 use crate::sbb::simulator::XML;
@@ -213,19 +212,13 @@ async fn receive(
 pub type MutatieReceiver = PushListener;
 
 impl MutatieHandler {
-    /// Serves this handler on `addr`; `public_url` is the base URL the partner is told (absent:
-    /// the listener's own `http://` URL).
-    pub async fn serve(
-        self,
-        addr: SocketAddr,
-        public_url: Option<String>,
-    ) -> Result<MutatieReceiver, io::Error> {
+    /// Serves this handler where `settings` say ([`PushListener::spawn`]).
+    pub async fn serve(self, settings: &Settings) -> Result<MutatieReceiver, BuildError> {
         PushListener::spawn(
             Partner::Sbb,
             "sbb-mutaties",
             self.router(),
-            addr,
-            public_url,
+            settings,
             MUTATIE_PATH,
         )
         .await

@@ -26,7 +26,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -367,16 +366,7 @@ impl PartnerPlugin for SigningPlugin {
             handler.clone(),
             settings.poll_after.unwrap_or(DEFAULT_POLL_AFTER),
         );
-        let listen = settings
-            .receiver_listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let receiver =
-            PostbackReceiver::spawn(handler, Some(poller), listen, settings.receiver_url.clone())
-                .await
-                .map_err(|source| BuildError::Receiver {
-                    partner: Partner::Signing,
-                    source,
-                })?;
+        let receiver = PostbackReceiver::spawn(handler, Some(poller), settings).await?;
         let adapter = SigningAdapter::new(endpoint, client, &receiver.base_url(), pending);
         Ok(Built {
             adapters: vec![Arc::new(adapter)],

@@ -22,8 +22,6 @@
 //! applies the answer like a postback. A provider that is down is asked again next tick.
 
 use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -54,6 +52,7 @@ use uuid::Uuid;
 
 use super::Pending;
 use super::simulator::{JSON, TRANSACTION_PATH};
+use crate::partners::{BuildError, Settings};
 use crate::partners::{Receiver, Secret};
 use crate::receive::{PushListener, unavailable};
 use crate::sim::{has_content_type, problem};
@@ -523,20 +522,18 @@ impl fmt::Debug for PostbackReceiver {
 }
 
 impl PostbackReceiver {
-    /// Serves `handler` on `addr` and runs `poller` beside it; `public_url` is the URL the
-    /// provider is told (absent: the listener's own `http://` URL).
+    /// Serves `handler` where `settings` say ([`PushListener::spawn`]) and runs `poller` beside
+    /// it.
     pub async fn spawn(
         handler: PostbackHandler,
         poller: Option<Poller>,
-        addr: SocketAddr,
-        public_url: Option<String>,
-    ) -> Result<Self, io::Error> {
+        settings: &Settings,
+    ) -> Result<Self, BuildError> {
         let listener = PushListener::spawn(
             Partner::Signing,
             "signing-postbacks",
             handler.router(),
-            addr,
-            public_url,
+            settings,
             POSTBACK_PATH,
         )
         .await?;

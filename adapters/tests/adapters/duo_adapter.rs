@@ -2,10 +2,10 @@
 //! registry), the subscription, an unknown person, every kind of fault, shadow mode, and a
 //! mutation notification pushed by the simulator to the receiver updating the dossier.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{client, local, on_loopback};
 use chrono::{NaiveDate, TimeZone, Utc};
 use knooppunt_adapters::duo::{
     DuoAdapter, DuoSimulator, MeldingHandler, MeldingReceiver, SendError,
@@ -31,17 +31,6 @@ use uuid::Uuid;
 const KNOWN: &str = "111222333";
 /// A person DUO does not know.
 const UNKNOWN: &str = "123456782";
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 fn bsn(s: &str) -> PersonId {
     PersonId::Bsn(s.parse().expect("a valid BSN"))
@@ -139,7 +128,7 @@ impl World {
             self.reference.clone(),
             self.audit.clone(),
         );
-        handler.serve(local(), None).await.expect("receiver")
+        handler.serve(&on_loopback()).await.expect("receiver")
     }
 }
 

@@ -1,25 +1,13 @@
 //! The DUO persons simulator on its own: what it accepts, how it refuses, its sample persons,
 //! duplicates, faults, and its summary without personal data.
 
-use std::net::SocketAddr;
-
+use crate::support::{client, local};
 use chrono::Utc;
 use knooppunt_adapters::duo::{DuoSimulator, OPVRAGING_PATH, sample};
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_mappings::duo::persoon::{self, Opvraging};
 use knooppunt_registry::ids::PersonId;
 use knooppunt_registry::partner::Partner;
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 fn bsn(s: &str) -> PersonId {
     PersonId::Bsn(s.parse().expect("a valid BSN"))

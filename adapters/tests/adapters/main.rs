@@ -7,5 +7,6 @@ mod sbb_adapter;
 mod sbb_sim;
 mod signing_adapter;
 mod signing_sim;
+mod support;
 mod va_adapter;
 mod va_sim;

@@ -3,10 +3,10 @@
 //! the registry's rejection), faults retried by the runtime, shadow mode, and a withdrawal
 //! pushed by the simulator to the receiver marking the running BPV.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{client, local, on_loopback};
 use chrono::NaiveDate;
 use knooppunt_adapters::partners::Receiver;
 use knooppunt_adapters::sbb::{
@@ -23,17 +23,6 @@ use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::{EventEnvelope, MemoryStore, Store};
 use knooppunt_sample as demo;
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 fn sbb() -> Actor {
     Actor::Partner {
@@ -129,7 +118,7 @@ impl World {
             self.reference.clone(),
             self.audit.clone(),
         );
-        handler.serve(local(), None).await.expect("receiver")
+        handler.serve(&on_loopback()).await.expect("receiver")
     }
 }
 

@@ -1,19 +1,15 @@
 //! The SBB simulator on its own: it answers from its list of recognitions in the mapping's
 //! format, refuses malformed questions with the field, counts duplicates and injects faults.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::local;
 use chrono::{NaiveDate, TimeZone, Utc};
 use knooppunt_adapters::sbb::{Erkenning, NATREKKEN_PATH, SbbSimulator};
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_mappings::sbb::{self, Bericht, Inkomend, Signaal, Uitkomst, Verzoek};
 use knooppunt_registry::domain::{BpvId, BpvOnderdeel};
 use uuid::Uuid;
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()

@@ -5,10 +5,10 @@
 //! authentication and bad input; one effect per fact; a lost postback caught by the poll; the
 //! provider down; a BPVO; shadow mode.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{local, on_loopback};
 use chrono::Utc;
 use knooppunt_adapters::partners::{Receiver, Secret};
 use knooppunt_adapters::signing::{
@@ -32,10 +32,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 const SECRET: &str = "a-shared-secret-for-the-tests";
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -89,7 +85,7 @@ impl World {
             Secret::new(SECRET),
             pending.clone(),
         );
-        let receiver = PostbackReceiver::spawn(handler.clone(), None, local(), None)
+        let receiver = PostbackReceiver::spawn(handler.clone(), None, &on_loopback())
             .await
             .expect("receiver");
         let adapter = SigningAdapter::new(

@@ -1,9 +1,9 @@
 //! The signing provider simulator on its own: what it accepts and how it refuses, the
 //! signer-side endpoints, its signed postbacks, and its faults.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::local;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -15,10 +15,6 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "the-simulator-test-secret";
-
-fn local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

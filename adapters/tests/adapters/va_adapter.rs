@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::client;
 use async_trait::async_trait;
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaSimulator;
@@ -25,10 +26,6 @@ const LOCAL: &str = "127.0.0.1:0";
 
 fn local() -> SocketAddr {
     LOCAL.parse().expect("address")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().build().expect("client")
 }
 
 /// A registry with the demo student up to "aangemeld", and every event it produced.

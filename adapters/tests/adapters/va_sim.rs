@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::support::client;
 use chrono::{TimeZone, Utc};
 use knooppunt_adapters::sim::{SimFaults, Simulator};
 use knooppunt_adapters::va::VaPartner;
@@ -16,10 +17,6 @@ use serde_json::{Value, json};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().expect("address")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().build().expect("client")
 }
 
 fn status(pgn: &str, volgnummer: u64, s: AanmeldStatus) -> VaStatus {
