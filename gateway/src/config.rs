@@ -399,17 +399,6 @@ impl Config {
                 "production uses RabbitMQ (`amqp`); `memory` is the sandbox's",
             ));
         }
-        if let StoreSettings::Postgres { url, .. } = &self.store
-            && let Ok(pg) = knooppunt_registry::store::pg_config(url, None)
-            && !pg.uses_tls()
-            && !pg.is_local()
-        {
-            return Err(invalid(
-                "store.url",
-                "production reaches a PostgreSQL server on another host over TLS: add \
-                 `?sslmode=verify-full&sslrootcert=/path/to/ca.pem`",
-            ));
-        }
         if let BusSettings::Amqp { url } = &self.bus
             && url.starts_with("amqp://")
             && !amqp_host_is_local(url)
@@ -549,8 +538,18 @@ impl Config {
                 max_connections,
                 schema,
             } => {
+                // Parsed once: the URL, its TLS settings (the CA file is read) and, in
+                // production, whether a plain connection would cross a network.
                 match knooppunt_registry::store::pg_config(url, None) {
-                    Ok(_) => {}
+                    Ok(pg) => {
+                        if self.mode == Mode::Production && !pg.uses_tls() && !pg.is_local() {
+                            return Err(invalid(
+                                "store.url",
+                                "production reaches a PostgreSQL server on another host over \
+                                 TLS: add `?sslmode=verify-full&sslrootcert=/path/to/ca.pem`",
+                            ));
+                        }
+                    }
                     Err(knooppunt_registry::store::PgPoolError::Tls { param, reason }) => {
                         return Err(invalid(format!("store.url ({param})"), reason));
                     }
