@@ -363,8 +363,9 @@ impl Delivery {
 }
 
 impl Delivery {
-    /// Shutting down: leaves the message unsettled; the broker returns it, in delivery order
-    /// with the others, when the consumer's channel closes.
+    /// Shutting down: leaves the message unsettled; the broker returns it together with the
+    /// others when the consumer's channel closes (not a requeue of its own, which could reach
+    /// the broker before an earlier message's).
     pub fn leave(mut self) {
         if let Some(mut s) = self.settle.take() {
             s.leave();
