@@ -11,6 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +104,24 @@ pub struct Settings {
     /// For a partner whose outcomes Knooppunt also polls (the signing provider): how long after
     /// the last news about a transaction it asks the partner itself.
     pub poll_after: Option<Duration>,
+    /// TLS towards the partner's endpoint: the CA to trust and the client certificate to show.
+    pub tls: ClientTls,
+}
+
+/// TLS of the HTTP client towards one partner (`[partners.<name>.tls]`). Chain partners
+/// (Digikoppeling) use PKIoverheid certificates, whose private-services roots are not in the
+/// public bundle, and ask for Knooppunt's own PKIoverheid certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTls {
+    /// PEM file with the CA certificates the partner's server certificate must chain to. Given:
+    /// only these are trusted for this partner (not the public roots). Absent: the public roots
+    /// (webpki).
+    pub ca_file: Option<PathBuf>,
+    /// PEM file with Knooppunt's client certificate (chain) for this partner.
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<PathBuf>,
 }
 
 /// A shared secret from configuration. `Debug` and `Serialize` never show it.
@@ -202,6 +221,16 @@ pub enum BuildError {
         /// Why.
         reason: &'static str,
     },
+    /// A TLS file of the partner's HTTP client is missing or unusable.
+    #[error("partners.{partner}.{field}: {reason}")]
+    Tls {
+        /// The partner.
+        partner: Partner,
+        /// The setting, e.g. `tls.ca_file`.
+        field: &'static str,
+        /// Why (the file's path and what is wrong; never key material).
+        reason: String,
+    },
     /// Its HTTP client could not be built.
     #[error("HTTP client for {partner}: {source}")]
     Client {
@@ -236,10 +265,61 @@ where
     Ok((sim.url(), Some(Box::new(sim))))
 }
 
-/// The HTTP client of one partner: one attempt is limited to the configured timeout.
+/// The HTTP client of one partner: one attempt is limited to the configured timeout; its TLS is
+/// the partner's [`ClientTls`] (the CA it trusts, the client certificate it shows).
 pub fn http_client(partner: Partner, settings: &Settings) -> Result<reqwest::Client, BuildError> {
-    reqwest::Client::builder()
-        .timeout(settings.timeout.unwrap_or(DEFAULT_TIMEOUT))
+    let tls_err = |field: &'static str, path: &Path, reason: String| BuildError::Tls {
+        partner,
+        field,
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let read = |field: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|e| tls_err(field, path, e.to_string()))
+    };
+    let mut builder =
+        reqwest::Client::builder().timeout(settings.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    let tls = &settings.tls;
+    if let Some(path) = &tls.ca_file {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&read("tls.ca_file", path)?).map_err(|e| {
+                tls_err(
+                    "tls.ca_file",
+                    path,
+                    format!("not a PEM certificate bundle ({e})"),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(tls_err("tls.ca_file", path, "holds no certificate".into()));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    match (&tls.client_cert, &tls.client_key) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            let mut pem = read("tls.client_cert", cert)?;
+            pem.push(b'\n');
+            pem.extend(read("tls.client_key", key)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                tls_err(
+                    "tls.client_cert",
+                    cert,
+                    format!("with tls.client_key not a usable certificate and key ({e})"),
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(BuildError::Setting {
+                partner,
+                field: "tls",
+                reason: "client_cert and client_key go together",
+            });
+        }
+    }
+    builder
         .build()
         .map_err(|source| BuildError::Client { partner, source })
 }

@@ -222,6 +222,7 @@ async fn run_in(config: &BenchConfig, schema: &str) -> anyhow::Result<BenchRepor
             url: config.database_url.clone(),
             schema: Some(schema.to_owned()),
             pool_size: 48,
+            person_key: knooppunt_registry::pseudonym::PersonKey::random(),
         })
         .await
         .context("opening the registry store")?,

@@ -132,6 +132,7 @@ async fn run_in(
         // bench's own admin connection.
         max_connections: 84,
         schema: Some(schema.to_owned()),
+        person_key_file: person_key_file(dir)?,
     };
     c.bus = BusSettings::Amqp {
         url: config.amqp_url.clone(),
@@ -299,4 +300,12 @@ async fn drive(config: &ApiBenchConfig, node: &Node) -> anyhow::Result<ApiBenchR
         lost,
         duplicates,
     })
+}
+
+/// A fresh random person key in `dir` (mode 0600), for a node on a schema of its own.
+fn person_key_file(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("person.key");
+    crate::config::write_person_key(&path)?;
+    Ok(path)
 }

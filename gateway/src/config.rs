@@ -21,6 +21,7 @@ use knooppunt_adapters::partners;
 use knooppunt_adapters::sim::SimFaults;
 use knooppunt_registry::ids::{Brin, Oin};
 use knooppunt_registry::partner::Partner;
+use knooppunt_registry::pseudonym::PersonKey;
 use serde::{Deserialize, Serialize};
 
 use knooppunt_bus::delivery::DeliveryConfig;
@@ -169,7 +170,53 @@ pub enum StoreSettings {
         /// Schema to use (default: the connection's search path).
         #[serde(default)]
         schema: Option<String>,
+        /// The secret key (at least 32 random bytes, e.g. `openssl rand -out FILE 32`) under
+        /// which the person index keys its fingerprints of BSNs and onderwijsnummers
+        /// (`registry/src/pseudonym.rs`). The database remembers the key's id and refuses
+        /// another; keep the file with the database's backups. Production refuses a file that
+        /// others than its owner may read.
+        person_key_file: PathBuf,
     },
+}
+
+/// Reads the person key at `path` (`store.person_key_file`). In production the file must be
+/// readable by its owner only (mode `0600` or `0400`).
+pub fn load_person_key(path: &Path, mode: Mode) -> Result<PersonKey, ConfigError> {
+    const FIELD: &str = "store.person_key_file";
+    if mode == Mode::Production {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| invalid(FIELD, format!("{}: {e}", path.display())))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(invalid(
+                    FIELD,
+                    format!(
+                        "{} may be read by others than its owner: chmod 600 it",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    PersonKey::from_file(path).map_err(|e| invalid(FIELD, format!("{}: {e}", path.display())))
+}
+
+/// Writes a new random person key to `path`, readable by its owner only (mode 0600). Refuses
+/// to overwrite an existing file: replacing the key of a populated database orphans its index.
+pub fn write_person_key(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(&knooppunt_registry::pseudonym::random_key_bytes())?;
+    file.sync_all()
 }
 
 fn default_max_connections() -> usize {
@@ -239,6 +286,9 @@ pub struct PartnerSettings {
     /// For a partner Knooppunt also polls (the signing provider): milliseconds after the last
     /// news about a transaction before Knooppunt asks the partner (default 900000, 15 minutes).
     pub poll_after_ms: Option<u64>,
+    /// TLS towards `endpoint`: `ca_file` (the CAs to trust instead of the public roots),
+    /// `client_cert` and `client_key` (Knooppunt's PKIoverheid certificate for this partner).
+    pub tls: partners::ClientTls,
 }
 
 impl PartnerSettings {
@@ -252,6 +302,7 @@ impl PartnerSettings {
             receiver_url: self.receiver_url.clone(),
             receiver_secret: self.receiver_secret.clone(),
             poll_after: self.poll_after_ms.map(std::time::Duration::from_millis),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -537,6 +588,7 @@ impl Config {
                 url,
                 max_connections,
                 schema,
+                ..
             } => {
                 // Parsed once: the URL, its TLS settings (the CA file is read) and, in
                 // production, whether a plain connection would cross a network.
@@ -711,6 +763,7 @@ mod tests {
                 [store]
                 kind = "postgres"
                 url = "postgres://postgres@127.0.0.1/test"
+                person_key_file = "/etc/knooppunt/person.key"
                 [bus]
                 kind = "amqp"
                 url = "amqp://guest:guest@127.0.0.1:5672/%2f"
@@ -836,8 +889,55 @@ mod tests {
             url: "postgres://knooppunt@db.internal/knooppunt?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt".into(),
             max_connections: 64,
             schema: None,
+            person_key_file: "/etc/knooppunt/person.key".into(),
         };
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_person_key_file_is_private_in_production_and_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("kp-pkey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("person.key");
+        let _ = std::fs::remove_file(&path);
+        write_person_key(&path).unwrap();
+        let key = load_person_key(&path, Mode::Production).unwrap();
+        assert_eq!(
+            load_person_key(&path, Mode::Sandbox).unwrap().key_id(),
+            key.key_id()
+        );
+        // Never replaced: a new key would orphan a database's index.
+        assert!(write_person_key(&path).is_err());
+        assert_eq!(
+            load_person_key(&path, Mode::Production).unwrap().key_id(),
+            key.key_id()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_person_key(&path, Mode::Production)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("store.person_key_file") && e.contains("chmod 600"),
+                "{e}"
+            );
+            load_person_key(&path, Mode::Sandbox).unwrap();
+        }
+        std::fs::write(&path, b"short").unwrap();
+        let e = load_person_key(&path, Mode::Sandbox)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("store.person_key_file") && e.contains("at least 32"),
+            "{e}"
+        );
+        let e = load_person_key(&dir.join("missing"), Mode::Production)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.person_key_file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -871,6 +971,7 @@ mod tests {
                 url: "postgres://knooppunt@db.internal/knooppunt?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt".into(),
                 max_connections: 40,
                 schema: None,
+                person_key_file: "/etc/knooppunt/person.key".into(),
             },
             bus: BusSettings::Amqp {
                 url: "amqps://knooppunt:x@mq.internal:5671/knooppunt".into(),
@@ -911,6 +1012,7 @@ mod tests {
                         url: "postgres://knooppunt@db.internal/knooppunt".into(),
                         max_connections: 64,
                         schema: None,
+                        person_key_file: "/etc/knooppunt/person.key".into(),
                     }
                 }),
             ),
@@ -1016,6 +1118,7 @@ mod tests {
                 url: "postgres://x@127.0.0.1/test".into(),
                 max_connections: 5,
                 schema: None,
+                person_key_file: "/etc/knooppunt/person.key".into(),
             },
             ..Config::default()
         };

@@ -228,6 +228,9 @@ fn main() -> anyhow::Result<()> {
                 url: database_url,
                 schema: None,
                 pool_size: 1,
+                // Unused: `migrate` changes the schema only. The person index is (re-)keyed by
+                // `serve`, which has `store.person_key_file` (PgStore::index_persons).
+                person_key: knooppunt_registry::pseudonym::PersonKey::random(),
             };
             let applied = tokio::runtime::Runtime::new()?.block_on(async {
                 let applied = PgStore::connect(&config)?.migrate().await?;
@@ -318,6 +321,8 @@ fn main() -> anyhow::Result<()> {
                     url: database_url,
                     schema: None,
                     pool_size,
+                    // The bench makes and drops a schema of its own.
+                    person_key: knooppunt_registry::pseudonym::PersonKey::random(),
                 },
                 levels,
                 duration: std::time::Duration::from_secs(seconds),

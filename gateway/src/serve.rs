@@ -276,7 +276,9 @@ impl Node {
                 url,
                 max_connections,
                 schema,
+                person_key_file,
             } => {
+                let person_key = crate::config::load_person_key(person_key_file, config.mode)?;
                 let budget = ConnectionBudget::split(*max_connections);
                 let pool = ops_pool(url, schema.as_deref(), budget.ops)?;
                 check_connection_budget(&pool, budget.total()).await?;
@@ -284,6 +286,7 @@ impl Node {
                     url: url.clone(),
                     schema: schema.clone(),
                     pool_size: budget.registry,
+                    person_key,
                 })
                 .await
                 .context("opening the registry store (store.url)")?;

@@ -300,20 +300,6 @@ impl PersonId {
         }
     }
 
-    /// A stable pseudonymous reference: hex SHA-256 over a domain-separated form. For indexes,
-    /// audit records and logs, never reversible without the number itself.
-    pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"knooppunt:person:v1:");
-        h.update(match self {
-            Self::Bsn(_) => b"bsn:".as_slice(),
-            Self::Onderwijsnummer(_) => b"onr:".as_slice(),
-        });
-        h.update(self.digits().as_bytes());
-        hex::encode(h.finalize())
-    }
-
     /// Parses a 9-digit number as either kind: a valid BSN is a BSN, otherwise a valid
     /// onderwijsnummer. The error is the BSN error when neither fits.
     pub fn parse_either(input: &str) -> Result<Self, IdError> {
@@ -675,14 +661,6 @@ mod tests {
         let back: PersonId = serde_json::from_str(&json).unwrap();
         assert_eq!(back.digits(), "111222333");
         assert!(serde_json::from_str::<PersonId>(r#"{"bsn":"111222334"}"#).is_err());
-    }
-
-    #[test]
-    fn fingerprint_is_stable_and_kind_separated() {
-        let a = PersonId::parse_either("111222333").unwrap();
-        assert_eq!(a.fingerprint(), a.clone().fingerprint());
-        assert_eq!(a.fingerprint().len(), 64);
-        assert!(!a.fingerprint().contains("111222333"));
     }
 
     #[test]

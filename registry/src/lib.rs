@@ -13,5 +13,6 @@ pub mod envelope;
 pub mod ids;
 pub mod partner;
 pub mod policy;
+pub mod pseudonym;
 pub mod reference;
 pub mod store;

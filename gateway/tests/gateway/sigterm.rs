@@ -235,6 +235,9 @@ async fn sigterm_during_load_loses_nothing_and_delivers_nothing_twice() {
     .unwrap();
     let token_key = dir.join("token.key");
     std::fs::write(&token_key, Uuid::new_v4().as_bytes().repeat(4)).unwrap();
+    // Written with mode 0600: production refuses a person key others may read.
+    let person_key = dir.join("person.key");
+    knooppunt_gateway::config::write_person_key(&person_key).unwrap();
     let brin: Brin = "28AB".parse().unwrap();
     let port = free_port();
     let mut toml = format!(
@@ -254,6 +257,7 @@ kind = "postgres"
 url = "{db}"
 max_connections = 20
 schema = "{schema}"
+person_key_file = "{person_key}"
 
 [bus]
 kind = "amqp"
@@ -272,6 +276,7 @@ secret_sha256 = "{SECRET_SHA256}"
         amqp = vhost.url(),
         reference = reference.display(),
         token_key = token_key.display(),
+        person_key = person_key.display(),
         oin = brin.oin().as_str(),
         brin = brin.as_str(),
     );

@@ -3,6 +3,7 @@
 #![no_main]
 
 use knooppunt_mappings::duo::ro::{self, RoReader};
+use knooppunt_registry::pseudonym::PersonKey;
 use knooppunt_registry::reference::Niveau;
 use libfuzzer_sys::fuzz_target;
 
@@ -11,8 +12,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = r;
     }
     if let Ok((vlp, personen)) = ro::open(data) {
+        let key = PersonKey::from_bytes(&[0x5a; 32]).expect("a 32-byte key");
         for p in personen.flatten() {
-            let _ = ro::import_commands(&vlp, &p, &|_: &_| Some(Niveau::Mbo3));
+            let _ = ro::import_commands(&vlp, &p, &|_: &_| Some(Niveau::Mbo3), &key);
         }
     }
 });

@@ -3,6 +3,7 @@
 
 use knooppunt_registry::domain::{self as reg, BpvId, OokId};
 use knooppunt_registry::ids::{Brin, Bsn, Onderwijsnummer, PersonId};
+use knooppunt_registry::pseudonym::PersonKey;
 use knooppunt_registry::reference;
 use uuid::Uuid;
 
@@ -148,14 +149,20 @@ pub fn resultaatvolgnummer(ook: &OokId, tag: &str) -> Volgnummer {
 /// Namespace of Knooppunt's deterministic (v5) ids for imported DUO records.
 pub const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6b6e_6f6f_7070_5000_8000_0000_6475_6f00);
 
-/// The OOK id an imported inschrijving gets: the same RO file imported twice gives the same ids
-/// (so the registry's idempotency holds). Derived from the BRIN, the person's fingerprint (not
-/// the number itself) and the inschrijvingvolgnummer.
-pub fn import_ook_id(brin: &Brin, persoon: &PersonId, volgnummer: &Volgnummer) -> OokId {
+/// The OOK id an imported inschrijving gets: the same RO file imported twice (with the same
+/// person key) gives the same ids (so the registry's idempotency holds). Derived from the BRIN,
+/// the person's keyed fingerprint (not the number itself, and nothing that can be reversed
+/// without the key) and the inschrijvingvolgnummer.
+pub fn import_ook_id(
+    key: &PersonKey,
+    brin: &Brin,
+    persoon: &PersonId,
+    volgnummer: &Volgnummer,
+) -> OokId {
     let name = format!(
         "ook:{}:{}:{}",
         brin.instelling(),
-        persoon.fingerprint(),
+        key.fingerprint(persoon),
         volgnummer
     );
     OokId(Uuid::new_v5(&IMPORT_NAMESPACE, name.as_bytes()))

@@ -17,6 +17,7 @@ use super::{
 use crate::domain::{BpvStatus, Command, Dossier, Rejection, SbbCheck};
 use crate::envelope::{CommandMeta, DossierKey};
 use crate::ids::{LeerbedrijfId, PersonId};
+use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
 /// The in-memory [`Store`]. Cheap to clone: clones share the same data.
@@ -30,6 +31,8 @@ struct Inner {
     dossiers: HashMap<DossierKey, Dossier>,
     /// Person fingerprint → dossier.
     persons: HashMap<String, DossierKey>,
+    /// The key of the fingerprints: random per store, which lives no longer than its index.
+    person_key: EphemeralKey,
     /// Command id → the outcome as first returned (`replayed = false`).
     commands: HashMap<Uuid, CommandOutcome>,
     history: HashMap<DossierKey, Vec<EventEnvelope>>,
@@ -39,6 +42,16 @@ struct Inner {
     reference: Option<ReferenceData>,
     /// Partitions held by some lease.
     held: BTreeSet<u32>,
+}
+
+/// A [`PersonKey`] made fresh for each in-memory store.
+#[derive(Debug, Clone)]
+struct EphemeralKey(PersonKey);
+
+impl Default for EphemeralKey {
+    fn default() -> Self {
+        Self(PersonKey::random())
+    }
 }
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -67,7 +80,7 @@ impl Inner {
             return Ok(outcome);
         }
         let key = meta.dossier;
-        let person = opened_person(command);
+        let person = opened_person(command, &self.person_key.0);
         let taken = person
             .as_ref()
             .and_then(|fp| self.persons.get(fp))
@@ -138,10 +151,9 @@ impl Store for MemoryStore {
     }
 
     async fn find_dossier(&self, person: &PersonId) -> Result<Option<DossierKey>, StoreError> {
-        Ok(lock(&self.inner)
-            .persons
-            .get(&person.fingerprint())
-            .copied())
+        let inner = lock(&self.inner);
+        let fingerprint = inner.person_key.0.fingerprint(person);
+        Ok(inner.persons.get(&fingerprint).copied())
     }
 
     async fn dossiers_with_running_bpv(

@@ -27,6 +27,11 @@ pub const ALL: &[Migration] = &[
         name: "dossier_fillfactor",
         sql: include_str!("../../migrations/0003_dossier_fillfactor.sql"),
     },
+    Migration {
+        version: 4,
+        name: "person_key",
+        sql: include_str!("../../migrations/0004_person_key.sql"),
+    },
 ];
 
 /// The registry's runner: table `schema_migrations`, and the advisory lock key of the runner it

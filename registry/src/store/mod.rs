@@ -14,7 +14,8 @@
 //! most one lease at a time (see [`OutboxLease`] for the scheme).
 //!
 //! Personal data: the dossier state and event payloads hold it (JSON), nothing else does. The
-//! person index stores [`PersonId::fingerprint`], never the number itself.
+//! person index stores the keyed [`PersonKey::fingerprint`](crate::pseudonym::PersonKey::fingerprint),
+//! never the number itself.
 //!
 //! PostgreSQL plumbing shared by every crate that owns tables: [`Migrator`], the one migration
 //! runner (numbered SQL files with checksums; the registry's are [`migrations`]), and
@@ -33,6 +34,7 @@ use uuid::Uuid;
 use crate::domain::{Command, DecideContext, Dossier, Event, Rejection};
 use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
 use crate::ids::{LeerbedrijfId, PersonId};
+use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
 pub mod batching;
@@ -333,10 +335,10 @@ pub(crate) fn decide(
 }
 
 /// The fingerprint of the person a command opens a dossier for, if it is an `OpenDossier`.
-pub(crate) fn opened_person(command: &Command) -> Option<String> {
+pub(crate) fn opened_person(command: &Command, key: &PersonKey) -> Option<String> {
     #[allow(unreachable_patterns)]
     match command {
-        Command::OpenDossier { person } => Some(person.id.fingerprint()),
+        Command::OpenDossier { person } => Some(key.fingerprint(&person.id)),
         _ => None,
     }
 }

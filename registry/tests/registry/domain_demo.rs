@@ -105,6 +105,7 @@ async fn the_demo_journey_succeeds_on_postgres() {
         url: knooppunt_testkit::database_url(),
         schema: Some(schema.name().to_owned()),
         pool_size: 2,
+        person_key: knooppunt_registry::pseudonym::PersonKey::random(),
     };
     let outcome = async {
         let store = PgStore::open(&config).await?;

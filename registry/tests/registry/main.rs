@@ -7,5 +7,6 @@ mod domain_props;
 mod domain_rules;
 mod group_commit;
 mod migrator;
+mod person_key;
 mod pg_connect;
 mod store_suite;

@@ -136,6 +136,7 @@ async fn a_configured_schema_that_does_not_exist_is_named_with_the_fix() {
         url: database_url(),
         schema: Some(schema.clone()),
         pool_size: 2,
+        person_key: knooppunt_registry::pseudonym::PersonKey::random(),
     })
     .await
     else {

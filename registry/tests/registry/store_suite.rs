@@ -671,6 +671,7 @@ impl TestDb {
             url: database_url(),
             schema: Some(schema.clone()),
             pool_size: 8,
+            person_key: knooppunt_registry::pseudonym::PersonKey::random(),
         };
         let store = PgStore::open(&config).await.expect("open and migrate");
         // Migrating again (a second instance starting) applies nothing.
@@ -711,6 +712,7 @@ async fn concurrent_migrations_apply_once() {
         url: database_url(),
         schema: Some(second.name().to_owned()),
         pool_size: 2,
+        person_key: knooppunt_registry::pseudonym::PersonKey::random(),
     };
     let tasks: Vec<_> = (0..4)
         .map(|_| {

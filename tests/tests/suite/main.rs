@@ -5,6 +5,7 @@
 mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
+mod partner_tls;
 mod relay;
 mod sample_agreement;
 mod sbb_e2e;

@@ -203,6 +203,7 @@ async fn postgres_store_to_rabbitmq() -> anyhow::Result<()> {
         url: database_url(),
         schema: Some(schema.name().to_owned()),
         pool_size: 8,
+        person_key: knooppunt_registry::pseudonym::PersonKey::random(),
     })?;
     store
         .migrate()

@@ -73,6 +73,7 @@ pub async fn start_node(
                 url: knooppunt_tests::database_url(),
                 max_connections: 40,
                 schema: Some(schema.name().to_owned()),
+                person_key_file: person_key_file(&dir),
             };
             config.bus = BusSettings::Amqp {
                 url: vhost.url().to_owned(),
@@ -94,6 +95,17 @@ pub async fn start_node(
         _schema: schema,
         _vhost: vhost,
     }
+}
+
+/// A new random person key as a file in `dir` (the first call makes it; a later one, for a
+/// node restarted on the same schema, finds it).
+pub fn person_key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("person.key");
+    if !file.exists() {
+        knooppunt_gateway::config::write_person_key(&file).unwrap();
+    }
+    file
 }
 
 /// The sample reference data as a JSON file in `dir`.

@@ -21,7 +21,7 @@ use knooppunt_registry::partner::Partner;
 use knooppunt_sample::{DIERVERZORGING, MEDIAVORMGEVER, SOFTWARE_DEVELOPER};
 use knooppunt_tests::TestSchema;
 
-use crate::support::{Backend, Harness, reference_file, start_node};
+use crate::support::{Backend, Harness, person_key_file, reference_file, start_node};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -38,10 +38,12 @@ async fn a_postgres_node_without_reference_data_does_not_start() {
     let schema = TestSchema::create("e2enoref").await.unwrap();
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
     config.store = StoreSettings::Postgres {
         url: knooppunt_tests::database_url(),
         max_connections: 10,
         schema: Some(schema.name().to_owned()),
+        person_key_file: person_key_file(&dir),
     };
     let e = Node::start(config).await.unwrap_err();
     let text = format!("{e:#}");
@@ -58,6 +60,7 @@ async fn a_node_whose_connection_budget_the_server_cannot_hold_does_not_start() 
         url: knooppunt_tests::database_url(),
         max_connections: 1000,
         schema: Some(schema.name().to_owned()),
+        person_key_file: person_key_file(&dir),
     };
     config.reference.file = Some(reference_file(&dir));
     let e = Node::start(config).await.unwrap_err();

@@ -8,6 +8,7 @@ use knooppunt_registry::domain::{
     KeuzedeelUitslag, Ondertekenwijze, OokDetails, Person,
 };
 use knooppunt_registry::ids::{Crebo, PersonId};
+use knooppunt_registry::pseudonym::PersonKey;
 use knooppunt_registry::reference;
 
 use super::persons::{RoLosResultaat, RoPersoon};
@@ -50,11 +51,14 @@ pub struct RoImport {
     pub overgeslagen: Vec<(String, &'static str)>,
 }
 
-/// Builds the import commands for one person of an RO file of institution `vlp.brin`.
+/// Builds the import commands for one person of an RO file of institution `vlp.brin`. The ids of
+/// the imported records are derived under `key` (the registry's person key), so that they are
+/// stable across runs and say nothing about the person without it.
 pub fn import_commands(
     vlp: &RoVlp,
     p: &RoPersoon,
     ctx: &impl ImportContext,
+    key: &PersonKey,
 ) -> Result<RoImport, MappingError> {
     let brin = vlp.brin.instelling();
     let mut commands = vec![RegCommand::OpenDossier {
@@ -93,7 +97,7 @@ pub fn import_commands(
                 "extra ondersteuning has no registry part",
             ));
         }
-        let ook = import_ook_id(&brin, &p.per.persoon, &ins.inschrijvingvolgnummer);
+        let ook = import_ook_id(key, &brin, &p.per.persoon, &ins.inschrijvingvolgnummer);
         commands.push(RegCommand::ImportInschrijving {
             ook,
             instelling: brin.clone(),

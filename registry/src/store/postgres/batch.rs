@@ -106,7 +106,10 @@ impl PgStore {
         let mut client = self.client().await?;
         let ids: Vec<Uuid> = commands.iter().map(|(m, _)| m.id).collect();
         let keys: Vec<Uuid> = commands.iter().map(|(m, _)| m.dossier.0).collect();
-        let persons: Vec<Option<String>> = commands.iter().map(|(_, c)| opened_person(c)).collect();
+        let persons: Vec<Option<String>> = commands
+            .iter()
+            .map(|(_, c)| opened_person(c, &self.person_key))
+            .collect();
         let fingerprints: Vec<&str> = persons.iter().flatten().map(String::as_str).collect();
         let tx = client.transaction().await.map_err(db_err)?;
         let handled = tx.prepare_cached(BATCH_HANDLED).await.map_err(db_err)?;

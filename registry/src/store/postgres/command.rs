@@ -240,7 +240,7 @@ impl PgStore {
         reference: &ReferenceData,
     ) -> Result<CommandOutcome, StoreError> {
         let client = self.client().await?;
-        let person = opened_person(&command);
+        let person = opened_person(&command, &self.person_key);
         let person = person.as_deref();
         // First attempt without a read when the state is known (cached from this instance's
         // last write, or an `OpenDossier`, which normally targets a new key): every write is

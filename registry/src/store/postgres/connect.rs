@@ -7,6 +7,8 @@ use deadpool_postgres::Object;
 
 use super::super::{StoreError, migrations, pool};
 use super::{PgStore, StateCache, db_err, pool_err};
+use crate::ids::PersonId;
+use crate::pseudonym::PersonKey;
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -18,6 +20,9 @@ pub struct PgStoreConfig {
     pub schema: Option<String>,
     /// Maximum number of pooled connections (outbox leases use their own, on top).
     pub pool_size: usize,
+    /// The key of the person index's fingerprints (`store.person_key_file`). The index
+    /// remembers the key it was built with; [`PgStore::open`] refuses another.
+    pub person_key: PersonKey,
 }
 
 impl fmt::Debug for PgStoreConfig {
@@ -26,6 +31,7 @@ impl fmt::Debug for PgStoreConfig {
             .field("url", &"***")
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
+            .field("person_key", &self.person_key)
             .finish()
     }
 }
@@ -35,12 +41,14 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test"
 
 impl PgStoreConfig {
     /// `DATABASE_URL` from the environment (or [`DEFAULT_DATABASE_URL`]), default schema,
-    /// 32 connections.
+    /// 32 connections, and a fresh random person key: for tests and benchmarks, each on a
+    /// schema of its own that lives no longer than the key.
     pub fn from_env() -> Self {
         Self {
             url: std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned()),
             schema: None,
             pool_size: 32,
+            person_key: PersonKey::random(),
         }
     }
 }
@@ -73,14 +81,85 @@ impl PgStore {
             pool,
             schema: config.schema.clone(),
             cache: StateCache::default(),
+            person_key: config.person_key.clone(),
         })
     }
 
-    /// Connects and applies pending migrations: what a registry does at start.
+    /// Connects, applies pending migrations and checks the person index's key
+    /// ([`PgStore::index_persons`]): what a registry does at start.
     pub async fn open(config: &PgStoreConfig) -> Result<Self, StoreError> {
         let store = Self::connect(config)?;
         store.migrate().await?;
+        store.index_persons().await?;
         Ok(store)
+    }
+
+    /// Makes sure the person index is keyed with this store's [`PersonKey`]. The database
+    /// remembers the key id of its index (table `person_key`); another key is refused with
+    /// [`StoreError::Config`] (its fingerprints would find nobody, and a second dossier would be
+    /// opened for every student). An index without a key id holds the unkeyed SHA-256
+    /// fingerprints of releases before 0.5: every fingerprint is recomputed from the person in
+    /// the dossier's state, in one transaction under an advisory lock, and the key id is
+    /// recorded. Returns how many dossiers were re-indexed (0 when the index was already keyed).
+    pub async fn index_persons(&self) -> Result<u64, StoreError> {
+        let ours = self.person_key.key_id();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('knooppunt-person-key:' || current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+        let stored: Option<String> = tx
+            .query_opt("SELECT key_id FROM person_key", &[])
+            .await
+            .map_err(db_err)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db_err)?;
+        if let Some(theirs) = stored {
+            if theirs == ours {
+                return Ok(0);
+            }
+            return Err(StoreError::Config(format!(
+                "the person index of this database was built with person key `{theirs}`, and                  this node has key `{ours}` (store.person_key_file): configure the key file the                  index was built with; a node with another key would open a second dossier for                  every student"
+            )));
+        }
+        let rows = tx
+            .query(
+                "SELECT key, state->'person'->'id' FROM dossiers \
+                 WHERE person_fingerprint IS NOT NULL ORDER BY key",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut fingerprints = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: uuid::Uuid = row.try_get(0).map_err(db_err)?;
+            let person: PersonId = super::from_json("the person of a dossier", row, 1)?;
+            keys.push(key);
+            fingerprints.push(self.person_key.fingerprint(&person));
+        }
+        for (keys, fingerprints) in keys.chunks(5_000).zip(fingerprints.chunks(5_000)) {
+            tx.execute(
+                "UPDATE dossiers d SET person_fingerprint = v.fp \
+                 FROM unnest($1::uuid[], $2::text[]) AS v(key, fp) WHERE d.key = v.key",
+                &[&keys, &fingerprints],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        tx.execute("INSERT INTO person_key (key_id) VALUES ($1)", &[&ours])
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let n = keys.len() as u64;
+        if n > 0 {
+            tracing::info!(dossiers = n, key_id = %ours, "person index re-keyed");
+        }
+        Ok(n)
     }
 
     pub(super) async fn client(&self) -> Result<Object, StoreError> {

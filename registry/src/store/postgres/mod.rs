@@ -38,6 +38,7 @@ use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
 use crate::ids::{LeerbedrijfId, PersonId};
+use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
 mod batch;
@@ -56,6 +57,7 @@ pub struct PgStore {
     pool: Pool,
     schema: Option<String>,
     cache: StateCache,
+    person_key: PersonKey,
 }
 
 impl fmt::Debug for PgStore {

@@ -50,7 +50,7 @@ impl PgStore {
             .await
             .map_err(db_err)?;
         let row = client
-            .query_opt(&stmt, &[&person.fingerprint()])
+            .query_opt(&stmt, &[&self.person_key.fingerprint(person)])
             .await
             .map_err(db_err)?;
         row.map(|r| r.try_get(0).map(DossierKey).map_err(db_err))
