@@ -136,6 +136,7 @@ async fn run_in(
     };
     c.bus = BusSettings::Amqp {
         url: config.amqp_url.clone(),
+        ca_file: None,
     };
     // On PostgreSQL the node takes reference data from a file (never the sandbox's fallback):
     // the sample data, written next to the sandbox PKI.

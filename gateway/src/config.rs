@@ -232,8 +232,12 @@ pub enum BusSettings {
     Memory,
     /// RabbitMQ (the production path).
     Amqp {
-        /// AMQP URL with its vhost, e.g. `amqp://knooppunt:…@mq:5672/knooppunt`.
+        /// AMQP URL with its vhost, e.g. `amqps://knooppunt:…@mq:5671/knooppunt`.
         url: String,
+        /// PEM file of the CA certificates that may vouch for the broker's certificate over
+        /// `amqps://`, besides the system's roots (a broker with a private CA's certificate).
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -450,7 +454,7 @@ impl Config {
                 "production uses RabbitMQ (`amqp`); `memory` is the sandbox's",
             ));
         }
-        if let BusSettings::Amqp { url } = &self.bus
+        if let BusSettings::Amqp { url, .. } = &self.bus
             && url.starts_with("amqp://")
             && !amqp_host_is_local(url)
         {
@@ -628,10 +632,24 @@ impl Config {
                 }
             }
         }
-        if let BusSettings::Amqp { url } = &self.bus
-            && !(url.starts_with("amqp://") || url.starts_with("amqps://"))
-        {
-            return Err(invalid("bus.url", "must start with amqp:// or amqps://"));
+        if let BusSettings::Amqp { url, ca_file } = &self.bus {
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(invalid("bus.url", "must start with amqp:// or amqps://"));
+            }
+            if let Some(ca) = ca_file {
+                if !url.starts_with("amqps://") {
+                    return Err(invalid(
+                        "bus.ca_file",
+                        "a CA for the broker's certificate needs an amqps:// bus.url",
+                    ));
+                }
+                if !ca.is_file() {
+                    return Err(invalid(
+                        "bus.ca_file",
+                        format!("no such file: {}", ca.display()),
+                    ));
+                }
+            }
         }
         let supported = partners::supported();
         for (name, p) in &self.partners {
@@ -975,6 +993,7 @@ mod tests {
             },
             bus: BusSettings::Amqp {
                 url: "amqps://knooppunt:x@mq.internal:5671/knooppunt".into(),
+                ca_file: None,
             },
             clients: vec![ClientSettings {
                 oin: "0000000700025LX00000".parse().unwrap(),
@@ -1021,6 +1040,7 @@ mod tests {
                 Box::new(|c| {
                     c.bus = BusSettings::Amqp {
                         url: "amqp://knooppunt:x@mq.internal:5672/knooppunt".into(),
+                        ca_file: None,
                     }
                 }),
             ),
@@ -1075,6 +1095,30 @@ mod tests {
         c.api.token_ttl_seconds = 5;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.token_ttl_seconds"), "{e}");
+
+        // The broker's CA: a file, and only with amqps://.
+        for (url, ca, expect) in [
+            (
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "Cargo.toml",
+                "amqps://",
+            ),
+            (
+                "amqps://guest:guest@mq.internal:5671/%2f",
+                "missing.pem",
+                "no such file",
+            ),
+        ] {
+            let c = Config {
+                bus: BusSettings::Amqp {
+                    url: url.into(),
+                    ca_file: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(ca)),
+                },
+                ..Config::default()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("bus.ca_file") && e.contains(expect), "{e}");
+        }
 
         for hours in [0, 721] {
             let mut c = Config::default();
@@ -1143,6 +1187,7 @@ mod tests {
         let c = Config {
             bus: BusSettings::Amqp {
                 url: "http://mq".into(),
+                ca_file: None,
             },
             ..Config::default()
         };

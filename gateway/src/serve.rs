@@ -342,12 +342,21 @@ impl Node {
         // The bus.
         let transport: Arc<dyn Transport> = match &config.bus {
             BusSettings::Memory => Arc::new(MemoryTransport::new()),
-            BusSettings::Amqp { url } => Arc::new(
-                AmqpTransport::connect(AmqpConfig::new(url.clone()))
-                    .await
-                    .context("connecting to RabbitMQ (bus.url)")?
-                    .with_metrics(metrics.clone()),
-            ),
+            BusSettings::Amqp { url, ca_file } => {
+                let mut amqp = AmqpConfig::new(url.clone());
+                if let Some(ca) = ca_file {
+                    amqp.tls_ca_pem = Some(
+                        std::fs::read_to_string(ca)
+                            .with_context(|| format!("bus.ca_file: {}", ca.display()))?,
+                    );
+                }
+                Arc::new(
+                    AmqpTransport::connect(amqp)
+                        .await
+                        .context("connecting to RabbitMQ (bus.url)")?
+                        .with_metrics(metrics.clone()),
+                )
+            }
         };
         let deps = Deps {
             transport: transport.clone(),

@@ -2,6 +2,7 @@
 //! `rabbitmq_fault` stays a binary of its own: it stops and restarts the shared broker, which
 //! must not happen while these suites use it.
 
+mod amqp_tls;
 mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;

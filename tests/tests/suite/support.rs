@@ -77,6 +77,7 @@ pub async fn start_node(
             };
             config.bus = BusSettings::Amqp {
                 url: vhost.url().to_owned(),
+                ca_file: None,
             };
             config.seed_students = Some(false);
             config.reference.file = Some(reference_file(&dir));

@@ -5,8 +5,12 @@ use super::*;
 /// Settings of [`AmqpTransport`].
 #[derive(Clone)]
 pub struct AmqpConfig {
-    /// `amqp://user:password@host:port/vhost` (the password is never logged).
+    /// `amqp://user:password@host:port/vhost` (the password is never logged); `amqps://` for
+    /// TLS, the broker's certificate verified against the system's roots and [`Self::tls_ca_pem`].
     pub uri: String,
+    /// PEM text of CA certificates (besides the system's roots) that may vouch for the broker's
+    /// certificate over `amqps://` (`bus.ca_file`): a broker with a certificate of a private CA.
+    pub tls_ca_pem: Option<String>,
     /// Connection name shown in RabbitMQ.
     pub connection_name: String,
     /// How long a publish (or declare, or depth query) waits for a usable connection.
@@ -43,6 +47,7 @@ impl AmqpConfig {
     pub fn new(uri: impl Into<String>) -> Self {
         Self {
             uri: uri.into(),
+            tls_ca_pem: None,
             connection_name: "knooppunt".into(),
             publish_wait: Duration::from_secs(30),
             confirm_timeout: Duration::from_secs(30),
@@ -79,6 +84,7 @@ impl fmt::Debug for AmqpConfig {
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
             .field("health_interval", &self.health_interval)
+            .field("tls_ca_pem", &self.tls_ca_pem.is_some())
             .field("lapin_recovery", &self.lapin_recovery)
             .field("lapin_retries", &self.lapin_retries)
             .field("recovery_grace", &self.recovery_grace)

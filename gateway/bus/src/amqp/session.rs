@@ -65,7 +65,25 @@ pub(super) async fn open_session(shared: &Shared) -> Result<Arc<Session>, BusErr
             })
             .enable_auto_recover();
     }
-    let connection = tokio::time::timeout(cfg.publish_wait, Connection::connect(&cfg.uri, props))
+    let connect = async {
+        match &cfg.tls_ca_pem {
+            None => Connection::connect(&cfg.uri, props).await,
+            Some(ca) => {
+                let tls = lapin::tcp::OwnedTLSConfig {
+                    identity: None,
+                    cert_chain: Some(ca.clone()),
+                };
+                Connection::connect_with_config(
+                    &cfg.uri,
+                    props,
+                    tls,
+                    lapin::runtime::default_runtime()?,
+                )
+                .await
+            }
+        }
+    };
+    let connection = tokio::time::timeout(cfg.publish_wait, connect)
         .await
         .map_err(|_| BusError::Unavailable("connect timed out".into()))?
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
