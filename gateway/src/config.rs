@@ -146,9 +146,24 @@ pub enum TlsMode {
         /// CA certificates that sign client certificates (PEM).
         client_ca: PathBuf,
     },
-    /// Plain HTTP, OAuth2 tokens only. For a listener behind a TLS-terminating proxy that
-    /// checks client certificates, or for load tests on loopback.
+    /// Plain HTTP, OAuth2 tokens only, no client certificate: for load tests and local tools
+    /// on loopback (production refuses it on any other address).
     Off,
+    /// Plain HTTP behind a TLS-terminating proxy that verifies the institutions' client
+    /// certificates and forwards the certificate in `header` (URL-encoded PEM, nginx's
+    /// `$ssl_client_escaped_cert`). The header is taken only from `proxies`; the
+    /// certificate–OIN check applies as with `files`.
+    Proxy {
+        /// The proxies' IP addresses (the connection's peer).
+        proxies: Vec<std::net::IpAddr>,
+        /// The header with the certificate.
+        #[serde(default = "default_proxy_header")]
+        header: String,
+    },
+}
+
+fn default_proxy_header() -> String {
+    knooppunt_api::proxy::DEFAULT_HEADER.to_owned()
 }
 
 /// The registry store.
@@ -478,6 +493,7 @@ impl Config {
                      the server's certificate and the CA of the institutions' certificates",
                 ));
             }
+            TlsMode::Proxy { .. } => {}
             TlsMode::Off if !self.api.listen.ip().is_loopback() => {
                 return Err(invalid(
                     "api.tls",
@@ -585,6 +601,17 @@ impl Config {
                     return Err(invalid(name, format!("no such file: {}", path.display())));
                 }
             }
+        }
+        if let TlsMode::Proxy { proxies, header } = &api.tls {
+            if proxies.is_empty() {
+                return Err(invalid(
+                    "api.tls.proxies",
+                    "name the address of every TLS-terminating proxy; a certificate header from \
+                     anywhere else is ignored",
+                ));
+            }
+            knooppunt_api::proxy::TrustedProxy::new(proxies.clone(), header)
+                .map_err(|reason| invalid("api.tls.header", reason))?;
         }
         match &self.store {
             StoreSettings::Memory => {}
@@ -899,6 +926,15 @@ mod tests {
         c.api.tls = TlsMode::Off;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.tls") && e.contains("loopback"), "{e}");
+        // Behind a TLS-terminating proxy that forwards the client certificate: any address.
+        c.api.listen = "0.0.0.0:8080".parse().unwrap();
+        c.api.tls = TlsMode::Proxy {
+            proxies: vec!["10.0.0.5".parse().unwrap()],
+            header: default_proxy_header(),
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(!e.contains("api.tls"), "{e}");
+        c.api.tls = TlsMode::Off;
         c.api.listen = "127.0.0.1:8443".parse().unwrap();
         // The CA of the database's certificate is read at start.
         let e = c.validate().unwrap_err().to_string();
@@ -1095,6 +1131,21 @@ mod tests {
         c.api.token_ttl_seconds = 5;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("api.token_ttl_seconds"), "{e}");
+
+        // Behind a proxy: its addresses are required, the header must be a header name.
+        let mut c = Config::default();
+        c.api.tls = TlsMode::Proxy {
+            proxies: vec![],
+            header: default_proxy_header(),
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.tls.proxies"), "{e}");
+        c.api.tls = TlsMode::Proxy {
+            proxies: vec!["10.0.0.5".parse().unwrap()],
+            header: "x client cert".into(),
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.tls.header"), "{e}");
 
         // The broker's CA: a file, and only with amqps://.
         for (url, ca, expect) in [

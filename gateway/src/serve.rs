@@ -460,7 +460,7 @@ impl Node {
         // TLS.
         let mut pki = None;
         let tls = match &config.api.tls {
-            TlsMode::Off => None,
+            TlsMode::Off | TlsMode::Proxy { .. } => None,
             TlsMode::Files {
                 cert,
                 key,
@@ -496,9 +496,11 @@ impl Node {
                 Some(server)
             }
         };
-        let mutual_tls = tls.is_some();
+        // A client certificate is demanded where one can come: the API's own TLS, or a trusted
+        // proxy that forwards it.
+        let mutual_tls = tls.is_some() || matches!(config.api.tls, TlsMode::Proxy { .. });
         let served_cert = match &config.api.tls {
-            TlsMode::Off => None,
+            TlsMode::Off | TlsMode::Proxy { .. } => None,
             TlsMode::Files { cert, .. } => Some(cert.clone()),
             TlsMode::Sandbox => pki.as_ref().map(|f| f.server_pem.clone()),
         };
@@ -518,6 +520,13 @@ impl Node {
             api_store.clone(),
         );
         api_state.require_client_cert = mutual_tls;
+        if let TlsMode::Proxy { proxies, header } = &config.api.tls {
+            api_state.trusted_proxy = Some(Arc::new(
+                knooppunt_api::proxy::TrustedProxy::new(proxies.clone(), header).map_err(
+                    |reason| anyhow::anyhow!("configuration `api.tls.header`: {reason}"),
+                )?,
+            ));
+        }
         let readiness = Arc::new(StoreReadiness::new(store.clone(), metrics.clone()));
         api_state.readiness = readiness.clone();
         {

@@ -40,6 +40,7 @@ pub mod openapi;
 pub mod pg;
 pub mod pki;
 pub mod problem;
+pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -142,6 +143,9 @@ pub struct ApiState {
     /// This node's API instance: the holder of the idempotency records it is handling (random,
     /// made by [`ApiState::new`]).
     pub instance: store::InstanceId,
+    /// The TLS-terminating proxies whose forwarded client certificate counts as the request's
+    /// (`api.tls.mode = "proxy"`, [`proxy`]); `None`: only the API's own TLS gives one.
+    pub trusted_proxy: Option<Arc<proxy::TrustedProxy>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -183,6 +187,7 @@ impl ApiState {
             webhook_targets: webhook::WebhookTargets::default(),
             token_limiter: Arc::new(limiter::TokenLimiter::default()),
             instance: store::InstanceId::random(),
+            trusted_proxy: None,
         }
     }
 }
@@ -216,6 +221,7 @@ async fn count_requests(
 pub fn router(state: ApiState) -> Router {
     let limits = state.limits.clone();
     let api_metrics = state.api_metrics.clone();
+    let trusted_proxy = state.trusted_proxy.clone();
     let api = Router::new()
         .route("/api/v1/oauth2/token", post(handlers::token))
         .route(
@@ -241,6 +247,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/docs", get(docs_page::docs))
         .fallback(not_found)
         .with_state(state);
+    let api = match trusted_proxy {
+        Some(proxy) => api.layer(middleware::from_fn_with_state(
+            proxy,
+            proxy::forwarded_certificate,
+        )),
+        None => api,
+    };
     api.layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -11,6 +11,7 @@ mod metrics;
 mod monitoring;
 mod no_echo;
 mod openapi_conformance;
+mod proxy;
 mod rejections;
 mod store;
 mod support;
