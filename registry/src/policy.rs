@@ -471,7 +471,14 @@ fn institution(brin: &Brin, subject: &Subject<'_>, part: Part, access: Access) -
         (
             aanmelding,
             Ground::Aanmelding,
-            &[Part::Aanmeldingen, Part::VaStatus],
+            // The agreement it offers the applicant, and its signing, are the institution's
+            // own records (it changes them on this ground too).
+            &[
+                Part::Aanmeldingen,
+                Part::VaStatus,
+                Part::Onderwijsovereenkomsten,
+                Part::Ondertekening,
+            ],
             &[
                 Part::Aanmeldingen,
                 Part::VaStatus,
