@@ -1,16 +1,21 @@
-//! The per-institution feed: a projection of the aanmelding events onto numbered items
+//! The per-institution feed: a projection of the aanmelding, onderwijsovereenkomst,
+//! praktijkovereenkomst and signing events (SBB's and the signing provider's outcomes included)
+//! onto numbered items
 //! (`wijzigingsvolgnummer`, the pattern of CAMBO's `…/aanmelding/nieuw`), read with
 //! `GET /api/v1/feed` and pushed by the webhook dispatcher.
 //!
 //! [`FeedAdapter`] is an ordinary [`Adapter`] on the delivery runtime (name `feed`, topics
-//! `nl.knooppunt.aanmelding.#`), so it gets inbox idempotency and per-student ordering from
+//! `nl.knooppunt.{aanmelding,onderwijsovereenkomst,praktijkovereenkomst,ondertekening}.#`), so it gets inbox idempotency and per-student ordering from
 //! there; the append itself is idempotent by event id as well.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use knooppunt_adapters::{Adapter, Mode, Outcome, TransientClass};
-use knooppunt_registry::domain::Event;
+use knooppunt_registry::domain::{
+    BpvId, Event, OokDetails, OokId, SbbCheck, SigningStatus, SigningSubject,
+};
+use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::EventEnvelope;
 
@@ -31,28 +36,70 @@ pub(crate) fn serde_name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// The feed item of an event, with the institution it is for; `None` when the event is not an
-/// aanmelding event.
+/// The name of a signing provider's status in the feed and the API (`signed`, `rejected`, …).
+pub fn signing_status_name(s: SigningStatus) -> &'static str {
+    match s {
+        SigningStatus::WaitingForDocument => "waiting_for_document",
+        SigningStatus::WaitingForSigner => "waiting_for_signer",
+        SigningStatus::InProgress => "in_progress",
+        SigningStatus::Signed => "signed",
+        SigningStatus::Rejected => "rejected",
+        SigningStatus::Expired => "expired",
+        SigningStatus::Cancelled => "cancelled",
+        SigningStatus::Failed => "failed",
+    }
+}
+
+/// The name of SBB's check state (`pending`, `erkend`, `niet_erkend`, `ingetrokken`) and SBB's
+/// reason when it did not recognise the leerbedrijf.
+pub fn sbb_state(s: &SbbCheck) -> (&'static str, Option<String>) {
+    match s {
+        SbbCheck::Pending => ("pending", None),
+        SbbCheck::Erkend { .. } => ("erkend", None),
+        SbbCheck::NietErkend { reason } => ("niet_erkend", Some(reason.clone())),
+        SbbCheck::Ingetrokken { .. } => ("ingetrokken", None),
+    }
+}
+
+/// The feed item of an event, with the institution it is for; `None` when the event is not
+/// one the institution follows (aanmeldingen, onderwijs- and praktijkovereenkomsten, their
+/// signing and SBB's answers). Ids, statuses and codes only.
 pub fn feed_item(event: &EventEnvelope) -> Option<(String, NewFeedItem)> {
     let brin = event.data.institution()?.instelling();
-    let base = |aanmelding: uuid::Uuid, status: Option<String>| NewFeedItem {
+    let base = NewFeedItem {
         event_id: event.meta.id,
         kind: event.meta.kind.clone(),
         tijd: event.meta.time,
-        aanmelding_id: aanmelding,
-        status,
-        partner: None,
-        reden: None,
+        ..NewFeedItem::default()
+    };
+    let status = |s: &str| Some(s.to_owned());
+    let aanmelding = |aanmelding: uuid::Uuid, st: Option<String>| NewFeedItem {
+        aanmelding_id: Some(aanmelding),
+        status: st,
+        ..base.clone()
+    };
+    let ook = |id: &OokId, details: Option<&OokDetails>, st: &str| NewFeedItem {
+        aanmelding_id: details.and_then(|d| d.aanmelding).map(|a| a.0),
+        ook_id: Some(id.0),
+        status: status(st),
+        ..base.clone()
+    };
+    let bpv = |id: &BpvId, st: Option<&str>| NewFeedItem {
+        bpv_id: Some(id.0),
+        status: st.map(str::to_owned),
+        ..base.clone()
     };
     let item = match &event.data {
-        Event::AanmeldingIngediend { aanmelding } => {
-            base(aanmelding.id.0, Some(serde_name(&aanmelding.status)))
+        Event::AanmeldingIngediend { aanmelding: a } => {
+            aanmelding(a.id.0, Some(serde_name(&a.status)))
         }
         Event::AanmeldingStatusGewijzigd {
-            aanmelding, naar, ..
-        } => base(aanmelding.0, Some(serde_name(naar))),
+            aanmelding: a,
+            naar,
+            ..
+        } => aanmelding(a.0, Some(serde_name(naar))),
         Event::AanmeldingStatusAfgewezen {
-            aanmelding,
+            aanmelding: a,
             status,
             partner,
             reden,
@@ -60,14 +107,80 @@ pub fn feed_item(event: &EventEnvelope) -> Option<(String, NewFeedItem)> {
         } => NewFeedItem {
             partner: Some(partner.as_str().to_owned()),
             reden: Some(reden.clone()),
-            ..base(aanmelding.0, Some(serde_name(status)))
+            ..aanmelding(a.0, Some(serde_name(status)))
         },
+        Event::OnderwijsovereenkomstOpgesteld {
+            ook: id, details, ..
+        } => ook(id, Some(details), "concept"),
+        Event::OnderwijsovereenkomstAangeboden {
+            ook: id, details, ..
+        } => ook(id, Some(details), "aangeboden"),
+        Event::OnderwijsovereenkomstGetekend {
+            ook: id,
+            ondertekenaar,
+            ..
+        } => NewFeedItem {
+            status: None,
+            ondertekenaar: Some(serde_name(ondertekenaar)),
+            ..ook(id, None, "")
+        },
+        Event::OnderwijsovereenkomstOndertekend {
+            ook: id, details, ..
+        } => ook(id, Some(details), "ondertekend"),
+        Event::OnderwijsovereenkomstBeeindigd { ook: id, reden, .. } => NewFeedItem {
+            reden: Some(reden.as_str().to_owned()),
+            ..ook(id, None, "beeindigd")
+        },
+        Event::OnderwijsovereenkomstVervallen { ook: id, .. } => ook(id, None, "vervallen"),
+        Event::PraktijkovereenkomstGeregistreerd {
+            bpv: id, details, ..
+        } => NewFeedItem {
+            ook_id: Some(details.ook.0),
+            ..bpv(id, Some("geregistreerd"))
+        },
+        Event::SbbCheckVastgelegd {
+            bpv: id, uitkomst, ..
+        } => {
+            let (state, reden) = sbb_state(uitkomst);
+            NewFeedItem {
+                partner: Some(Partner::Sbb.as_str().to_owned()),
+                reden,
+                ..bpv(id, Some(state))
+            }
+        }
+        Event::ErkenningIngetrokken { bpv: id, .. } => NewFeedItem {
+            partner: Some(Partner::Sbb.as_str().to_owned()),
+            ..bpv(id, Some("ingetrokken"))
+        },
+        Event::PraktijkovereenkomstGetekend {
+            bpv: id,
+            ondertekenaar,
+            ..
+        } => NewFeedItem {
+            ondertekenaar: Some(serde_name(ondertekenaar)),
+            ..bpv(id, None)
+        },
+        Event::PraktijkovereenkomstOndertekend { bpv: id, .. } => bpv(id, Some("ondertekend")),
+        Event::PraktijkovereenkomstBeeindigd { bpv: id, .. } => bpv(id, Some("beeindigd")),
+        Event::OndertekenstatusVastgelegd { transactie } => {
+            let (ook_id, bpv_id) = match transactie.subject {
+                SigningSubject::Ook(o) => (Some(o.0), None),
+                SigningSubject::Bpv(b) => (None, Some(b.0)),
+            };
+            NewFeedItem {
+                ook_id,
+                bpv_id,
+                partner: Some(Partner::Signing.as_str().to_owned()),
+                status: status(signing_status_name(transactie.status)),
+                ..base.clone()
+            }
+        }
         _ => return None,
     };
     Some((brin.as_str().to_owned(), item))
 }
 
-/// Projects aanmelding events onto the institutions' feeds.
+/// Projects the events an institution follows onto the institutions' feeds.
 #[derive(Debug, Clone)]
 pub struct FeedAdapter {
     store: Arc<dyn ApiStore>,
@@ -92,7 +205,14 @@ impl Adapter for FeedAdapter {
     }
 
     fn topics(&self) -> Vec<String> {
-        vec!["nl.knooppunt.aanmelding.#".to_owned()]
+        [
+            "nl.knooppunt.aanmelding.#",
+            "nl.knooppunt.onderwijsovereenkomst.#",
+            "nl.knooppunt.praktijkovereenkomst.#",
+            "nl.knooppunt.ondertekening.#",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     async fn deliver(&self, event: &EventEnvelope, _mode: Mode) -> Outcome {

@@ -1,5 +1,5 @@
 //! The open REST API for institutions: OAuth2 client credentials (with mTLS), aanmeldingen,
-//! the per-institution feed and webhooks. See `docs/api.md` for the SIS developer's view.
+//! OOK templates, onderwijs- and praktijkovereenkomsten, the per-institution feed and webhooks. See `docs/api.md` for the SIS developer's view.
 //!
 //! - [`router`] builds the complete axum app (routes, problem rendering, request ids, body
 //!   limit, timeout, panic catching, metrics) from an [`ApiState`].
@@ -232,6 +232,48 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/aanmeldingen/{id}/status",
             post(handlers::change_status),
+        )
+        .route(
+            "/api/v1/ook-sjablonen",
+            post(handlers::create_sjabloon).get(handlers::list_sjablonen),
+        )
+        .route("/api/v1/ook-sjablonen/{id}", get(handlers::get_sjabloon))
+        .route(
+            "/api/v1/ook-sjablonen/{id}/versies",
+            post(handlers::add_sjabloon_versie),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten",
+            post(handlers::create_ook),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}",
+            get(handlers::get_ook),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/aanbieding",
+            post(handlers::offer_ook),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/ondertekening",
+            post(handlers::sign_ook),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/beeindiging",
+            post(handlers::terminate_ook),
+        )
+        .route("/api/v1/praktijkovereenkomsten", post(handlers::create_bpv))
+        .route(
+            "/api/v1/praktijkovereenkomsten/{id}",
+            get(handlers::get_bpv),
+        )
+        .route(
+            "/api/v1/praktijkovereenkomsten/{id}/ondertekening",
+            post(handlers::sign_bpv),
+        )
+        .route(
+            "/api/v1/praktijkovereenkomsten/{id}/beeindiging",
+            post(handlers::end_bpv),
         )
         .route("/api/v1/feed", get(handlers::feed))
         .route(

@@ -11,8 +11,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::store::{
-    ApiStore, ApiStoreError, FeedItem, IdempotencyBegin, IndexedAanmelding, InstanceId,
-    NewFeedItem, StoredResponse, Webhook,
+    ApiStore, ApiStoreError, FeedItem, IdempotencyBegin, IndexedAanmelding, IndexedBpv, IndexedOok,
+    InstanceId, NewFeedItem, SjabloonWrite, StoredResponse, StoredSjabloon, Webhook,
 };
 
 /// The API's migrations, run by the registry's one runner (checksums, per-schema lock
@@ -40,6 +40,11 @@ static MIGRATOR: Migrator = Migrator::new(
             version: 4,
             name: "idempotency_expiry",
             sql: include_str!("../migrations/0004_idempotency_expiry.sql"),
+        },
+        Migration {
+            version: 5,
+            name: "onderwijsovereenkomsten",
+            sql: include_str!("../migrations/0005_onderwijsovereenkomsten.sql"),
         },
     ],
 );
@@ -135,6 +140,9 @@ fn feed_row(r: &Row) -> Result<FeedItem, ApiStoreError> {
             status: r.try_get(5).map_err(db)?,
             partner: r.try_get(6).map_err(db)?,
             reden: r.try_get(7).map_err(db)?,
+            ook_id: r.try_get(8).map_err(db)?,
+            bpv_id: r.try_get(9).map_err(db)?,
+            ondertekenaar: r.try_get(10).map_err(db)?,
         },
     })
 }
@@ -146,6 +154,117 @@ fn index_row(r: &Row) -> Result<IndexedAanmelding, ApiStoreError> {
         brin: r.try_get(2).map_err(db)?,
         dossier: r.try_get(3).map_err(db)?,
     })
+}
+
+/// Columns: seq, sjabloon, brin, versie, laatste_versie, inhoud, aangemaakt_op.
+const SJABLOON_COLUMNS: &str = "t.seq, t.sjabloon, t.brin, v.versie,
+     (SELECT max(versie) FROM api_ook_sjabloon_versie m WHERE m.sjabloon = t.sjabloon),
+     v.inhoud, v.aangemaakt_op";
+
+fn sjabloon_row(r: &Row) -> Result<StoredSjabloon, ApiStoreError> {
+    Ok(StoredSjabloon {
+        seq: r.try_get(0).map_err(db)?,
+        sjabloon: r.try_get(1).map_err(db)?,
+        brin: r.try_get(2).map_err(db)?,
+        versie: r.try_get(3).map_err(db)?,
+        laatste_versie: r.try_get(4).map_err(db)?,
+        inhoud: r.try_get(5).map_err(db)?,
+        aangemaakt_op: r.try_get(6).map_err(db)?,
+    })
+}
+
+fn ook_row(r: &Row) -> Result<IndexedOok, ApiStoreError> {
+    Ok(IndexedOok {
+        ook: r.try_get(0).map_err(db)?,
+        brin: r.try_get(1).map_err(db)?,
+        dossier: r.try_get(2).map_err(db)?,
+        aanmelding: r.try_get(3).map_err(db)?,
+        sjabloon: r.try_get(4).map_err(db)?,
+        versie: r.try_get(5).map_err(db)?,
+    })
+}
+
+impl PgApiStore {
+    /// The version of template `sjabloon` that `request` made, if any.
+    async fn sjabloon_made_by(
+        client: &impl deadpool_postgres::GenericClient,
+        sjabloon: Uuid,
+        request: Uuid,
+    ) -> Result<Option<StoredSjabloon>, ApiStoreError> {
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {SJABLOON_COLUMNS} FROM api_ook_sjabloon t
+                     JOIN api_ook_sjabloon_versie v ON v.sjabloon = t.sjabloon
+                     WHERE t.sjabloon = $1 AND v.request = $2"
+                ),
+                &[&sjabloon, &request],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(sjabloon_row).transpose()
+    }
+
+    /// Writes a version in one transaction: `new` makes the template (version 1), else the
+    /// next version of `brin`'s template. A race on the same template ends in a unique
+    /// violation and is retried once by the caller's retry of the request.
+    async fn write_sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+        new: bool,
+    ) -> Result<SjabloonWrite, ApiStoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let owner: Option<String> = tx
+            .query_opt(
+                "SELECT brin FROM api_ook_sjabloon WHERE sjabloon = $1 FOR UPDATE",
+                &[&sjabloon],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(db)?;
+        if let Some(owner) = &owner
+            && let Some(v) = Self::sjabloon_made_by(&tx, sjabloon, request).await?
+        {
+            return Ok(if owner == brin {
+                SjabloonWrite::Written(v)
+            } else {
+                SjabloonWrite::Exists
+            });
+        }
+        match (&owner, new) {
+            (Some(_), true) => return Ok(SjabloonWrite::Exists),
+            (None, false) => return Ok(SjabloonWrite::NotFound),
+            (Some(o), false) if o != brin => return Ok(SjabloonWrite::NotFound),
+            (None, true) => {
+                tx.execute(
+                    "INSERT INTO api_ook_sjabloon (sjabloon, brin) VALUES ($1, $2)",
+                    &[&sjabloon, &brin],
+                )
+                .await
+                .map_err(db)?;
+            }
+            (Some(_), false) => {}
+        }
+        tx.execute(
+            "INSERT INTO api_ook_sjabloon_versie (sjabloon, versie, request, inhoud)
+             SELECT $1, coalesce(max(versie), 0) + 1, $2, $3
+             FROM api_ook_sjabloon_versie WHERE sjabloon = $1",
+            &[&sjabloon, &request, inhoud],
+        )
+        .await
+        .map_err(db)?;
+        let written = Self::sjabloon_made_by(&tx, sjabloon, request)
+            .await?
+            .ok_or_else(|| ApiStoreError::Corrupt("api_ook_sjabloon_versie".into()))?;
+        tx.commit().await.map_err(db)?;
+        Ok(SjabloonWrite::Written(written))
+    }
 }
 
 fn webhook_row(r: &Row) -> Result<Webhook, ApiStoreError> {
@@ -415,8 +534,8 @@ impl ApiStore for PgApiStore {
         }
         tx.execute(
             "INSERT INTO api_feed (brin, wijzigingsvolgnummer, event_id, kind, tijd, aanmelding,
-                                   status, partner, reden)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                   status, partner, reden, ook, bpv, ondertekenaar)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &[
                 &brin,
                 &next,
@@ -427,6 +546,9 @@ impl ApiStore for PgApiStore {
                 &item.status,
                 &item.partner,
                 &item.reden,
+                &item.ook_id,
+                &item.bpv_id,
+                &item.ondertekenaar,
             ],
         )
         .await
@@ -446,7 +568,8 @@ impl ApiStore for PgApiStore {
             .client()
             .await?
             .query(
-                "SELECT wijzigingsvolgnummer, event_id, kind, tijd, aanmelding, status, partner, reden
+                "SELECT wijzigingsvolgnummer, event_id, kind, tijd, aanmelding, status, partner, reden,
+                        ook, bpv, ondertekenaar
                  FROM api_feed WHERE brin = $1 AND wijzigingsvolgnummer > $2
                  ORDER BY wijzigingsvolgnummer LIMIT $3",
                 &[&brin, &after, &limit],
@@ -454,6 +577,146 @@ impl ApiStore for PgApiStore {
             .await
             .map_err(db)?;
         rows.iter().map(feed_row).collect()
+    }
+
+    async fn create_sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError> {
+        self.write_sjabloon(brin, sjabloon, request, inhoud, true)
+            .await
+    }
+
+    async fn add_sjabloon_versie(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError> {
+        self.write_sjabloon(brin, sjabloon, request, inhoud, false)
+            .await
+    }
+
+    async fn sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        versie: Option<i32>,
+    ) -> Result<Option<StoredSjabloon>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {SJABLOON_COLUMNS} FROM api_ook_sjabloon t
+                     JOIN api_ook_sjabloon_versie v ON v.sjabloon = t.sjabloon
+                     WHERE t.sjabloon = $1 AND t.brin = $2
+                       AND ($3::integer IS NULL OR v.versie = $3)
+                     ORDER BY v.versie DESC LIMIT 1"
+                ),
+                &[&sjabloon, &brin, &versie],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(sjabloon_row).transpose()
+    }
+
+    async fn list_sjablonen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSjabloon>, ApiStoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {SJABLOON_COLUMNS} FROM api_ook_sjabloon t
+                     JOIN api_ook_sjabloon_versie v ON v.sjabloon = t.sjabloon
+                     WHERE t.brin = $1 AND t.seq > $2
+                       AND v.versie = (SELECT max(versie) FROM api_ook_sjabloon_versie m
+                                       WHERE m.sjabloon = t.sjabloon)
+                     ORDER BY t.seq LIMIT $3"
+                ),
+                &[&brin, &after, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(sjabloon_row).collect()
+    }
+
+    async fn index_ook(&self, entry: &IndexedOok) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO api_ook_index (ook, brin, dossier, aanmelding, sjabloon, versie)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ook) DO NOTHING",
+                &[
+                    &entry.ook,
+                    &entry.brin,
+                    &entry.dossier,
+                    &entry.aanmelding,
+                    &entry.sjabloon,
+                    &entry.versie,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_ook(&self, ook: Uuid) -> Result<Option<IndexedOok>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT ook, brin, dossier, aanmelding, sjabloon, versie FROM api_ook_index
+                 WHERE ook = $1",
+                &[&ook],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(ook_row).transpose()
+    }
+
+    async fn index_bpv(&self, entry: &IndexedBpv) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO api_bpv_index (bpv, brin, dossier, ook) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (bpv) DO NOTHING",
+                &[&entry.bpv, &entry.brin, &entry.dossier, &entry.ook],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_bpv(&self, bpv: Uuid) -> Result<Option<IndexedBpv>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT bpv, brin, dossier, ook FROM api_bpv_index WHERE bpv = $1",
+                &[&bpv],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(IndexedBpv {
+                bpv: r.try_get(0).map_err(db)?,
+                brin: r.try_get(1).map_err(db)?,
+                dossier: r.try_get(2).map_err(db)?,
+                ook: r.try_get(3).map_err(db)?,
+            })
+        })
+        .transpose()
     }
 
     async fn put_webhook(

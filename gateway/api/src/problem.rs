@@ -93,6 +93,36 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 422: `ingeschreven` needs a signed onderwijsovereenkomst at the institution.
     NoSignedOokAtInstitution,
+    /// 403: the institution's participation level does not include this part of the API
+    /// (onderwijsovereenkomsten need `aanmelden`, praktijkovereenkomsten `krd`).
+    ParticipationLevelTooLow,
+    /// 409: the template id is taken.
+    SjabloonExists,
+    /// 422: no template (or template version) with this id at the institution.
+    UnknownSjabloon,
+    /// 409: the onderwijsovereenkomst id is taken (or the agreement is in a state that does
+    /// not allow this).
+    OokExists,
+    /// 409: the student has an active onderwijsovereenkomst for this crebo.
+    ActiveOokExists,
+    /// 409: the onderwijsovereenkomst is not signed and running.
+    OokNotRunning,
+    /// 409: this party signed already.
+    AlreadySigned,
+    /// 422: the student may be under 18 on the signing date: a parent must sign too.
+    ParentSignatureRequired,
+    /// 422: a signing on paper must include every required signer.
+    SignatureMissing,
+    /// 422: the institution may not record this signer this way.
+    SignerNotAllowed,
+    /// 409: SBB has not (or no longer) recognised the leerbedrijf for this praktijkovereenkomst.
+    LeerbedrijfNotErkend,
+    /// 409: the praktijkovereenkomst id is taken.
+    BpvExists,
+    /// 422: the praktijkovereenkomst's dates lie outside its enrolment.
+    BpvOutsideEnrolment,
+    /// 422: the praktijkovereenkomst's onderdeel does not belong to the enrolment.
+    BpvOnderdeelMismatch,
     /// 429: too many token requests from this client or address; `Retry-After` says when to
     /// try again.
     RateLimited,
@@ -106,7 +136,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 48] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -137,6 +167,20 @@ impl ErrorCode {
         Self::InstitutionNotParticipating,
         Self::IdempotencyKeyReused,
         Self::NoSignedOokAtInstitution,
+        Self::ParticipationLevelTooLow,
+        Self::SjabloonExists,
+        Self::UnknownSjabloon,
+        Self::OokExists,
+        Self::ActiveOokExists,
+        Self::OokNotRunning,
+        Self::AlreadySigned,
+        Self::ParentSignatureRequired,
+        Self::SignatureMissing,
+        Self::SignerNotAllowed,
+        Self::LeerbedrijfNotErkend,
+        Self::BpvExists,
+        Self::BpvOutsideEnrolment,
+        Self::BpvOnderdeelMismatch,
         Self::RateLimited,
         Self::InternalError,
         Self::Unavailable,
@@ -234,6 +278,60 @@ impl ErrorCode {
                 S::UNPROCESSABLE_ENTITY,
                 "no_signed_ook_at_institution",
                 "No signed onderwijsovereenkomst",
+            ),
+            Self::ParticipationLevelTooLow => (
+                S::FORBIDDEN,
+                "participation_level_too_low",
+                "Participation level too low",
+            ),
+            Self::SjabloonExists => (S::CONFLICT, "sjabloon_exists", "Template exists"),
+            Self::UnknownSjabloon => (
+                S::UNPROCESSABLE_ENTITY,
+                "unknown_sjabloon",
+                "Unknown template",
+            ),
+            Self::OokExists => (S::CONFLICT, "ook_exists", "Onderwijsovereenkomst exists"),
+            Self::ActiveOokExists => (
+                S::CONFLICT,
+                "active_ook_exists",
+                "Active onderwijsovereenkomst exists",
+            ),
+            Self::OokNotRunning => (
+                S::CONFLICT,
+                "ook_not_running",
+                "Onderwijsovereenkomst not running",
+            ),
+            Self::AlreadySigned => (S::CONFLICT, "already_signed", "Signed already"),
+            Self::ParentSignatureRequired => (
+                S::UNPROCESSABLE_ENTITY,
+                "parent_signature_required",
+                "Parent signature required",
+            ),
+            Self::SignatureMissing => (
+                S::UNPROCESSABLE_ENTITY,
+                "signature_missing",
+                "Signature missing",
+            ),
+            Self::SignerNotAllowed => (
+                S::UNPROCESSABLE_ENTITY,
+                "signer_not_allowed",
+                "Signer not allowed",
+            ),
+            Self::LeerbedrijfNotErkend => (
+                S::CONFLICT,
+                "leerbedrijf_not_erkend",
+                "Leerbedrijf not recognised",
+            ),
+            Self::BpvExists => (S::CONFLICT, "bpv_exists", "Praktijkovereenkomst exists"),
+            Self::BpvOutsideEnrolment => (
+                S::UNPROCESSABLE_ENTITY,
+                "bpv_outside_enrolment",
+                "Praktijkovereenkomst outside the enrolment",
+            ),
+            Self::BpvOnderdeelMismatch => (
+                S::UNPROCESSABLE_ENTITY,
+                "bpv_onderdeel_mismatch",
+                "Onderdeel not in the enrolment",
             ),
             Self::RateLimited => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             Self::InternalError => (

@@ -100,7 +100,7 @@ pub struct IndexedAanmelding {
 }
 
 /// A feed item before it has its number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewFeedItem {
     /// The event id (idempotency).
     pub event_id: Uuid,
@@ -108,13 +108,20 @@ pub struct NewFeedItem {
     pub kind: String,
     /// When the event happened.
     pub tijd: DateTime<Utc>,
-    /// The aanmelding.
-    pub aanmelding_id: Uuid,
+    /// The aanmelding, when the event is about one (always for aanmelding events).
+    pub aanmelding_id: Option<Uuid>,
+    /// The onderwijsovereenkomst, for its events (and a BPV's enrolment).
+    pub ook_id: Option<Uuid>,
+    /// The praktijkovereenkomst, for its events.
+    pub bpv_id: Option<Uuid>,
     /// The status after the event (registry name).
     pub status: Option<String>,
-    /// For a refusal: the partner that refused.
+    /// For a signature: who signed (`student`, `ouder`, `instelling`; `school`,
+    /// `leerbedrijf`).
+    pub ondertekenaar: Option<String>,
+    /// For a partner's outcome: the partner (`intergrip`, `sbb`, `signing`, …).
     pub partner: Option<String>,
-    /// For a refusal: the partner's reason code.
+    /// A reason code: a partner's refusal, SBB's reason, the reden uitschrijving.
     pub reden: Option<String>,
 }
 
@@ -149,6 +156,69 @@ impl fmt::Debug for Webhook {
             .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
+}
+
+/// One version of an institution's OOK template (`ook-sjablonen`). The content is the API's
+/// JSON of the template (no personal data); versions are 1, 2, 3, … and never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSjabloon {
+    /// Position in the institution's list (creation order of the template).
+    pub seq: i64,
+    /// The template id.
+    pub sjabloon: Uuid,
+    /// The institution (BRIN, instelling level).
+    pub brin: String,
+    /// This version.
+    pub versie: i32,
+    /// The latest version of the template.
+    pub laatste_versie: i32,
+    /// The content of this version.
+    pub inhoud: serde_json::Value,
+    /// When this version was made.
+    pub aangemaakt_op: DateTime<Utc>,
+}
+
+/// What writing a template version did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SjabloonWrite {
+    /// Written (or written before by the same request: the same version again).
+    Written(StoredSjabloon),
+    /// A new template's id is taken (by this or another institution).
+    Exists,
+    /// A new version of a template that is not the institution's (or does not exist).
+    NotFound,
+}
+
+/// One entry of the onderwijsovereenkomst index: the OOK id (chosen by the institution) →
+/// its dossier, and the template version it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedOok {
+    /// The OOK id.
+    pub ook: Uuid,
+    /// The institution (BRIN, instelling level).
+    pub brin: String,
+    /// The dossier it is in.
+    pub dossier: Uuid,
+    /// The aanmelding it follows from.
+    pub aanmelding: Option<Uuid>,
+    /// The template it was made from.
+    pub sjabloon: Uuid,
+    /// The template's version.
+    pub versie: i32,
+}
+
+/// One entry of the praktijkovereenkomst index: the BPV id (chosen by the institution) → its
+/// dossier and enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedBpv {
+    /// The BPV id.
+    pub bpv: Uuid,
+    /// The institution (BRIN, instelling level).
+    pub brin: String,
+    /// The dossier it is in.
+    pub dossier: Uuid,
+    /// The onderwijsovereenkomst (enrolment) it belongs to.
+    pub ook: Uuid,
 }
 
 /// The API's own persistence. Object safe: use it as `Arc<dyn ApiStore>`.
@@ -233,6 +303,57 @@ pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<FeedItem>, ApiStoreError>;
 
+    /// Creates template `sjabloon` of `brin` with version 1 made by `request` (a derived id).
+    /// The same request again returns the version it made; another request for a taken id is
+    /// [`SjabloonWrite::Exists`].
+    async fn create_sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError>;
+
+    /// Adds the next version to `brin`'s template `sjabloon`, made by `request`; the same
+    /// request again returns the version it made. Another institution's template, or none:
+    /// [`SjabloonWrite::NotFound`].
+    async fn add_sjabloon_versie(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError>;
+
+    /// Version `versie` (or the latest) of `brin`'s template `sjabloon`.
+    async fn sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        versie: Option<i32>,
+    ) -> Result<Option<StoredSjabloon>, ApiStoreError>;
+
+    /// The latest version of each of `brin`'s templates after list position `after`, in
+    /// creation order.
+    async fn list_sjablonen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSjabloon>, ApiStoreError>;
+
+    /// Indexes an onderwijsovereenkomst. Idempotent: the same id again keeps the first entry.
+    async fn index_ook(&self, entry: &IndexedOok) -> Result<(), ApiStoreError>;
+
+    /// The index entry of an onderwijsovereenkomst.
+    async fn find_ook(&self, ook: Uuid) -> Result<Option<IndexedOok>, ApiStoreError>;
+
+    /// Indexes a praktijkovereenkomst. Idempotent: the same id again keeps the first entry.
+    async fn index_bpv(&self, entry: &IndexedBpv) -> Result<(), ApiStoreError>;
+
+    /// The index entry of a praktijkovereenkomst.
+    async fn find_bpv(&self, bpv: Uuid) -> Result<Option<IndexedBpv>, ApiStoreError>;
+
     /// Registers or replaces the webhook of an institution. Replacing keeps the cursor; a new
     /// subscription starts at the current end of the feed.
     async fn put_webhook(
@@ -283,7 +404,15 @@ struct Inner {
     feeds: HashMap<String, Vec<FeedItem>>,
     feed_events: HashMap<Uuid, (String, i64)>,
     webhooks: BTreeMap<String, Webhook>,
+    /// Template id → (brin, list position, versions with the request that made each).
+    sjablonen: HashMap<Uuid, MemSjabloon>,
+    sjabloon_seq: i64,
+    ooks: HashMap<Uuid, IndexedOok>,
+    bpvs: HashMap<Uuid, IndexedBpv>,
 }
+
+mod agreements;
+use agreements::MemSjabloon;
 
 /// The in-memory [`ApiStore`] (sandbox and tests).
 #[derive(Debug, Default)]
@@ -521,6 +650,68 @@ impl ApiStore for MemoryApiStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn create_sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError> {
+        self.mem_create_sjabloon(brin, sjabloon, request, inhoud)
+    }
+
+    async fn add_sjabloon_versie(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        request: Uuid,
+        inhoud: &serde_json::Value,
+    ) -> Result<SjabloonWrite, ApiStoreError> {
+        self.mem_add_sjabloon_versie(brin, sjabloon, request, inhoud)
+    }
+
+    async fn sjabloon(
+        &self,
+        brin: &str,
+        sjabloon: Uuid,
+        versie: Option<i32>,
+    ) -> Result<Option<StoredSjabloon>, ApiStoreError> {
+        Ok(self.mem_sjabloon(brin, sjabloon, versie))
+    }
+
+    async fn list_sjablonen(
+        &self,
+        brin: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredSjabloon>, ApiStoreError> {
+        Ok(self.mem_list_sjablonen(brin, after, limit))
+    }
+
+    async fn index_ook(&self, entry: &IndexedOok) -> Result<(), ApiStoreError> {
+        self.lock()
+            .ooks
+            .entry(entry.ook)
+            .or_insert_with(|| entry.clone());
+        Ok(())
+    }
+
+    async fn find_ook(&self, ook: Uuid) -> Result<Option<IndexedOok>, ApiStoreError> {
+        Ok(self.lock().ooks.get(&ook).cloned())
+    }
+
+    async fn index_bpv(&self, entry: &IndexedBpv) -> Result<(), ApiStoreError> {
+        self.lock()
+            .bpvs
+            .entry(entry.bpv)
+            .or_insert_with(|| entry.clone());
+        Ok(())
+    }
+
+    async fn find_bpv(&self, bpv: Uuid) -> Result<Option<IndexedBpv>, ApiStoreError> {
+        Ok(self.lock().bpvs.get(&bpv).cloned())
     }
 
     async fn put_webhook(

@@ -6,6 +6,7 @@ mod amqp_tls;
 mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
+mod krd_e2e;
 mod partner_tls;
 mod relay;
 mod sample_agreement;

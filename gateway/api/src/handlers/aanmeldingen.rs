@@ -263,7 +263,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AanmeldingPath {
 }
 
 /// The index entry of an aanmelding of the caller; 404 for anything else.
-async fn own_entry(
+pub(super) async fn own_entry(
     state: &ApiState,
     caller: &Caller,
     id: Uuid,

@@ -44,15 +44,28 @@ pub struct FeedItemView {
     pub kind: String,
     /// When it happened.
     pub tijd: DateTime<Utc>,
-    /// The aanmelding.
-    pub aanmelding_id: Uuid,
-    /// The status after the event.
+    /// The aanmelding: always on aanmelding items; on onderwijsovereenkomst items when the
+    /// event names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aanmelding_id: Option<Uuid>,
+    /// The onderwijsovereenkomst (its items, a signing transaction for it, a BPV's enrolment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ook_id: Option<Uuid>,
+    /// The praktijkovereenkomst (its items, SBB's answers, a signing transaction for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpv_id: Option<Uuid>,
+    /// The status after the event: the aanmelding's, the agreement's, SBB's check state
+    /// (`erkend`, `niet_erkend`, `ingetrokken`) or the signing transaction's (`signed`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// For `status_afgewezen`: the partner that refused.
+    /// For a `getekend` item: who signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ondertekenaar: Option<String>,
+    /// For a partner's outcome: the partner (`intergrip`, `sbb`, `signing`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner: Option<String>,
-    /// For `status_afgewezen`: the partner's reason code.
+    /// A reason code: a VA partner's refusal, SBB's reason for `niet_erkend`, the reden
+    /// uitschrijving of an ended onderwijsovereenkomst.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reden: Option<String>,
 }
@@ -64,7 +77,10 @@ impl From<&FeedItem> for FeedItemView {
             kind: i.item.kind.clone(),
             tijd: i.item.tijd,
             aanmelding_id: i.item.aanmelding_id,
+            ook_id: i.item.ook_id,
+            bpv_id: i.item.bpv_id,
             status: i.item.status.clone(),
+            ondertekenaar: i.item.ondertekenaar.clone(),
             partner: i.item.partner.clone(),
             reden: i.item.reden.clone(),
         }

@@ -8,6 +8,10 @@
 //!   list and change the status of aanmeldingen;
 //! - [`feed`](mod@feed), [`webhook`](mod@webhook), [`health`]: the feed, the webhook
 //!   registration, the ops endpoints;
+//! - `sjablonen`: the institution's OOK templates; `onderwijsovereenkomsten` (bodies and views
+//!   in `ook_types`): an OOK from a template, offer, paper signing, termination, read;
+//!   `praktijkovereenkomsten` (bodies in `bpv_types`): register (SBB is asked), read with
+//!   SBB's answer, paper signing, end;
 //! - `idempotency`: the `Idempotency-Key` of a POST and the one idempotent flow;
 //! - `rejection`: how a registry rejection is answered.
 //!
@@ -15,29 +19,44 @@
 //! failures and registry outcomes as problems, query helpers.
 
 use chrono::{DateTime, Utc};
+use knooppunt_ops::audit::AuditEntry;
+use knooppunt_registry::domain::Dossier;
 use knooppunt_registry::envelope::{CommandMeta, DossierKey};
+use knooppunt_registry::policy::{self, Access, Part, Subject};
+use knooppunt_registry::reference::Participation;
 use knooppunt_registry::store::{CommandOutcome, StoreError};
 use uuid::Uuid;
 
+use self::rejection::{institution_not_participating, participation_too_low};
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ErrorCode, Problem};
 
 mod aanmelding_types;
 mod aanmeldingen;
+mod bpv_types;
 pub mod feed;
 pub mod health;
 mod idempotency;
+mod onderwijsovereenkomsten;
+mod ook_types;
+mod praktijkovereenkomsten;
 mod rejection;
+mod sjablonen;
 pub mod token;
 pub mod webhook;
 
 pub use self::aanmelding_types::*;
 pub use self::aanmeldingen::*;
+pub use self::bpv_types::*;
 pub use self::feed::*;
 pub use self::health::*;
 pub use self::idempotency::*;
+pub use self::onderwijsovereenkomsten::*;
+pub use self::ook_types::*;
+pub use self::praktijkovereenkomsten::*;
 pub use self::rejection::*;
+pub use self::sjablonen::*;
 pub use self::token::*;
 pub use self::webhook::*;
 
@@ -111,4 +130,90 @@ fn page_limit(state: &ApiState, limit: Option<usize>) -> Result<usize, Problem> 
             .detail(format!("limit must be 1 to {}", state.limits.max_page))
             .field("limit", "out of range")),
     }
+}
+
+/// The caller's institution must take part at `required` or higher (the registry's rule, with
+/// the edge's answer: 403 `participation_level_too_low` naming both levels). Checked before
+/// anything else, so a `va` institution learns why, not a 404.
+fn require_level(
+    state: &ApiState,
+    caller: &Caller,
+    required: Participation,
+) -> Result<(), Problem> {
+    let inst = state
+        .reference
+        .institution(&caller.brin)
+        .ok_or_else(institution_not_participating)?;
+    if inst.participatie >= required {
+        Ok(())
+    } else {
+        Err(participation_too_low(inst.participatie, required))
+    }
+}
+
+/// A dossier read by the caller, with the policy's answer per part asked.
+struct PartsRead {
+    dossier: Dossier,
+    allowed: Vec<bool>,
+}
+
+impl PartsRead {
+    fn allows(&self, i: usize) -> bool {
+        self.allowed.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// Reads the dossier `key` for the caller: each of `parts` is decided by `policy::decide` and
+/// written to the audit trail (one entry per part, allowed or denied, ids only) before anything
+/// is shown; `None` when there is no dossier. An audit trail that cannot be written refuses the
+/// read (503).
+async fn read_parts(
+    state: &ApiState,
+    caller: &Caller,
+    key: DossierKey,
+    parts: &[Part],
+    endpoint: &'static str,
+) -> Result<Option<PartsRead>, Problem> {
+    let Some(d) = state
+        .store
+        .dossier(key)
+        .await
+        .map_err(|e| unavailable_store(&e))?
+    else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        key,
+        dossier: &d,
+        reference: &state.reference,
+        on: knooppunt_registry::domain::time::local_date(api_time()),
+    };
+    let actor = caller.actor();
+    let mut allowed = Vec::with_capacity(parts.len());
+    let mut entries = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (ground, denied) = match policy::decide(&actor, &subject, *part, Access::Read) {
+            policy::Decision::Allow { ground } => (crate::feed::serde_name(&ground), false),
+            policy::Decision::Deny { reason } => (crate::feed::serde_name(&reason), true),
+        };
+        allowed.push(!denied);
+        entries.push(
+            AuditEntry::for_read(
+                key,
+                caller.audit_actor(),
+                crate::feed::serde_name(part),
+                ground,
+                denied,
+            )
+            .endpoint(endpoint),
+        );
+    }
+    state.audit.append_many(entries).await.map_err(|e| {
+        tracing::warn!(error = %e, "audit trail unavailable; read refused");
+        Problem::unavailable()
+    })?;
+    Ok(Some(PartsRead {
+        dossier: d,
+        allowed,
+    }))
 }

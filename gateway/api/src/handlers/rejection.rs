@@ -1,53 +1,60 @@
 //! How a registry rejection is answered, and the problems the edge shares with that mapping.
 //!
-//! The API sends the registry three commands, each as `Actor::Institution` of the caller:
+//! The API sends the registry these commands, each as `Actor::Institution` of the caller:
 //! `OpenDossier` (a first aanmelding of a student), `SubmitAanmelding` (its `instelling` is the
-//! caller's own) and `ChangeAanmeldingStatus`. [`rejection_problem`] maps every
-//! [`Rejection`] variant, without a wildcard: a variant added to the registry does not compile
-//! here until someone decides how a caller sees it.
+//! caller's own), `ChangeAanmeldingStatus`, and for the onderwijsovereenkomsten
+//! `DraftOnderwijsovereenkomst`, `OfferOnderwijsovereenkomst`, `SignOnderwijsovereenkomst` (on
+//! paper) and `TerminateOnderwijsovereenkomst`. [`rejection_problem`] maps every [`Rejection`]
+//! variant, without a wildcard: a variant added to the registry does not compile here until
+//! someone decides how a caller sees it.
 
 use chrono::NaiveDate;
 use knooppunt_registry::domain::Rejection;
+use knooppunt_registry::policy::Part;
+use knooppunt_registry::reference::Participation;
 
 use crate::problem::{ErrorCode, Problem};
 
 /// How a registry rejection is answered. Grouped by what the caller can do about it:
 ///
-/// - **404 `not_found`** — `DossierNotFound`, `UnknownAanmelding`: the aanmelding (or its
-///   dossier) is not there for this caller. The edge answers another institution's aanmelding
-///   with the same 404 (never 403, never a hint it exists), so the registry's answer must look
-///   the same. Reachable only when the API's index and the registry disagree.
+/// - **404 `not_found`** — `DossierNotFound`, `UnknownAanmelding`, `UnknownOok`, `UnknownBpv`:
+///   the item (or its dossier) is not there for this caller. The edge answers another
+///   institution's item with the same 404 (never 403, never a hint it exists), so the
+///   registry's answer must look the same. Reachable only when the API's index and the registry
+///   disagree.
 /// - **409** — the request conflicts with the dossier's current state; the same request may
 ///   succeed later or needs another id: `InvalidTransition` (`invalid_transition`: the state
-///   machine does not allow this step now), `AanmeldingExists` (`aanmelding_exists`: the id is
-///   taken), `DuplicateAanmelding` (`duplicate_aanmelding`: an open aanmelding for this
-///   opleiding and cohort exists). All reachable.
-/// - **403 `not_permitted`** — `NotPermitted`: the access policy refuses the change; the
-///   caller is authenticated but not allowed, which is what 403 says. Not reachable today (an
-///   institution in the reference data may change its own aanmeldingen; the edge answers
-///   another's with 404 before the registry is asked), kept as before.
+///   machine does not allow this step now), `AanmeldingExists`, `DuplicateAanmelding`,
+///   `OokExists`, `ActiveOokExists` (one active OOK per crebo), `OokNotRunning`,
+///   `AlreadySigned`, `LeerbedrijfNotErkend` (SBB has not recognised the leerbedrijf, or not
+///   yet), `BpvExists`. All reachable.
+/// - **403** — `NotPermitted` (`not_permitted`: the access policy refuses the change; the
+///   caller is authenticated but not allowed) and `ParticipationTooLow`
+///   (`participation_level_too_low`: the institution's level does not include this; the detail
+///   names its level and the one needed — the edge checks the level first with the same
+///   answer).
 /// - **422** — the request is well-formed but names something the rules refuse; fix the
 ///   request:
 ///   - `NoSignedOokAtInstitution` (`no_signed_ook_at_institution`): from level `aanmelden` up,
 ///     `ingeschreven` needs a signed onderwijsovereenkomst at the institution. Reachable.
+///   - signing on paper: `ParentSignatureRequired`, `SignatureMissing`, `SignerNotAllowed`.
+///   - praktijkovereenkomsten: `BpvOutsideEnrolment`, `BpvOnderdeelMismatch`.
 ///   - the reference checks of a submission, which the edge makes first with codes of its own
 ///     (see `aanmeldingen.rs`), so the registry's copy is answered exactly as the edge's:
-///     `UnknownInstitution` and `ParticipationTooLow` → `institution_not_participating`,
+///     `UnknownInstitution` → `institution_not_participating`,
 ///     `UnknownAangebodenOpleiding` → `unknown_opleiding`, `UnknownCohort` →
 ///     `unknown_cohort`, `AanmeldperiodeGesloten` → `aanmeldperiode_gesloten`, `UnknownSchool`
-///     → `unknown_school`. Not reachable today (the edge refuses first; an institution has no
-///     participation level to meet for its own aanmeldingen).
+///     → `unknown_school`.
 ///   - `InvalidValue`, `InvalidDates` → `invalid_field`, naming the registry's field: a value
-///     of the command the rules refuse. Not reachable today (the edge sends parsed values
-///     only).
+///     of the command the rules refuse (a signing date in the future, an end before the
+///     begin, a missing reden uitschrijving).
 /// - **500 `internal_error`** — everything else: rejections about parts the API never changes
-///   (onderwijs- and praktijkovereenkomsten, keuzedelen, examens, consent, signing), `Unchanged`
-///   (no API command can be a no-op) and `DossierAlreadyOpen` (the edge treats it as "found"
-///   when it opens a dossier). None can follow from an API command, whatever the caller sends;
-///   if one does, the edge and the registry disagree about a rule — a bug to see in the logs
-///   (logged with the rejection's code), not a refusal the caller can act on. A 5xx is not
-///   recorded under the `Idempotency-Key`, so the caller can retry with the same key once it
-///   is fixed.
+///   (keuzedelen, examens, diplomas, consent, DUO), `Unchanged` (no API command can be a no-op)
+///   and `DossierAlreadyOpen` (the edge treats it as "found" when it opens a dossier). None can
+///   follow from an API command, whatever the caller sends; if one does, the edge and the
+///   registry disagree about a rule — a bug to see in the logs (logged with the rejection's
+///   code), not a refusal the caller can act on. A 5xx is not recorded under the
+///   `Idempotency-Key`, so the caller can retry with the same key once it is fixed.
 ///
 /// A detail names the field and the reason, never a value the caller sent.
 pub fn rejection_problem(r: &Rejection) -> Problem {
@@ -56,12 +63,19 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         Rejection::DossierNotFound | Rejection::UnknownAanmelding { .. } => {
             Problem::not_found("aanmelding")
         }
+        Rejection::UnknownOok { .. } => Problem::not_found("onderwijsovereenkomst"),
+        Rejection::UnknownBpv { .. } => Problem::not_found("praktijkovereenkomst"),
         // 409
-        Rejection::InvalidTransition { from, .. } => Problem::new(ErrorCode::InvalidTransition)
-            .detail(format!(
-                "the status cannot go from {from} to the requested status"
-            ))
-            .field("status", "not allowed from the current status"),
+        Rejection::InvalidTransition { part, from, .. } => match part {
+            Part::Aanmeldingen | Part::VaStatus => Problem::new(ErrorCode::InvalidTransition)
+                .detail(format!(
+                    "the status cannot go from {from} to the requested status"
+                ))
+                .field("status", "not allowed from the current status"),
+            other => Problem::new(ErrorCode::InvalidTransition).detail(format!(
+                "{other} cannot go from {from} to the requested state"
+            )),
+        },
         Rejection::AanmeldingExists { .. } => aanmelding_exists(),
         Rejection::DuplicateAanmelding { aanmelding } => Problem::new(
             ErrorCode::DuplicateAanmelding,
@@ -69,10 +83,33 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         .detail(format!(
             "there is an open aanmelding {aanmelding} of this student for this opleiding and cohort"
         )),
+        Rejection::OokExists { .. } => Problem::new(ErrorCode::OokExists)
+            .detail("an onderwijsovereenkomst with this id exists already")
+            .field("ook_id", "exists already"),
+        Rejection::ActiveOokExists { crebo, .. } => Problem::new(ErrorCode::ActiveOokExists)
+            .detail(format!(
+                "the student has an active onderwijsovereenkomst for crebo {crebo}; end or withdraw it first"
+            )),
+        Rejection::OokNotRunning { .. } => Problem::new(ErrorCode::OokNotRunning)
+            .detail("the onderwijsovereenkomst is not signed and running"),
+        Rejection::AlreadySigned { ondertekenaar } => Problem::new(ErrorCode::AlreadySigned)
+            .detail(format!("{ondertekenaar} signed already"))
+            .field("ondertekenaars", "signed already"),
+        Rejection::LeerbedrijfNotErkend { .. } => Problem::new(ErrorCode::LeerbedrijfNotErkend)
+            .detail(
+                "SBB has not recognised the leerbedrijf for this praktijkovereenkomst (or not yet, \
+                 or withdrew the recognition); it cannot be signed",
+            ),
+        Rejection::BpvExists { .. } => Problem::new(ErrorCode::BpvExists)
+            .detail("a praktijkovereenkomst with this id exists already")
+            .field("bpv_id", "exists already"),
         // 403
         Rejection::NotPermitted { .. } => {
             Problem::new(ErrorCode::NotPermitted).detail(r.to_string())
         }
+        Rejection::ParticipationTooLow {
+            level, required, ..
+        } => participation_too_low(*level, *required),
         // 422
         Rejection::NoSignedOokAtInstitution { .. } => {
             Problem::new(ErrorCode::NoSignedOokAtInstitution)
@@ -82,9 +119,33 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
                     "no signed onderwijsovereenkomst at your institution",
                 )
         }
-        Rejection::UnknownInstitution { .. } | Rejection::ParticipationTooLow { .. } => {
-            institution_not_participating()
+        Rejection::ParentSignatureRequired => Problem::new(ErrorCode::ParentSignatureRequired)
+            .detail("the student may be under 18 on the signing date: a parent must sign too")
+            .field("ondertekenaars", "a parent must sign too"),
+        Rejection::SignatureMissing { ondertekenaar } => {
+            Problem::new(ErrorCode::SignatureMissing)
+                .detail(format!(
+                    "signing on paper completes the agreement: the signature of {ondertekenaar} is missing"
+                ))
+                .field("ondertekenaars", "a required signer is missing")
         }
+        Rejection::SignerNotAllowed { ondertekenaar } => {
+            Problem::new(ErrorCode::SignerNotAllowed)
+                .detail(format!(
+                    "your institution may not record the signature of {ondertekenaar} this way"
+                ))
+                .field("ondertekenaars", "signer not allowed")
+        }
+        Rejection::BpvOutsideEnrolment { begin, einde, .. } => Problem::new(
+            ErrorCode::BpvOutsideEnrolment,
+        )
+        .detail(format!(
+            "the praktijkovereenkomst must lie within its enrolment ({begin} – {einde})"
+        )),
+        Rejection::BpvOnderdeelMismatch => Problem::new(ErrorCode::BpvOnderdeelMismatch)
+            .detail("the onderdeel (crebo or keuzedeel) does not belong to the enrolment")
+            .field("onderdeel", "not in the enrolment"),
+        Rejection::UnknownInstitution { .. } => institution_not_participating(),
         Rejection::UnknownAangebodenOpleiding { .. } => unknown_opleiding(),
         Rejection::UnknownCohort { .. } => unknown_cohort(),
         Rejection::AanmeldperiodeGesloten {
@@ -100,21 +161,8 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         Rejection::DossierAlreadyOpen
         | Rejection::Unchanged
         | Rejection::NoSignedOok { .. }
-        | Rejection::ActiveOokExists { .. }
-        | Rejection::OokExists { .. }
-        | Rejection::UnknownOok { .. }
-        | Rejection::OokNotRunning { .. }
         | Rejection::NoAanmeldingAtInstitution { .. }
         | Rejection::NoConsent { .. }
-        | Rejection::ParentSignatureRequired
-        | Rejection::SignatureMissing { .. }
-        | Rejection::AlreadySigned { .. }
-        | Rejection::SignerNotAllowed { .. }
-        | Rejection::BpvOutsideEnrolment { .. }
-        | Rejection::BpvExists { .. }
-        | Rejection::UnknownBpv { .. }
-        | Rejection::BpvOnderdeelMismatch
-        | Rejection::LeerbedrijfNotErkend { .. }
         | Rejection::NoBpvAtLeerbedrijf
         | Rejection::UnknownKeuzedeel { .. }
         | Rejection::KeuzedeelExists { .. }
@@ -126,6 +174,14 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
             Problem::internal()
         }
     }
+}
+
+/// 403 `participation_level_too_low`: the institution takes part at `level`; this needs
+/// `required`.
+pub(crate) fn participation_too_low(level: Participation, required: Participation) -> Problem {
+    Problem::new(ErrorCode::ParticipationLevelTooLow).detail(format!(
+        "your institution takes part in Knooppunt at level {level}; this needs level {required} or higher"
+    ))
 }
 
 /// 409 `aanmelding_exists`: the aanmelding id is taken (found by the edge in its index, or by

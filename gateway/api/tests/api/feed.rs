@@ -72,7 +72,15 @@ async fn feed_adapter_projects_aanmelding_events_in_order_and_idempotently() {
         t.state.reference.clone(),
     );
     assert_eq!(adapter.name(), "feed");
-    assert_eq!(adapter.topics(), ["nl.knooppunt.aanmelding.#"]);
+    assert_eq!(
+        adapter.topics(),
+        [
+            "nl.knooppunt.aanmelding.#",
+            "nl.knooppunt.onderwijsovereenkomst.#",
+            "nl.knooppunt.praktijkovereenkomst.#",
+            "nl.knooppunt.ondertekening.#",
+        ]
+    );
     let mut history = t.store.history(key).await.expect("history");
     history.push(afgewezen(key, id, 4));
     let mut outcomes = Vec::new();
@@ -192,17 +200,16 @@ async fn feed_long_poll_returns_when_an_item_arrives() {
         event_id: Uuid::new_v4(),
         kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
         tijd: chrono::Utc::now(),
-        aanmelding_id: Uuid::new_v4(),
+        aanmelding_id: Some(Uuid::new_v4()),
         status: Some("ontvangen".into()),
-        partner: None,
-        reden: None,
+        ..Default::default()
     };
     api_store.append_feed("25LX", &item).await.expect("append");
     let a = waiting.await.expect("join");
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
         a.body["items"][0]["aanmelding_id"],
-        item.aanmelding_id.to_string()
+        item.aanmelding_id.expect("aanmelding").to_string()
     );
 }
 
@@ -455,10 +462,9 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
             event_id: Uuid::new_v4(),
             kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
             tijd: chrono::Utc::now(),
-            aanmelding_id: Uuid::new_v4(),
+            aanmelding_id: Some(Uuid::new_v4()),
             status: Some("ontvangen".into()),
-            partner: None,
-            reden: None,
+            ..Default::default()
         };
         s.append_feed(brin, &item).await.expect("append");
     }
@@ -573,4 +579,126 @@ async fn a_webhook_host_that_resolves_inside_is_refused_at_registration() {
         assert_eq!(a.body["field"], "url", "{url}");
     }
     assert!(t.api_store.webhooks().await.unwrap().is_empty());
+}
+
+fn envelope(key: DossierKey, data: Event) -> EventEnvelope {
+    let event_id = Uuid::now_v7();
+    EventEnvelope {
+        meta: EventMeta {
+            id: event_id,
+            kind: data.type_name().to_owned(),
+            time: chrono::Utc::now(),
+            source: REGISTRY_SOURCE.into(),
+            subject: key,
+            institution: data.institution(),
+            correlation_id: event_id,
+            causation_id: event_id,
+            sequence: 1,
+        },
+        data,
+    }
+}
+
+#[test]
+fn agreement_signing_and_sbb_events_become_feed_items_with_ids_and_statuses_only() {
+    use knooppunt_api::feed::feed_item;
+    use knooppunt_registry::domain::{
+        BpvId, BpvOndertekenaar, Handtekening, Ondertekenwijze, OokId, SbbCheck, SigningStatus,
+        SigningSubject, SigningTransaction,
+    };
+    let key = DossierKey::new();
+    let (ook, bpv) = (OokId(Uuid::new_v4()), BpvId(Uuid::new_v4()));
+    let date = chrono::NaiveDate::from_ymd_opt(2027, 9, 1).expect("date");
+    let cases = [
+        (
+            Event::SbbCheckVastgelegd {
+                bpv,
+                instelling: brin_a(),
+                uitkomst: SbbCheck::NietErkend {
+                    reason: "geen_erkenning_voor_crebo".into(),
+                },
+            },
+            (
+                None,
+                Some(bpv.0),
+                Some("niet_erkend"),
+                None,
+                Some("sbb"),
+                Some("geen_erkenning_voor_crebo"),
+            ),
+        ),
+        (
+            Event::ErkenningIngetrokken {
+                bpv,
+                instelling: brin_a(),
+                leerbedrijf: "100000001".parse().expect("leerbedrijf"),
+                datum: date,
+            },
+            (
+                None,
+                Some(bpv.0),
+                Some("ingetrokken"),
+                None,
+                Some("sbb"),
+                None,
+            ),
+        ),
+        (
+            Event::PraktijkovereenkomstGetekend {
+                bpv,
+                instelling: brin_a(),
+                ondertekenaar: BpvOndertekenaar::Leerbedrijf,
+                handtekening: Handtekening {
+                    datum: date,
+                    wijze: Ondertekenwijze::Papier,
+                },
+            },
+            (None, Some(bpv.0), None, Some("leerbedrijf"), None, None),
+        ),
+        (
+            Event::OndertekenstatusVastgelegd {
+                transactie: SigningTransaction {
+                    transactie: "tx-1".into(),
+                    subject: SigningSubject::Ook(ook),
+                    instelling: brin_a(),
+                    status: SigningStatus::Rejected,
+                    bijgewerkt_op: chrono::Utc::now(),
+                },
+            },
+            (
+                Some(ook.0),
+                None,
+                Some("rejected"),
+                None,
+                Some("signing"),
+                None,
+            ),
+        ),
+        (
+            Event::OnderwijsovereenkomstVervallen {
+                ook,
+                instelling: brin_a(),
+            },
+            (Some(ook.0), None, Some("vervallen"), None, None, None),
+        ),
+    ];
+    for (data, (ook_id, bpv_id, status, ondertekenaar, partner, reden)) in cases {
+        let kind = data.type_name();
+        let (brin, item) = feed_item(&envelope(key, data)).expect("a feed item");
+        assert_eq!(brin, "25LX", "{kind}");
+        assert_eq!(item.kind, kind);
+        assert_eq!(
+            (
+                item.ook_id,
+                item.bpv_id,
+                item.status.as_deref(),
+                item.ondertekenaar.as_deref(),
+                item.partner.as_deref(),
+                item.reden.as_deref(),
+            ),
+            (ook_id, bpv_id, status, ondertekenaar, partner, reden),
+            "{kind}"
+        );
+        assert_eq!(item.aanmelding_id, None, "{kind}");
+    }
 }

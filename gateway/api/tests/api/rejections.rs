@@ -89,6 +89,105 @@ fn forbidden_group_is_403_not_permitted() {
 }
 
 #[test]
+fn a_participation_level_too_low_is_403_naming_both_levels() {
+    let r = Rejection::ParticipationTooLow {
+        instelling: brin_a(),
+        level: Participation::Va,
+        required: Participation::Aanmelden,
+    };
+    let body = assert_answer(&r, 403, "participation_level_too_low");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("level va") && detail.contains("level aanmelden"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn agreement_rejections_are_answered_with_their_own_codes() {
+    let ook = OokId(Uuid::new_v4());
+    let bpv = BpvId(Uuid::new_v4());
+    let who = || String::from("ouder");
+    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+    let cases = [
+        (Rejection::UnknownOok { ook }, 404, "not_found"),
+        (Rejection::UnknownBpv { bpv }, 404, "not_found"),
+        (Rejection::OokExists { ook }, 409, "ook_exists"),
+        (
+            Rejection::ActiveOokExists {
+                crebo: "25998".parse().expect("crebo"),
+                ook,
+            },
+            409,
+            "active_ook_exists",
+        ),
+        (Rejection::OokNotRunning { ook }, 409, "ook_not_running"),
+        (
+            Rejection::AlreadySigned {
+                ondertekenaar: who(),
+            },
+            409,
+            "already_signed",
+        ),
+        (
+            Rejection::LeerbedrijfNotErkend { bpv },
+            409,
+            "leerbedrijf_not_erkend",
+        ),
+        (Rejection::BpvExists { bpv }, 409, "bpv_exists"),
+        (
+            Rejection::ParentSignatureRequired,
+            422,
+            "parent_signature_required",
+        ),
+        (
+            Rejection::SignatureMissing {
+                ondertekenaar: who(),
+            },
+            422,
+            "signature_missing",
+        ),
+        (
+            Rejection::SignerNotAllowed {
+                ondertekenaar: who(),
+            },
+            422,
+            "signer_not_allowed",
+        ),
+        (
+            Rejection::BpvOutsideEnrolment {
+                bpv,
+                begin: date(2027, 8, 1),
+                einde: date(2028, 7, 31),
+            },
+            422,
+            "bpv_outside_enrolment",
+        ),
+        (
+            Rejection::BpvOnderdeelMismatch,
+            422,
+            "bpv_onderdeel_mismatch",
+        ),
+        (
+            Rejection::InvalidTransition {
+                part: Part::Onderwijsovereenkomsten,
+                from: "beeindigd".into(),
+                to: "aangeboden".into(),
+            },
+            409,
+            "invalid_transition",
+        ),
+    ];
+    for (r, status, code) in cases {
+        let body = assert_answer(&r, status, code);
+        let text = body.to_string();
+        for sent in [ook.0.to_string(), bpv.0.to_string()] {
+            assert!(!text.contains(&sent), "{r:?} echoes a sent id: {text}");
+        }
+    }
+}
+
+#[test]
 fn unprocessable_group_is_422_with_the_codes_the_edge_uses() {
     let brin = brin_a();
     let opleiding = Uuid::new_v4();
@@ -103,15 +202,6 @@ fn unprocessable_group_is_422_with_the_codes_the_edge_uses() {
         (
             Rejection::UnknownInstitution {
                 brin: brin_unknown(),
-            },
-            "institution_not_participating",
-            None,
-        ),
-        (
-            Rejection::ParticipationTooLow {
-                instelling: brin.clone(),
-                level: Participation::Va,
-                required: Participation::Aanmelden,
             },
             "institution_not_participating",
             None,
@@ -176,46 +266,19 @@ fn unprocessable_group_is_422_with_the_codes_the_edge_uses() {
 
 #[test]
 fn internal_group_is_500_without_internals() {
-    let ook = OokId(Uuid::new_v4());
-    let bpv = BpvId(Uuid::new_v4());
-    let crebo = "25998".parse().expect("crebo");
     let keuzedeel = "K0067".parse().expect("keuzedeel");
-    let who = || String::from("ouder");
     let cases = [
         Rejection::DossierAlreadyOpen,
         Rejection::Unchanged,
         Rejection::NoSignedOok {
             crebo: "25998".parse().expect("crebo"),
         },
-        Rejection::ActiveOokExists { crebo, ook },
-        Rejection::OokExists { ook },
-        Rejection::UnknownOok { ook },
-        Rejection::OokNotRunning { ook },
         Rejection::NoAanmeldingAtInstitution {
             instelling: brin_a(),
         },
         Rejection::NoConsent {
             part: Part::Aanmeldingen,
         },
-        Rejection::ParentSignatureRequired,
-        Rejection::SignatureMissing {
-            ondertekenaar: who(),
-        },
-        Rejection::AlreadySigned {
-            ondertekenaar: who(),
-        },
-        Rejection::SignerNotAllowed {
-            ondertekenaar: who(),
-        },
-        Rejection::BpvOutsideEnrolment {
-            bpv,
-            begin: chrono::NaiveDate::from_ymd_opt(2027, 8, 1).expect("date"),
-            einde: chrono::NaiveDate::from_ymd_opt(2028, 7, 31).expect("date"),
-        },
-        Rejection::BpvExists { bpv },
-        Rejection::UnknownBpv { bpv },
-        Rejection::BpvOnderdeelMismatch,
-        Rejection::LeerbedrijfNotErkend { bpv },
         Rejection::NoBpvAtLeerbedrijf,
         Rejection::UnknownKeuzedeel {
             code: "K0067".parse().expect("keuzedeel"),

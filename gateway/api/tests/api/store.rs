@@ -19,10 +19,9 @@ fn item(event: Uuid, aanmelding: Uuid, status: &str) -> NewFeedItem {
         event_id: event,
         kind: "nl.knooppunt.aanmelding.status_gewijzigd.v1".into(),
         tijd: chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
-        aanmelding_id: aanmelding,
+        aanmelding_id: Some(aanmelding),
         status: Some(status.into()),
-        partner: None,
-        reden: None,
+        ..NewFeedItem::default()
     }
 }
 
@@ -333,7 +332,117 @@ async fn webhooks(s: &dyn ApiStore) {
     assert_eq!(s.webhook("30GT").await.expect("get"), None);
 }
 
+/// Templates: version 1 on create, the same request again is the same version, another
+/// request for a taken id is `Exists` (also another institution's), versions count up, an
+/// earlier version stays, another institution sees nothing; the OOK index keeps its first entry.
+async fn sjablonen_and_ook_index(s: &dyn ApiStore) {
+    use knooppunt_api::store::{IndexedOok, SjabloonWrite};
+    let id = Uuid::new_v4();
+    let (r1, r2, r3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let v1 = serde_json::json!({"naam": "een"});
+    let v2 = serde_json::json!({"naam": "twee"});
+    let written = |w: SjabloonWrite| match w {
+        SjabloonWrite::Written(t) => t,
+        other => panic!("not written: {other:?}"),
+    };
+    let first = written(
+        s.create_sjabloon("25LX", id, r1, &v1)
+            .await
+            .expect("create"),
+    );
+    assert_eq!((first.versie, first.laatste_versie), (1, 1));
+    let again = written(s.create_sjabloon("25LX", id, r1, &v1).await.expect("again"));
+    assert_eq!(again.versie, 1);
+    assert_eq!(
+        s.create_sjabloon("25LX", id, r2, &v1).await.expect("taken"),
+        SjabloonWrite::Exists
+    );
+    assert_eq!(
+        s.create_sjabloon("27DV", id, r1, &v1).await.expect("taken"),
+        SjabloonWrite::Exists
+    );
+    assert_eq!(
+        s.add_sjabloon_versie("27DV", id, r3, &v2)
+            .await
+            .expect("other"),
+        SjabloonWrite::NotFound
+    );
+    let second = written(
+        s.add_sjabloon_versie("25LX", id, r3, &v2)
+            .await
+            .expect("v2"),
+    );
+    assert_eq!((second.versie, second.laatste_versie), (2, 2));
+    let same = written(
+        s.add_sjabloon_versie("25LX", id, r3, &v2)
+            .await
+            .expect("v2 again"),
+    );
+    assert_eq!(same.versie, 2, "the same request makes no third version");
+    let latest = s
+        .sjabloon("25LX", id, None)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!((latest.versie, latest.inhoud.clone()), (2, v2));
+    let old = s
+        .sjabloon("25LX", id, Some(1))
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        (old.versie, old.laatste_versie, old.inhoud.clone()),
+        (1, 2, v1)
+    );
+    assert!(
+        s.sjabloon("25LX", id, Some(3))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(s.sjabloon("27DV", id, None).await.expect("read").is_none());
+    let other = Uuid::new_v4();
+    written(
+        s.create_sjabloon("25LX", other, Uuid::new_v4(), &serde_json::json!({}))
+            .await
+            .expect("create"),
+    );
+    let list = s.list_sjablonen("25LX", 0, 10).await.expect("list");
+    let ids: Vec<(Uuid, i32)> = list.iter().map(|t| (t.sjabloon, t.versie)).collect();
+    assert_eq!(ids, vec![(id, 2), (other, 1)]);
+    let after = s
+        .list_sjablonen("25LX", list[0].seq, 10)
+        .await
+        .expect("list");
+    assert_eq!(after.len(), 1);
+    assert!(
+        s.list_sjablonen("27DV", 0, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    let entry = IndexedOok {
+        ook: Uuid::new_v4(),
+        brin: "25LX".into(),
+        dossier: Uuid::new_v4(),
+        aanmelding: Some(Uuid::new_v4()),
+        sjabloon: id,
+        versie: 2,
+    };
+    s.index_ook(&entry).await.expect("index");
+    s.index_ook(&IndexedOok {
+        versie: 1,
+        ..entry.clone()
+    })
+    .await
+    .expect("again");
+    assert_eq!(s.find_ook(entry.ook).await.expect("find"), Some(entry));
+    assert_eq!(s.find_ook(Uuid::new_v4()).await.expect("find"), None);
+}
+
 async fn suite(s: &dyn ApiStore) {
+    sjablonen_and_ook_index(s).await;
     idempotency(s).await;
     idempotency_stays_bound(s).await;
     records_of_a_dead_instance_are_free_at_once(s).await;
