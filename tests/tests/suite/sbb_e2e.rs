@@ -1,6 +1,6 @@
 //! The SBB partner end to end: a whole Knooppunt (`serve::Node`) on the sandbox (in-memory store
-//! and bus) and on PostgreSQL + RabbitMQ, driven with registry commands (the institution
-//! endpoints for BPV do not exist yet): the sample journey up to the registration of its BPV →
+//! and bus) and on PostgreSQL + RabbitMQ, driven with registry commands (the same over the
+//! institution API is in `krd_e2e`): the sample journey up to the registration of its BPV →
 //! the SBB adapter asks the SBB simulator → erkend (the BPV can be signed) or niet erkend (the
 //! signature is refused with the registry's rejection, and the institution's event says why) →
 //! SBB pushes a withdrawal to the node's receiver, which marks the running BPV.

@@ -1,7 +1,7 @@
 //! The signing provider end to end: a whole Knooppunt (`serve::Node`) with its signing adapter,
 //! postback receiver, poller and simulator, on the sandbox (in-memory store and bus) and on
-//! PostgreSQL + RabbitMQ. The institution endpoints for OOKs do not exist yet, so the tests drive
-//! the registry's commands directly (as the student, DUO and the institution), and sign or reject
+//! PostgreSQL + RabbitMQ. The tests drive the registry's commands directly (the same through the
+//! institution API is in `krd_e2e`) (as the student, DUO and the institution), and sign or reject
 //! in the simulator over HTTP, as a person in the sandbox would.
 //!
 //! An OOK offered at ROC Zuidwaard (level `krd`) becomes a transaction with the right signers;

@@ -4,7 +4,9 @@
 //! `OpenDossier` (a first aanmelding of a student), `SubmitAanmelding` (its `instelling` is the
 //! caller's own), `ChangeAanmeldingStatus`, and for the onderwijsovereenkomsten
 //! `DraftOnderwijsovereenkomst`, `OfferOnderwijsovereenkomst`, `SignOnderwijsovereenkomst` (on
-//! paper) and `TerminateOnderwijsovereenkomst`. [`rejection_problem`] maps every [`Rejection`]
+//! paper), `TerminateOnderwijsovereenkomst`, and for the praktijkovereenkomsten
+//! `RegisterPraktijkovereenkomst`, `SignPraktijkovereenkomst` (on paper) and
+//! `EndPraktijkovereenkomst`. [`rejection_problem`] maps every [`Rejection`]
 //! variant, without a wildcard: a variant added to the registry does not compile here until
 //! someone decides how a caller sees it.
 
