@@ -304,3 +304,44 @@ proptest! {
         crate::common::assert_valid_against(&xml, &xsd());
     }
 }
+
+/// The Edukoppeling/WUS envelope: WS-Addressing with both OINs, the message as its Body, read
+/// back strictly; a tampered header is refused naming the field.
+#[test]
+fn the_soap_envelope_carries_the_message_with_both_oins() {
+    use knooppunt_mappings::rio::soap::{Addressing, DUO_OIN};
+    let msg = bericht(
+        Mutatiesoort::Toevoegen,
+        persoon_bsn(),
+        BronInhoud::Inschrijving(inschrijving()),
+    );
+    let addressing = Addressing {
+        from: msg.brin.oin(),
+        endpoint: "https://duo.example/bron/v1/mutaties".to_owned(),
+        to: DUO_OIN.parse().unwrap(),
+        message_id: msg.bericht_id,
+    };
+    let xml = bron::soap::write_envelope(&msg, &addressing).expect("writes");
+    let (kop, back) = bron::soap::read_envelope(xml.as_bytes()).expect("reads back");
+    assert_eq!(back, msg);
+    assert_eq!(kop.from, msg.brin.oin());
+    assert_eq!(kop.to.to_string(), DUO_OIN);
+    assert_eq!(kop.endpoint, addressing.endpoint);
+    assert_eq!(kop.message_id, msg.bericht_id);
+    // The Body alone is the message our schema describes.
+    let start = xml.find("<Mutatiebericht").unwrap();
+    let end = xml.find("</soapenv:Body>").unwrap();
+    crate::common::assert_valid_against(&xml[start..end], &xsd());
+
+    let other_action = xml.replace(bron::soap::ACTION, "urn:other");
+    let e = bron::soap::read_envelope(other_action.as_bytes()).unwrap_err();
+    assert_eq!(e.field(), Some("Envelope/Header/wsa:Action"));
+    let no_oin = xml.replace(&format!("?oin={DUO_OIN}"), "");
+    let e = bron::soap::read_envelope(no_oin.as_bytes()).unwrap_err();
+    assert_eq!(e.field(), Some("Envelope/Header/wsa:To"));
+    let bad_body = xml.replace(
+        "<SoortMutatie>T</SoortMutatie>",
+        "<SoortMutatie>Q</SoortMutatie>",
+    );
+    assert!(bron::soap::read_envelope(bad_body.as_bytes()).is_err());
+}

@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod reader;
+pub mod soap;
 pub mod writer;
 
 use chrono::{DateTime, Utc};

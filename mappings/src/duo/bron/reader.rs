@@ -21,6 +21,12 @@ use crate::xml::{self, Node};
 /// Parses one BRON message.
 pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
     let root = xml::parse(input, MAX_MESSAGE_BYTES)?;
+    read_element(&root)
+}
+
+/// Reads one BRON message from its parsed `Mutatiebericht` element (e.g. the payload of a SOAP
+/// envelope, [`super::soap::read_envelope`]), with the same strictness as [`read`].
+pub fn read_element(root: &xml::Element) -> Result<BronBericht, MappingError> {
     root.expect_ns(NAMESPACE)?;
     if root.name != "Mutatiebericht" {
         return Err(MappingError::invalid(
@@ -28,7 +34,7 @@ pub fn read(input: &[u8]) -> Result<BronBericht, MappingError> {
             "expected the root element Mutatiebericht",
         ));
     }
-    let r = Node::in_ns(&root, "Mutatiebericht".to_owned(), NAMESPACE)?;
+    let r = Node::in_ns(root, "Mutatiebericht".to_owned(), NAMESPACE)?;
     r.only(&[
         "BerichtId",
         "DatumTijdAanmaak",
