@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use knooppunt_ops::AuditTrail;
+use knooppunt_ops::{AuditTrail, Metrics};
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::Store;
@@ -74,6 +74,8 @@ pub struct PartnerContext {
     pub reference: Arc<ReferenceData>,
     /// The audit trail (reads of personal data are audited).
     pub audit: Arc<dyn AuditTrail>,
+    /// The process's metrics (what an adapter tracks beyond the runtime's, e.g. BRON answers).
+    pub metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for PartnerContext {

@@ -371,6 +371,7 @@ impl Node {
             store: store.clone(),
             reference: reference.clone(),
             audit: audit.clone(),
+            metrics: metrics.clone(),
         };
         let mut simulators = BTreeMap::new();
         let mut receivers = BTreeMap::new();

@@ -40,6 +40,24 @@ pub struct RetryLabels {
     pub tier: String,
 }
 
+/// Labels of the BRON mutation counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct MutationLabels {
+    /// The partner (adapter) name.
+    pub partner: String,
+    /// `sent`, `accepted`, `accepted_with_signals`, `rejected` or `failed`.
+    pub outcome: String,
+}
+
+/// The closed set of BRON mutation outcomes ([`Metrics::bron_mutation`]).
+pub const BRON_OUTCOMES: [&str; 5] = [
+    "sent",
+    "accepted",
+    "accepted_with_signals",
+    "rejected",
+    "failed",
+];
+
 /// How an attempt ended, for the latency histogram (label values `delivered`, `rejected`,
 /// `failed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,6 +167,9 @@ pub struct Metrics {
     blocked_since: Family<PartnerLabels, Gauge>,
     certificate_expiry: Gauge,
     queue_messages: Family<PartnerLabels, Gauge>,
+    bron_mutations: Family<MutationLabels, Counter>,
+    bron_unanswered: Family<PartnerLabels, Gauge>,
+    bron_unanswered_oldest: Family<PartnerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -266,6 +287,24 @@ impl Metrics {
             "Unix time at which the API server's TLS certificate (leaf) expires; 0 when the node serves no TLS",
             certificate_expiry.clone(),
         );
+        let bron_mutations = Family::<MutationLabels, Counter>::default();
+        let bron_unanswered = Family::<PartnerLabels, Gauge>::default();
+        let bron_unanswered_oldest = Family::<PartnerLabels, Gauge>::default();
+        registry.register(
+            "bron_mutations",
+            "BRON mutations by state: sent (first attempt), then accepted, accepted_with_signals, rejected (DUO's afkeuring) or failed (never answered: refused or untranslatable)",
+            bron_mutations.clone(),
+        );
+        registry.register(
+            "bron_unanswered",
+            "BRON mutations sent (or being sent) that DUO has not answered yet, in this process",
+            bron_unanswered.clone(),
+        );
+        registry.register(
+            "bron_unanswered_oldest_timestamp_seconds",
+            "Unix time of the fact (registry event) of the oldest unanswered BRON mutation: the 7-day delivery deadline runs from it (absent when none)",
+            bron_unanswered_oldest.clone(),
+        );
         registry.register_with_unit(
             "delivery_latency",
             "Duration of one delivery attempt, by outcome",
@@ -292,6 +331,9 @@ impl Metrics {
             blocked_since,
             certificate_expiry,
             queue_messages,
+            bron_mutations,
+            bron_unanswered,
+            bron_unanswered_oldest,
         }
     }
 
@@ -467,6 +509,46 @@ impl Metrics {
             }
             None => {
                 self.queue_messages.remove(&labels);
+            }
+        }
+    }
+
+    /// Counts one BRON mutation reaching `outcome` (one of [`BRON_OUTCOMES`]; anything else is
+    /// counted as `failed`).
+    pub fn bron_mutation(&self, partner_name: &str, outcome: &str) {
+        let outcome = if BRON_OUTCOMES.contains(&outcome) {
+            outcome
+        } else {
+            "failed"
+        };
+        self.bron_mutations
+            .get_or_create(&MutationLabels {
+                partner: partner_label(partner_name),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records how many BRON mutations of `partner` are unanswered and the time of the oldest
+    /// one's fact (`None`: none, and that sample disappears).
+    pub fn set_bron_unanswered(
+        &self,
+        partner_name: &str,
+        count: usize,
+        oldest: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let labels = partner(partner_name);
+        self.bron_unanswered
+            .get_or_create(&labels)
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        match oldest {
+            Some(t) => {
+                self.bron_unanswered_oldest
+                    .get_or_create(&labels)
+                    .set(t.timestamp());
+            }
+            None => {
+                self.bron_unanswered_oldest.remove(&labels);
             }
         }
     }

@@ -9,7 +9,9 @@
 //! a 5xx or a timeout is retried by the delivery runtime's tiers. It never retries by itself.
 //!
 //! DUO pushes later mutation notifications to the [`MeldingReceiver`] (`receiver.rs`), which
-//! records them in the dossier. The [`DuoSimulator`] plays DUO on loopback.
+//! records them in the dossier. The [`BronAdapter`] (`bron/`) delivers a `krd` institution's
+//! enrolments, BPV's, diplomas and uitschrijvingen to BRON and records DUO's answer per
+//! mutation. The [`DuoSimulator`] plays both DUO services on loopback.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,11 +27,13 @@ use knooppunt_registry::store::EventEnvelope;
 use crate::partners::{self, BuildError, Built, PartnerContext, PartnerPlugin, Settings};
 use crate::{Adapter, Mode, Outcome};
 
+pub mod bron;
 pub mod classify;
 mod receiver;
 pub mod sample;
 pub mod simulator;
 
+pub use bron::BronAdapter;
 pub use receiver::{MELDING_PATH, MeldingHandler, MeldingReceiver};
 pub use simulator::{DuoSimulator, Lookup, OPVRAGING_PATH, SendError};
 
@@ -154,8 +158,10 @@ impl Adapter for DuoAdapter {
 }
 
 /// DUO's entry in the partner list ([`partners::all`]): its simulator on loopback when no
-/// endpoint is configured, its HTTP client, the [`MeldingReceiver`] DUO pushes to, and one
-/// [`DuoAdapter`] subscribing every person it looks up to that receiver.
+/// endpoint is configured, its HTTP client, the [`MeldingReceiver`] DUO pushes to, one
+/// [`DuoAdapter`] subscribing every person it looks up to that receiver, and the
+/// [`BronAdapter`] delivering to BRON (its own runtime and queue, `knooppunt.duo_bron`, with
+/// `[partners.duo]`'s delivery settings).
 #[derive(Debug, Clone, Copy)]
 pub struct DuoPlugin;
 
@@ -172,10 +178,17 @@ impl PartnerPlugin for DuoPlugin {
         let handler =
             MeldingHandler::new(ctx.store.clone(), ctx.reference.clone(), ctx.audit.clone());
         let receiver = handler.serve(settings).await?;
+        let bron = BronAdapter::new(
+            &endpoint,
+            client.clone(),
+            bron::BronReader::new(ctx.store.clone(), ctx.reference.clone(), ctx.audit.clone()),
+            ctx.reference.clone(),
+            Some(ctx.metrics.clone()),
+        );
         let adapter =
             DuoAdapter::new(endpoint, client).with_delivery_address(receiver.delivery_address());
         Ok(Built {
-            adapters: vec![Arc::new(adapter)],
+            adapters: vec![Arc::new(adapter), Arc::new(bron)],
             simulator,
             receiver: Some(Box::new(receiver)),
         })

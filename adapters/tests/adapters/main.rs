@@ -1,6 +1,7 @@
 //! The adapters' integration tests, one binary (one link on a 2-core machine), a module per
 //! area.
 
+mod bron_adapter;
 mod duo_adapter;
 mod duo_sim;
 mod sbb_adapter;

@@ -50,6 +50,8 @@ fn exercise(m: &Metrics, api: &ApiMetrics) {
     m.set_blocked_since("bron", Some(Utc::now()));
     m.set_certificate_expiry(1_900_000_000);
     m.set_queue_messages("bron", Some(1));
+    m.bron_mutation("duo_bron", "sent");
+    m.set_bron_unanswered("duo_bron", 1, Some(Utc::now()));
     api.request("POST /api/v1/aanmeldingen", 201, Duration::from_millis(5));
     api.aanmelding_submitted();
 }

@@ -1,4 +1,7 @@
-//! The DUO simulator for the persons service: an HTTP server that answers exactly what a
+//! The DUO simulator: the persons service (below) and BRON (`bron.rs`: the deliveries of a
+//! `krd` institution's registry, answered per mutation from configurable rules).
+//!
+//! The persons service is an HTTP server that answers exactly what a
 //! [`DuoAdapter`](crate::duo::DuoAdapter) sends — an `Opvraging` (XML, `urn:knooppunt:duo:persoon:v1`)
 //! POSTed to [`OPVRAGING_PATH`] — with the person's `PersoonEnVooropleidingen`, or `404
 //! persoon_onbekend` for a person it does not know. A lookup that asks for a subscription
@@ -87,6 +90,13 @@ pub enum SendError {
     Push(#[from] reqwest::Error),
 }
 
+mod bron;
+
+pub use bron::{
+    BPV_LEERBEDRIJF_ONBEKEND, BRON_PATH, BronMatch, BronRule, ReceivedMutatie, RuleJson,
+    UNKNOWN_LEERBEDRIJF, default_rules,
+};
+
 #[derive(Default)]
 struct SimState {
     persons: HashMap<String, PersoonEnVooropleidingen>,
@@ -94,6 +104,11 @@ struct SimState {
     lookups: Vec<Lookup>,
     message_ids: HashSet<String>,
     duplicates: usize,
+    /// Every lookup answered and BRON mutation received, in arrival order.
+    log: Vec<SimMessage>,
+    bron: Vec<ReceivedMutatie>,
+    bron_answers: HashMap<uuid::Uuid, knooppunt_registry::domain::DuoUitkomst>,
+    bron_rules: Vec<BronRule>,
 }
 
 struct Shared {
@@ -154,6 +169,7 @@ impl DuoSimulator {
                 .into_iter()
                 .map(|p| (p.persoon.id.digits().to_owned(), p))
                 .collect(),
+            bron_rules: default_rules(),
             ..SimState::default()
         };
         let shared = Arc::new(Shared {
@@ -164,6 +180,8 @@ impl DuoSimulator {
         });
         let router = Router::new()
             .route(OPVRAGING_PATH, post(opvraging))
+            .route(BRON_PATH, post(bron::mutatie))
+            .route("/_sim/bron/regels", post(bron::set_rules))
             .route("/_sim/received", get(summary))
             .with_state(shared.clone());
         let server = SimServer::spawn("duo", addr, router, cancel).await?;
@@ -199,6 +217,16 @@ impl DuoSimulator {
     /// The delivery address a subscriber gave for this person, if subscribed.
     pub fn subscription(&self, id: &PersonId) -> Option<String> {
         self.shared.lock().subscriptions.get(id.digits()).cloned()
+    }
+
+    /// The BRON mutations received (duplicates not repeated), in order.
+    pub fn mutations(&self) -> Vec<ReceivedMutatie> {
+        self.shared.lock().bron.clone()
+    }
+
+    /// Replaces the BRON answering rules (the first matching rule decides; none: accepted).
+    pub fn set_bron_rules(&self, rules: Vec<BronRule>) {
+        self.shared.lock().bron_rules = rules;
     }
 
     /// How many persons are subscribed.
@@ -261,27 +289,19 @@ impl Simulator for DuoSimulator {
         }
     }
 
-    /// One per lookup answered: the person number, the code [`FOUND`] or [`UNKNOWN`].
+    /// In arrival order: one per lookup answered (the person number, the code [`FOUND`] or
+    /// [`UNKNOWN`]) and one per BRON mutation received (the person number, the code
+    /// `<soort>:<record>` such as `T:Inschrijving`, the BRIN and the `BerichtId`).
     fn messages(&self) -> Vec<SimMessage> {
-        self.shared
-            .lock()
-            .lookups
-            .iter()
-            .map(|l| SimMessage {
-                subject: l.id.digits().to_owned(),
-                code: if l.found { FOUND } else { UNKNOWN }.to_owned(),
-                sequence: None,
-                institution: None,
-                message_id: l.message_id.clone(),
-            })
-            .collect()
+        self.shared.lock().log.clone()
     }
 
     fn received_count(&self) -> usize {
-        self.shared.lock().lookups.len()
+        self.shared.lock().log.len()
     }
 
-    /// Lookups that came again with an `X-Message-Id` seen before (answered all the same).
+    /// Lookups that came again with an `X-Message-Id` seen before, and BRON mutations with a
+    /// `BerichtId` seen before (answered all the same).
     fn duplicates(&self) -> usize {
         self.shared.lock().duplicates
     }
@@ -334,6 +354,13 @@ async fn opvraging(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     {
         s.subscriptions.insert(digits, url.clone());
     }
+    s.log.push(SimMessage {
+        subject: asked.id.digits().to_owned(),
+        code: if found.is_some() { FOUND } else { UNKNOWN }.to_owned(),
+        sequence: None,
+        institution: None,
+        message_id: message_id.clone(),
+    });
     s.lookups.push(Lookup {
         id: asked.id.clone(),
         found: found.is_some(),
@@ -374,9 +401,15 @@ async fn summary(State(shared): State<Arc<Shared>>) -> Response {
             })
         })
         .collect();
+    let bron: Vec<serde_json::Value> = s
+        .bron
+        .iter()
+        .map(|m| bron::summary_item(&shared, m))
+        .collect();
     axum::Json(json!({
         "partner": Partner::Duo.as_str(),
         "items": items,
+        "bron": bron,
         "subscriptions": s.subscriptions.len(),
         "duplicates": s.duplicates,
         "requests": shared.faults.requests(),
