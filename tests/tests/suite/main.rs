@@ -3,6 +3,7 @@
 //! must not happen while these suites use it.
 
 mod amqp_tls;
+mod bron_e2e;
 mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
