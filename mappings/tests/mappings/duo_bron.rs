@@ -292,6 +292,29 @@ proptest! {
         }
         let _ = bron::read(&x);
     }
+
+    #[test]
+    fn envelope_round_trips_and_its_readers_never_panic_on_mutations(
+        msg in arb_bericht(),
+        cut in 0usize..6000,
+        byte in any::<u8>(),
+    ) {
+        use knooppunt_mappings::rio::soap::{Addressing, DUO_OIN};
+        let addressing = Addressing {
+            from: msg.brin.oin(),
+            endpoint: "https://duo.example/bron/v1/mutaties".to_owned(),
+            to: DUO_OIN.parse().unwrap(),
+            message_id: msg.bericht_id,
+        };
+        let xml = bron::soap::write_envelope(&msg, &addressing).unwrap();
+        let (_, back) = bron::soap::read_envelope(xml.as_bytes()).unwrap();
+        prop_assert_eq!(&back, &msg);
+        let mut x = xml.into_bytes();
+        let at = cut % x.len();
+        x[at] = byte;
+        let _ = bron::soap::read_envelope(&x);
+        let _ = bron::soap::read_answer(&x);
+    }
 }
 
 proptest! {
