@@ -403,3 +403,71 @@ fn assert_valid_against(xml: &str, xsd: &std::path::Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An OOK ended without a diploma (here: after the OOK was signed) is an uitschrijving.
+#[tokio::test]
+async fn an_ended_enrolment_is_an_uitschrijving() {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    let store = Arc::new(MemoryStore::new());
+    let reference = Arc::new(demo::reference_data());
+    let key = DossierKey::new();
+    for step in demo::journey(key) {
+        let signs = step.title.starts_with("c. ROC Zuidwaard signs");
+        let outcome = store
+            .execute(step.meta, step.command, &reference)
+            .await
+            .expect("store");
+        outcome.result.expect(&step.title);
+        if signs {
+            break;
+        }
+    }
+    let roc = Actor::Institution {
+        brin: "25LX".parse().unwrap(),
+    };
+    let meta = CommandMeta::new(
+        key,
+        roc,
+        Utc.with_ymd_and_hms(2027, 12, 1, 9, 0, 0).unwrap(),
+    );
+    let ended = store
+        .execute(
+            meta,
+            Command::TerminateOnderwijsovereenkomst {
+                ook: demo::OOK,
+                datum: NaiveDate::from_ymd_opt(2027, 12, 1).unwrap(),
+                reden: Some("03".parse().unwrap()),
+            },
+            &reference,
+        )
+        .await
+        .expect("store")
+        .result
+        .expect("the OOK ends");
+    let event = ended
+        .iter()
+        .find(|e| matches!(e.data, Event::OnderwijsovereenkomstBeeindigd { .. }))
+        .expect("an OnderwijsovereenkomstBeeindigd");
+    let w = World {
+        store,
+        reference: reference.clone(),
+        audit: Arc::new(MemoryAudit::new()),
+        key,
+        events: Vec::new(),
+    };
+    let sim = sim().await;
+    let adapter = w.adapter(&sim, reference);
+    let o = adapter.deliver(event, Mode::Live).await;
+    assert!(
+        matches!(
+            o,
+            Outcome::Delivered {
+                answer: Some(_),
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    let codes: Vec<String> = sim.messages().into_iter().map(|m| m.code).collect();
+    assert_eq!(codes, ["T:Uitschrijving"]);
+}
