@@ -129,6 +129,22 @@ async fn feedback(h: &Harness, key: DossierKey, kind: &str) -> DuoUitkomst {
     }
 }
 
+/// Every mutation answered: the node's BRON metrics say so, with these counts per outcome.
+fn assert_bron_metrics(h: &Harness, outcomes: &[(&str, u64)]) {
+    let text = h.node.metrics.encode();
+    for (outcome, n) in outcomes {
+        let line = format!(
+            "knooppunt_bron_mutations_total{{partner=\"duo_bron\",outcome=\"{outcome}\"}} {n}"
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+    assert!(
+        text.contains("knooppunt_bron_unanswered{partner=\"duo_bron\"} 0"),
+        "{text}"
+    );
+    assert!(!text.contains("knooppunt_bron_unanswered_oldest_timestamp_seconds{"));
+}
+
 /// The whole journey delivered in order, with DUO down (503) while the BPV goes out: retried,
 /// nothing lost, nothing twice, and the BPV's aanpassing after its toevoeging.
 async fn delivered_in_order_through_an_outage(backend: Backend) {
@@ -158,6 +174,7 @@ async fn delivered_in_order_through_an_outage(backend: Backend) {
         "{} requests",
         sim.requests()
     );
+    assert_bron_metrics(&h, &[("sent", 5), ("accepted", 5)]);
     h.stop().await;
 }
 
@@ -194,6 +211,7 @@ async fn a_rejection_is_recorded_with_its_code(backend: Backend) {
         0,
         "a rejection is not retried"
     );
+    assert_bron_metrics(&h, &[("sent", 5), ("accepted", 4), ("rejected", 1)]);
     h.stop().await;
 }
 
