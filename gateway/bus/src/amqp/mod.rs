@@ -289,12 +289,7 @@ impl Transport for AmqpTransport {
             .shared
             .ready_session(Instant::now() + self.shared.config.publish_wait)
             .await?;
-        bounded(
-            self.shared.config.op_timeout,
-            "declaring the topology",
-            declare_on(&session.connection, topology),
-        )
-        .await?;
+        declare_on(&session.connection, topology, self.shared.config.op_timeout).await?;
         if let Ok(mut list) = self.shared.topologies.lock()
             && !list.contains(topology)
         {

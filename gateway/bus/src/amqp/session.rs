@@ -87,13 +87,8 @@ pub(super) async fn open_session(shared: &Shared) -> Result<Arc<Session>, BusErr
         .await
         .map_err(|_| BusError::Unavailable("connect timed out".into()))?
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
-    match bounded(
-        cfg.op_timeout,
-        "opening the session",
-        prepare_session(shared, &connection),
-    )
-    .await
-    {
+    // Each broker operation of the preparation is bounded by `op_timeout` on its own.
+    match prepare_session(shared, &connection).await {
         Ok(publisher) => Ok(Arc::new(Session {
             connection,
             publisher: tokio::sync::Mutex::new(publisher),
@@ -114,49 +109,66 @@ pub(super) async fn prepare_session(
     shared: &Shared,
     connection: &Connection,
 ) -> Result<Channel, BusError> {
-    let publisher = connection
-        .create_channel()
-        .await
-        .map_err(|e| broker_err(&e))?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(|e| broker_err(&e))?;
+    let op = shared.config.op_timeout;
+    let publisher = bounded(op, "opening the publishing channel", async {
+        connection
+            .create_channel()
+            .await
+            .map_err(|e| broker_err(&e))
+    })
+    .await?;
+    bounded(op, "confirm mode", async {
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| broker_err(&e))
+    })
+    .await?;
     let topologies = shared
         .topologies
         .lock()
         .map(|t| t.clone())
         .unwrap_or_default();
     for t in &topologies {
-        declare_on(connection, t).await?;
+        declare_on(connection, t, op).await?;
     }
     Ok(publisher)
 }
 
+/// Declares every exchange, queue and binding of `topology`, each broker operation bounded by
+/// `op` (not the whole: a topology of a hundred quorum queues takes seconds on a busy broker).
 pub(super) async fn declare_on(
     connection: &Connection,
     topology: &Topology,
+    op: Duration,
 ) -> Result<(), BusError> {
-    let ch = connection
-        .create_channel()
-        .await
-        .map_err(|e| broker_err(&e))?;
+    let ch = bounded(op, "opening a channel to declare the topology", async {
+        connection
+            .create_channel()
+            .await
+            .map_err(|e| broker_err(&e))
+    })
+    .await?;
     for ex in topology.exchanges() {
         let kind = match ex.kind {
             ExchangeKind::Topic => lapin::ExchangeKind::Topic,
             ExchangeKind::Direct => lapin::ExchangeKind::Direct,
         };
-        ch.exchange_declare(
-            short("exchange", &ex.name)?,
-            kind,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| broker_err(&e))?;
+        let name = short("exchange", &ex.name)?;
+        bounded(op, "declaring an exchange", async {
+            ch.exchange_declare(
+                name,
+                kind,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| broker_err(&e))
+        })
+        .await?;
     }
     for q in topology.queues() {
         let mut args = FieldTable::default();
@@ -187,27 +199,39 @@ pub(super) async fn declare_on(
                 AMQPValue::LongString(key.as_str().into()),
             );
         }
-        ch.queue_declare(
-            short("queue", &q.name)?,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            args,
-        )
-        .await
-        .map_err(|e| broker_err(&e))?;
+        let name = short("queue", &q.name)?;
+        bounded(op, "declaring a queue", async {
+            ch.queue_declare(
+                name,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                args,
+            )
+            .await
+            .map_err(|e| broker_err(&e))
+        })
+        .await?;
     }
     for b in topology.bindings() {
-        ch.queue_bind(
+        let (queue, exchange, key) = (
             short("queue", &b.queue)?,
             short("exchange", &b.exchange)?,
             short("routing_key", &b.routing_key)?,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| broker_err(&e))?;
+        );
+        bounded(op, "binding a queue", async {
+            ch.queue_bind(
+                queue,
+                exchange,
+                key,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| broker_err(&e))
+        })
+        .await?;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), ch.close(200, "declared".into())).await;
     Ok(())
