@@ -123,6 +123,7 @@ async fn run_in(
 ) -> anyhow::Result<ApiBenchReport> {
     let mut c = Config::default();
     c.api.listen = "127.0.0.1:0".parse()?;
+    c.operator.listen = "127.0.0.1:0".parse()?;
     c.sandbox_dir = dir.to_owned();
     c.seed_students = Some(false);
     c.store = StoreSettings::Postgres {

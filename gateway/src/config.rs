@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use knooppunt_bus::delivery::DeliveryConfig;
 
+pub use crate::operator::{OperatorEntry, OperatorSettings, OperatorTls};
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub feed: DeliveryConfig,
     /// Webhook push to institutions.
     pub webhooks: WebhookSettings,
+    /// The operator API (its own listener) and the operators.
+    pub operator: OperatorSettings,
     /// Where the sandbox writes its generated PKI and credentials.
     pub sandbox_dir: PathBuf,
     /// Seed sample students (with DUO personalia) into the registry at start; on by default
@@ -86,6 +90,7 @@ impl Default for Config {
             partners: BTreeMap::new(),
             feed: DeliveryConfig::default(),
             webhooks: WebhookSettings::default(),
+            operator: OperatorSettings::default(),
             sandbox_dir: std::env::temp_dir().join("knooppunt-sandbox"),
             seed_students: None,
             shutdown_timeout_seconds: 30,
@@ -506,6 +511,17 @@ impl Config {
             }
             _ => {}
         }
+        if self.operator.tls == OperatorTls::Off && !self.operator.listen.ip().is_loopback() {
+            return Err(invalid(
+                "operator.tls",
+                format!(
+                    "plain HTTP only on a loopback address (operator.listen is {}): operator \
+                     tokens never cross a network in plain text; give `mode = \"files\"` with \
+                     the server's certificate and key",
+                    self.operator.listen
+                ),
+            ));
+        }
         if self.seed_students == Some(true) {
             return Err(invalid(
                 "seed_students",
@@ -753,6 +769,7 @@ impl Config {
                 ));
             }
         }
+        self.operator.validate(self.api.listen)?;
         let w = &self.webhooks;
         if w.retry_base_ms == 0 || w.retry_base_ms > w.retry_max_ms {
             return Err(invalid(
@@ -1060,6 +1077,10 @@ mod tests {
             ("store.kind", Box::new(|c| c.store = StoreSettings::Memory)),
             ("bus.kind", Box::new(|c| c.bus = BusSettings::Memory)),
             ("clients", Box::new(|c| c.clients.clear())),
+            (
+                "operator.tls",
+                Box::new(|c| c.operator.listen = "0.0.0.0:8444".parse().unwrap()),
+            ),
             (
                 "store.url",
                 Box::new(|c| {

@@ -70,6 +70,7 @@ fn status_name(s: AanmeldStatus) -> String {
 pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse()?;
+    config.operator.listen = "127.0.0.1:0".parse()?;
     config.sandbox_dir = std::env::temp_dir().join(format!("knooppunt-demo-{}", Uuid::new_v4()));
     // Short retry tiers so the demo's outage is over in seconds.
     for partner in knooppunt_adapters::partners::supported() {

@@ -16,4 +16,5 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "tools")]
 pub mod demo;
+pub mod operator;
 pub mod serve;

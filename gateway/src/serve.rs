@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusSettings, Config, Mode, StoreSettings, TlsMode};
 use knooppunt_api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
+use knooppunt_api::operator::{OperatorCredential, OperatorState};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{
     ApiLimits, ApiState, ApiStore, FeedAdapter, MemoryApiStore, PgApiStore, Readiness,
@@ -82,6 +83,10 @@ pub struct Node {
     pub runtimes: BTreeMap<String, Arc<DeliveryRuntime>>,
     /// Whether the API demands client certificates.
     pub mutual_tls: bool,
+    /// Base URL of the operator listener, e.g. `http://127.0.0.1:8444`.
+    pub operator_url: String,
+    /// Generated operator tokens, one per role (sandbox without configured operators).
+    pub operator_credentials: Vec<OperatorCredential>,
     cancel: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown_timeout: Duration,
@@ -254,6 +259,15 @@ fn load_reference_file(path: &std::path::Path) -> anyhow::Result<ReferenceData> 
             path.display()
         )
     })
+}
+
+/// `host:port` to reach a listener on this machine (an unspecified address as 127.0.0.1).
+fn local_authority(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 impl Node {
@@ -530,6 +544,7 @@ impl Node {
         }
         let readiness = Arc::new(StoreReadiness::new(store.clone(), metrics.clone()));
         api_state.readiness = readiness.clone();
+        let operator_readiness: Arc<dyn Readiness> = readiness.clone();
         {
             let cancel = cancel.clone();
             let sampled: Vec<Arc<DeliveryRuntime>> = runtimes.values().cloned().collect();
@@ -568,6 +583,7 @@ impl Node {
         };
         api_state.webhook_targets = webhook_targets.clone();
         let retention = api_state.limits.idempotency_retention;
+        let api_metrics = api_state.api_metrics.clone();
         let app = knooppunt_api::router(api_state);
         let listener = TcpListener::bind(config.api.listen)
             .await
@@ -585,6 +601,26 @@ impl Node {
                 ("api", r.map_err(anyhow::Error::from))
             });
         }
+
+        // The operator API, on a listener of its own.
+        let (operators, operator_credentials) =
+            crate::operator::operators(&config.operator, config.mode)?;
+        let operator_state = OperatorState::new(
+            state.clone(),
+            audit.clone(),
+            metrics.clone(),
+            api_metrics,
+            operator_readiness,
+            Arc::new(operators),
+            Arc::new(crate::operator::Runtimes(runtimes.clone())),
+            cancel.clone(),
+        );
+        let (operator_addr, operator_tls, operator_api) =
+            crate::operator::listen(&config.operator, operator_state).await?;
+        tasks.spawn(async move {
+            let r = operator_api.await;
+            ("operator api", r.map_err(anyhow::Error::from))
+        });
 
         // Expired idempotency records.
         {
@@ -622,13 +658,14 @@ impl Node {
         }
 
         let scheme = if mutual_tls { "https" } else { "http" };
-        let host = if api_addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            api_addr.ip().to_string()
-        };
         Ok(Node {
-            api_url: format!("{scheme}://{host}:{}", api_addr.port()),
+            api_url: format!("{scheme}://{}", local_authority(api_addr)),
+            operator_url: format!(
+                "{}://{}",
+                if operator_tls { "https" } else { "http" },
+                local_authority(operator_addr)
+            ),
+            operator_credentials,
             api_addr,
             credentials,
             pki,
@@ -717,6 +754,11 @@ impl Node {
         let _ = writeln!(s, "  OpenAPI      {u}/openapi.json   (browse: {u}/docs)");
         let _ = writeln!(s, "  metrics      {u}/metrics");
         let _ = writeln!(s, "  health       {u}/healthz   readiness {u}/readyz");
+        let o = &self.operator_url;
+        let _ = writeln!(
+            s,
+            "  operator     {o}/ops/v1/status   (also {o}/metrics, {o}/readyz)"
+        );
         if let Some(p) = &self.pki {
             let _ = writeln!(s, "\nMutual TLS (sandbox PKI, made at this start):");
             let _ = writeln!(s, "  CA           {}", p.ca_pem.display());
@@ -764,6 +806,16 @@ impl Node {
                     c.client_id,
                     c.client_secret
                 );
+            }
+        }
+        if !self.operator_credentials.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nOperator tokens (knooppunt ops --url {} --token <token> status):",
+                self.operator_url
+            );
+            for c in &self.operator_credentials {
+                let _ = writeln!(s, "  {:<8} {:<16} {}", c.role, c.name, c.token);
             }
         }
         if !self.students.is_empty() {

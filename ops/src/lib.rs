@@ -22,5 +22,5 @@ pub use failed::{
     MemoryDeliveryState, OperatorAction, ParkedMessage, PgDeliveryState, StateBatchConfig,
     WaitingInfo,
 };
-pub use metrics::{BreakerState, Metrics};
+pub use metrics::{BreakerState, Metrics, PartnerView};
 pub use migrate::{MIGRATIONS, MIGRATOR, migrate, migrate_client};

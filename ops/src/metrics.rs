@@ -170,6 +170,30 @@ pub struct Metrics {
     bron_mutations: Family<MutationLabels, Counter>,
     bron_unanswered: Family<PartnerLabels, Gauge>,
     bron_unanswered_oldest: Family<PartnerLabels, Gauge>,
+    last_delivered: Family<PartnerLabels, Gauge>,
+    last_failure: Family<PartnerLabels, Gauge>,
+}
+
+/// What the node knows of one partner right now, read from these metrics (the operators' status
+/// view). `None` where the node has no sample.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartnerView {
+    /// Messages the partner accepted since the process started.
+    pub delivered: u64,
+    /// Messages the partner refused since the process started.
+    pub rejected: u64,
+    /// Messages parked since the process started.
+    pub parked: u64,
+    /// Delivery attempts running now.
+    pub in_flight: u64,
+    /// The breaker's state; `None` before the first message.
+    pub breaker: Option<BreakerState>,
+    /// Messages ready in the work queue at the last sample (every 15 s); `None` when unknown.
+    pub queue_messages: Option<u64>,
+    /// Unix time of the last accepted delivery since the process started.
+    pub last_delivered_at: Option<i64>,
+    /// Unix time of the last failed attempt (transient or refused) since the process started.
+    pub last_failure_at: Option<i64>,
 }
 
 impl Default for Metrics {
@@ -305,6 +329,18 @@ impl Metrics {
             "Unix time of the fact (registry event) of the oldest unanswered BRON mutation: the 7-day delivery deadline runs from it (absent when none)",
             bron_unanswered_oldest.clone(),
         );
+        let last_delivered = Family::<PartnerLabels, Gauge>::default();
+        let last_failure = Family::<PartnerLabels, Gauge>::default();
+        registry.register(
+            "last_delivered_timestamp_seconds",
+            "Unix time of the partner's last accepted delivery (absent until the first since start)",
+            last_delivered.clone(),
+        );
+        registry.register(
+            "last_failure_timestamp_seconds",
+            "Unix time of the partner's last failed or refused attempt (absent until the first since start)",
+            last_failure.clone(),
+        );
         registry.register_with_unit(
             "delivery_latency",
             "Duration of one delivery attempt, by outcome",
@@ -334,6 +370,8 @@ impl Metrics {
             bron_mutations,
             bron_unanswered,
             bron_unanswered_oldest,
+            last_delivered,
+            last_failure,
         }
     }
 
@@ -367,6 +405,9 @@ impl Metrics {
     pub fn delivered(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
         self.delivered.get_or_create(&labels).inc();
+        self.last_delivered
+            .get_or_create(&labels)
+            .set(chrono::Utc::now().timestamp());
         self.observe(labels.partner, Outcome::Delivered, latency);
     }
 
@@ -374,6 +415,7 @@ impl Metrics {
     pub fn rejected(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
         self.rejected.get_or_create(&labels).inc();
+        self.failed_now(&labels);
         self.observe(labels.partner, Outcome::Rejected, latency);
     }
 
@@ -381,7 +423,36 @@ impl Metrics {
     /// [`Metrics::retried`]).
     pub fn attempt_failed(&self, partner_name: &str, latency: Duration) {
         let labels = partner(partner_name);
+        self.failed_now(&labels);
         self.observe(labels.partner, Outcome::Failed, latency);
+    }
+
+    fn failed_now(&self, labels: &PartnerLabels) {
+        self.last_failure
+            .get_or_create(labels)
+            .set(chrono::Utc::now().timestamp());
+    }
+
+    /// What these metrics know of `partner_name` now (read only: no sample is created).
+    pub fn partner_view(&self, partner_name: &str) -> PartnerView {
+        let labels = partner(partner_name);
+        let count = |f: &Family<PartnerLabels, Counter>| f.get(&labels).map_or(0, |c| c.get());
+        let gauge = |f: &Family<PartnerLabels, Gauge>| f.get(&labels).map(|g| g.get());
+        let breaker = gauge(&self.breaker).map(|v| match v {
+            0 => BreakerState::Closed,
+            1 => BreakerState::HalfOpen,
+            _ => BreakerState::Open,
+        });
+        PartnerView {
+            delivered: count(&self.delivered),
+            rejected: count(&self.rejected),
+            parked: count(&self.parked),
+            in_flight: gauge(&self.in_flight).map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+            breaker,
+            queue_messages: gauge(&self.queue_messages).and_then(|v| u64::try_from(v).ok()),
+            last_delivered_at: gauge(&self.last_delivered),
+            last_failure_at: gauge(&self.last_failure),
+        }
     }
 
     fn observe(&self, partner: String, outcome: Outcome, latency: Duration) {

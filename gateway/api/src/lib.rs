@@ -7,6 +7,8 @@
 //!   [`tls::PeerIdentity`] into requests.
 //! - [`handlers`]: the endpoints; [`problem`]: RFC 9457 errors.
 //! - [`store`]/[`pg`]: what the API keeps (idempotency, aanmelding index, feed, webhooks).
+//! - [`operator`]: the operator API on a listener of its own (status, parked messages, traces,
+//!   staged replay, discard).
 //! - [`feed::FeedAdapter`] projects events onto the feed; [`webhook::WebhookDispatcher`] pushes it.
 //!
 //! The institution acts as `Actor::Institution { brin }` — also to open a student's dossier on
@@ -37,6 +39,7 @@ pub mod housekeeping;
 pub mod limiter;
 pub mod metrics;
 pub mod openapi;
+pub mod operator;
 pub mod pg;
 pub mod pki;
 pub mod problem;

@@ -57,6 +57,9 @@ pub enum ErrorCode {
     CertificateOinMismatch,
     /// 403: the registry's access policy refused the change.
     NotPermitted,
+    /// 403: the operator's role may not do this (operator API: replay and discard need the
+    /// role `operator`).
+    RoleNotPermitted,
     /// 404: no such route, aanmelding (also another institution's) or webhook.
     NotFound,
     /// 405: the path exists, the method not.
@@ -136,7 +139,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 48] = [
+    pub const ALL: [ErrorCode; 49] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -149,6 +152,7 @@ impl ErrorCode {
         Self::ClientCertificateRequired,
         Self::CertificateOinMismatch,
         Self::NotPermitted,
+        Self::RoleNotPermitted,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::RequestTimeout,
@@ -223,6 +227,7 @@ impl ErrorCode {
                 "Certificate does not match the client",
             ),
             Self::NotPermitted => (S::FORBIDDEN, "not_permitted", "Not permitted"),
+            Self::RoleNotPermitted => (S::FORBIDDEN, "role_not_permitted", "Role not permitted"),
             Self::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Self::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,

@@ -252,6 +252,9 @@ token_key_file = "{token_key}"
 [api.tls]
 mode = "off"
 
+[operator]
+listen = "127.0.0.1:0"
+
 [store]
 kind = "postgres"
 url = "{db}"

@@ -83,6 +83,8 @@ fn encode_contains_every_family() {
         "knooppunt_blocked_since_timestamp_seconds",
         "knooppunt_tls_certificate_expiry_timestamp_seconds",
         "knooppunt_queue_messages",
+        "knooppunt_last_delivered_timestamp_seconds",
+        "knooppunt_last_failure_timestamp_seconds",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
@@ -255,4 +257,37 @@ fn queue_depth_is_per_partner_and_disappears_when_unknown() {
         "{text}"
     );
     assert!(text.contains("knooppunt_queue_messages{partner=\"duo\"} 0\n"));
+}
+
+#[test]
+fn the_partner_view_reads_what_the_metrics_hold() {
+    let m = Metrics::new();
+    // Nothing known yet: no sample is invented.
+    let empty = m.partner_view("bron");
+    assert_eq!(empty, knooppunt_ops::PartnerView::default());
+    assert!(
+        !m.encode().contains("partner=\"bron\""),
+        "reading creates no sample"
+    );
+    let before = chrono::Utc::now().timestamp();
+    exercise(&m);
+    let _guard = m.in_flight("bron");
+    let v = m.partner_view("bron");
+    assert_eq!(
+        (v.delivered, v.rejected, v.parked, v.in_flight),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(v.breaker, Some(BreakerState::Open));
+    assert_eq!(v.queue_messages, Some(17));
+    assert!(v.last_delivered_at.is_some_and(|t| t >= before));
+    assert!(v.last_failure_at.is_some_and(|t| t >= before));
+    let duo = m.partner_view("duo");
+    assert_eq!((duo.delivered, duo.rejected), (0, 1));
+    assert_eq!(duo.last_delivered_at, None);
+    assert!(
+        duo.last_failure_at.is_some(),
+        "a refusal counts as a failure"
+    );
+    m.set_queue_messages("bron", None);
+    assert_eq!(m.partner_view("bron").queue_messages, None);
 }

@@ -45,6 +45,7 @@ pub async fn start_node(
     let dir = std::env::temp_dir().join(format!("kp-{prefix}-{}", Uuid::new_v4().simple()));
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.operator.listen = "127.0.0.1:0".parse().unwrap();
     config.sandbox_dir = dir.clone();
     let mut delivery = DeliveryConfig {
         tiers_ms: vec![100, 200, 300, 400, 500, 600],

@@ -38,6 +38,7 @@ async fn a_postgres_node_without_reference_data_does_not_start() {
     let schema = TestSchema::create("e2enoref").await.unwrap();
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.operator.listen = "127.0.0.1:0".parse().unwrap();
     let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
     config.store = StoreSettings::Postgres {
         url: knooppunt_tests::database_url(),
@@ -56,6 +57,7 @@ async fn a_node_whose_connection_budget_the_server_cannot_hold_does_not_start() 
     let dir = std::env::temp_dir().join(format!("kp-e2e-{}", Uuid::new_v4().simple()));
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.operator.listen = "127.0.0.1:0".parse().unwrap();
     config.store = StoreSettings::Postgres {
         url: knooppunt_tests::database_url(),
         max_connections: 1000,

@@ -12,6 +12,7 @@ mod monitoring;
 mod no_echo;
 mod onderwijsovereenkomsten;
 mod openapi_conformance;
+mod operator;
 mod praktijkovereenkomsten;
 mod proxy;
 mod rejections;
