@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use knooppunt_api::operator::{
-    OperatorCredential, OperatorRegistry, OperatorState, Redelivery, Role,
-};
+pub use knooppunt_api::operator::{OperatorCredential, Role};
+use knooppunt_api::operator::{OperatorRegistry, OperatorState, Redelivery};
 use knooppunt_bus::delivery::DeliveryRuntime;
 use knooppunt_ops::{Discarded, ParkedMessage};
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
 mod krd_e2e;
+mod operator_e2e;
 mod partner_tls;
 mod relay;
 mod sample_agreement;
