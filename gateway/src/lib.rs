@@ -17,4 +17,5 @@ pub mod config;
 #[cfg(feature = "tools")]
 pub mod demo;
 pub mod operator;
+pub mod ops_cli;
 pub mod serve;

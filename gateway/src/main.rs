@@ -36,6 +36,9 @@ enum Cmd {
         #[arg(value_enum, default_value_t = Journey::Va)]
         journey: Journey,
     },
+    /// Operates a running node through its operator API: status, failures, show, trace,
+    /// replay (staged), discard. See docs/operations.md.
+    Ops(knooppunt_gateway::ops_cli::OpsArgs),
     /// Applies pending migrations (registry, ops, api) to the database at DATABASE_URL.
     Migrate {
         /// PostgreSQL URL.
@@ -199,6 +202,16 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         Cmd::Serve { config } => tokio::runtime::Runtime::new()?.block_on(serve(config)),
+        Cmd::Ops(args) => {
+            let ok = tokio::runtime::Runtime::new()?.block_on(async {
+                let mut out = std::io::stdout();
+                knooppunt_gateway::ops_cli::run(args, &mut out).await
+            })?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         #[cfg(feature = "tools")]
         Cmd::Demo {
             journey: Journey::Va,
