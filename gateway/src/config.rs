@@ -920,6 +920,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.clients.len(), 1);
         assert_eq!(c.partners.len(), 8);
+        assert_eq!(c.operator.operators.len(), 1);
         let signing = &c.partners[&Partner::Signing];
         assert_eq!(
             signing.receiver_secret,

@@ -27,7 +27,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OperatorSettings {
-    /// Address to listen on (default `127.0.0.1:8444`).
+    /// Address to listen on (default `127.0.0.1:9444`).
     pub listen: SocketAddr,
     /// TLS: off (plain HTTP; in production on loopback only) or certificate files.
     pub tls: OperatorTls,
@@ -39,7 +39,7 @@ pub struct OperatorSettings {
 impl Default for OperatorSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
             tls: OperatorTls::Off,
             operators: Vec::new(),
         }
@@ -297,7 +297,7 @@ mod tests {
                     r#"
                     mode = "sandbox"
                     [operator]
-                    listen = "127.0.0.1:9444"
+                    listen = "127.0.0.1:9555"
                     [[operator.operators]]
                     name = "alice"
                     role = "operator"
@@ -308,7 +308,7 @@ mod tests {
             )?;
             let c =
                 Config::load(Some(std::path::Path::new("k.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(c.operator.listen.port(), 9444);
+            assert_eq!(c.operator.listen.port(), 9555);
             assert_eq!(c.operator.operators[0].role, Role::Operator);
             let (registry, generated) =
                 operators(&c.operator, c.mode).map_err(|e| e.to_string())?;
@@ -319,7 +319,7 @@ mod tests {
             );
             jail.create_file(
                 "k.toml",
-                "mode = \"sandbox\"\n[operator]\nlisten = \"127.0.0.1:9444\"\n[[operator.operators]]\nname = \"a\"\nrole = \"root\"\ntoken_sha256 = \"x\"\n",
+                "mode = \"sandbox\"\n[operator]\nlisten = \"127.0.0.1:9555\"\n[[operator.operators]]\nname = \"a\"\nrole = \"root\"\ntoken_sha256 = \"x\"\n",
             )?;
             let e = Config::load(Some(std::path::Path::new("k.toml")))
                 .unwrap_err()

@@ -19,7 +19,7 @@ pub struct OpsArgs {
     #[arg(
         long,
         env = "KNOOPPUNT_OPS_URL",
-        default_value = "http://127.0.0.1:8444",
+        default_value = "http://127.0.0.1:9444",
         global = true
     )]
     pub url: String,

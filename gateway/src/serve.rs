@@ -83,7 +83,7 @@ pub struct Node {
     pub runtimes: BTreeMap<String, Arc<DeliveryRuntime>>,
     /// Whether the API demands client certificates.
     pub mutual_tls: bool,
-    /// Base URL of the operator listener, e.g. `http://127.0.0.1:8444`.
+    /// Base URL of the operator listener, e.g. `http://127.0.0.1:9444`.
     pub operator_url: String,
     /// Generated operator tokens, one per role (sandbox without configured operators).
     pub operator_credentials: Vec<OperatorCredential>,
