@@ -546,3 +546,20 @@ async fn discard_releases_the_message_held_behind_it() {
     assert_eq!(d.entry.actor.as_deref(), Some("otto"));
     o.assert_no_personal_data();
 }
+
+#[test]
+fn the_operator_listener_takes_a_certificate_and_key_and_names_a_missing_file() {
+    let dir = std::env::temp_dir().join(format!("kp-optls-{}", Uuid::new_v4().simple()));
+    let files = knooppunt_api::pki::Pki::write_sandbox(&dir, &[]).unwrap();
+    let config =
+        knooppunt_api::operator::tls::server_config(&files.server_pem, &files.server_key).unwrap();
+    assert_eq!(
+        config.alpn_protocols,
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
+    let e = knooppunt_api::operator::tls::server_config(&dir.join("nope.pem"), &files.server_key)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("operator.tls.cert"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
