@@ -9,15 +9,13 @@
 //! and certificates. The same [`Node`] runs the end-to-end tests and `knooppunt demo`.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::Utc;
-use deadpool_postgres::Pool;
 use knooppunt_adapters::Adapter;
 use knooppunt_adapters::partners::{self, PartnerContext, Receiver};
 use knooppunt_adapters::sim::Simulator;
@@ -50,6 +48,12 @@ use knooppunt_bus::relay::{Relay, RelayConfig};
 use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
 use knooppunt_bus::{Topology, Transport};
 use knooppunt_sample::{SampleStudent, seed_students};
+
+mod banner;
+mod stores;
+
+pub use stores::{ConnectionBudget, ops_pool};
+use stores::{READINESS_PROBE_EVERY, StoreReadiness, Stores, check_connection_budget};
 
 /// A running Knooppunt.
 pub struct Node {
@@ -101,151 +105,6 @@ impl fmt::Debug for Node {
 }
 
 /// The registry store, the audit trail, the delivery state and the API's store.
-type Stores = (
-    Arc<dyn Store>,
-    Arc<dyn AuditTrail>,
-    Arc<dyn DeliveryState>,
-    Arc<dyn ApiStore>,
-);
-
-/// Ready when the registry store answers. The node probes every [`READINESS_PROBE_EVERY`] and
-/// `/readyz` answers from the last probe while it is fresh, so a caller of that unauthenticated
-/// endpoint never makes the database work more than once per probe interval; a stale or missing
-/// result is probed again, one probe at a time. Each probe also sets `knooppunt_ready` and
-/// `knooppunt_outbox_unsent`.
-struct StoreReadiness {
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>,
-}
-
-impl StoreReadiness {
-    fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Self {
-            store,
-            metrics,
-            last: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// Asks the store now and keeps the outcome.
-    async fn probe(&self) -> Result<(), String> {
-        let mut last = self.last.lock().await;
-        let outcome = self.check().await;
-        *last = Some((tokio::time::Instant::now(), outcome.clone()));
-        outcome
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        let checked = self.store.outbox_backlog().await;
-        self.metrics.set_ready(checked.is_ok());
-        let unsent = checked.map_err(|e| format!("registry store: {e}"))?;
-        self.metrics.set_outbox_unsent(unsent);
-        Ok(())
-    }
-}
-
-/// How often the node checks its own readiness and samples its work queues' depth, so the
-/// metrics are fresh without `/readyz` calls.
-const READINESS_PROBE_EVERY: Duration = Duration::from_secs(15);
-
-#[async_trait]
-impl Readiness for StoreReadiness {
-    async fn ready(&self) -> Result<(), String> {
-        let mut last = self.last.lock().await;
-        if let Some((at, outcome)) = &*last
-            && at.elapsed() < 2 * READINESS_PROBE_EVERY
-        {
-            return outcome.clone();
-        }
-        let outcome = self.check().await;
-        *last = Some((tokio::time::Instant::now(), outcome.clone()));
-        outcome
-    }
-}
-
-impl fmt::Debug for StoreReadiness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StoreReadiness")
-    }
-}
-
-/// How a node spends its budget of PostgreSQL connections (`store.max_connections`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionBudget {
-    /// The registry store's pool.
-    pub registry: usize,
-    /// The pool of the ops and API tables (audit, delivery state, idempotency, feed).
-    pub ops: usize,
-    /// Held outside the pools: one per relay lane (its partition locks) and one for the API's
-    /// instance lock.
-    pub held: usize,
-}
-
-impl ConnectionBudget {
-    /// Splits `max_connections` (at least 10): the held connections first, the rest in two
-    /// nearly equal pools.
-    pub fn split(max_connections: usize) -> Self {
-        let held = RelayConfig::default().lanes as usize + 1;
-        let pools = max_connections.saturating_sub(held).max(4);
-        let registry = pools.div_ceil(2);
-        Self {
-            registry,
-            ops: pools - registry,
-            held,
-        }
-    }
-
-    /// Every connection the node may open.
-    pub fn total(&self) -> usize {
-        self.registry + self.ops + self.held
-    }
-}
-
-/// Checks the node's connection budget against the server's: `max_connections` less the
-/// connections reserved for superusers. Other clients' connections are only warned about (they
-/// may be this node's peers, each within its own budget).
-async fn check_connection_budget(pool: &Pool, budget: usize) -> anyhow::Result<()> {
-    let client = pool
-        .get()
-        .await
-        .context("connecting to PostgreSQL (store.url)")?;
-    let row = client
-        .query_one(
-            "SELECT current_setting('max_connections')::int, \
-                    current_setting('superuser_reserved_connections')::int, \
-                    (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend')",
-            &[],
-        )
-        .await
-        .context("reading the server's max_connections")?;
-    let (max, reserved, in_use): (i32, i32, i32) = (row.get(0), row.get(1), row.get(2));
-    let allowed = usize::try_from(max - reserved).unwrap_or(0);
-    anyhow::ensure!(
-        budget <= allowed,
-        "configuration `store.max_connections`: the node may open {budget} connections, the \
-         server allows {allowed} (max_connections {max} − superuser_reserved_connections \
-         {reserved}); lower store.max_connections or raise the server's max_connections"
-    );
-    // This check's own connection is one of those in use.
-    let others = usize::try_from(in_use - 1).unwrap_or(0);
-    if budget + others > allowed {
-        tracing::warn!(
-            budget,
-            allowed,
-            others,
-            "PostgreSQL: this node's connection budget and the connections already open exceed \
-             the server's limit; under load some requests will wait or fail"
-        );
-    }
-    Ok(())
-}
-
-/// A connection pool for the ops and api tables (the registry's one pool builder).
-pub fn ops_pool(url: &str, schema: Option<&str>, size: usize) -> anyhow::Result<Pool> {
-    knooppunt_registry::store::pg_pool(url, schema, size).context("ops connection pool (store.url)")
-}
-
 fn load_reference_file(path: &std::path::Path) -> anyhow::Result<ReferenceData> {
     let bytes = std::fs::read(path).with_context(|| {
         format!(
@@ -743,139 +602,5 @@ impl Node {
             .clients
             .iter()
             .find(|c| c.oin.as_str() == oin)
-    }
-
-    /// The start banner: URLs, credentials, sample students.
-    pub fn banner(&self) -> String {
-        let mut s = String::new();
-        let u = &self.api_url;
-        let _ = writeln!(s, "Knooppunt is running.");
-        let _ = writeln!(s, "  API          {u}/api/v1");
-        let _ = writeln!(s, "  OpenAPI      {u}/openapi.json   (browse: {u}/docs)");
-        let _ = writeln!(s, "  metrics      {u}/metrics");
-        let _ = writeln!(s, "  health       {u}/healthz   readiness {u}/readyz");
-        let o = &self.operator_url;
-        let _ = writeln!(
-            s,
-            "  operator     {o}/ops/v1/status   (also {o}/metrics, {o}/readyz)"
-        );
-        if let Some(p) = &self.pki {
-            let _ = writeln!(s, "\nMutual TLS (sandbox PKI, made at this start):");
-            let _ = writeln!(s, "  CA           {}", p.ca_pem.display());
-        } else if !self.mutual_tls {
-            let _ = writeln!(
-                s,
-                "\nTLS is off: plain HTTP, OAuth2 tokens only (api.tls.mode = \"off\")."
-            );
-        }
-        if !self.credentials.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nTest credentials (OAuth2 client credentials, client_id = OIN):"
-            );
-            for c in &self.credentials {
-                let level = c
-                    .brin
-                    .parse()
-                    .ok()
-                    .and_then(|b| self.reference.institution(&b))
-                    .map(|i| i.participatie.to_string())
-                    .unwrap_or_default();
-                let _ = writeln!(s, "  {} {} (level {level})", c.brin, c.naam);
-                let _ = writeln!(s, "    client_id     {}", c.client_id);
-                let _ = writeln!(s, "    client_secret {}", c.client_secret);
-                if let Some(files) = self.client_files(&c.client_id) {
-                    let _ = writeln!(
-                        s,
-                        "    certificate   {}  key {}",
-                        files.cert_pem.display(),
-                        files.key_pem.display()
-                    );
-                }
-            }
-            if let (Some(c), Some(p)) = (self.credentials.first(), &self.pki)
-                && let Some(files) = self.client_files(&c.client_id)
-            {
-                let _ = writeln!(s, "\nA token for {}:", c.naam);
-                let _ = writeln!(
-                    s,
-                    "  curl -s --cacert {} --cert {} --key {} -u {}:{} \\\n    -d grant_type=client_credentials {u}/api/v1/oauth2/token",
-                    p.ca_pem.display(),
-                    files.cert_pem.display(),
-                    files.key_pem.display(),
-                    c.client_id,
-                    c.client_secret
-                );
-            }
-        }
-        if !self.operator_credentials.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nOperator tokens (knooppunt ops --url {} --token <token> status):",
-                self.operator_url
-            );
-            for c in &self.operator_credentials {
-                let _ = writeln!(s, "  {:<8} {:<16} {}", c.role, c.name, c.token);
-            }
-        }
-        if !self.students.is_empty() {
-            let _ = writeln!(s, "\nSample students (test BSNs; DUO personalia recorded):");
-            for st in &self.students {
-                let _ = writeln!(s, "  {}  {}", st.bsn.digits(), st.profiel);
-            }
-        }
-        if !self.simulators.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nPartner simulators (what they received: GET <url>/_sim/received):"
-            );
-            for (name, sim) in &self.simulators {
-                let _ = writeln!(s, "  {name:<11} {}", sim.url());
-            }
-        }
-        if !self.receivers.is_empty() {
-            let _ = writeln!(s, "\nWhere partners push to Knooppunt:");
-            for (name, receiver) in &self.receivers {
-                let _ = writeln!(s, "  {name:<11} {}", receiver.url());
-            }
-        }
-        s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ConnectionBudget, READINESS_PROBE_EVERY, StoreReadiness};
-    use knooppunt_api::Readiness;
-    use knooppunt_ops::metrics::Metrics;
-    use knooppunt_registry::store::MemoryStore;
-    use std::sync::Arc;
-
-    #[tokio::test(start_paused = true)]
-    async fn readyz_answers_from_the_last_probe_while_it_is_fresh() {
-        let metrics = Arc::new(Metrics::new());
-        let r = StoreReadiness::new(Arc::new(MemoryStore::new()), metrics);
-        assert_eq!(r.ready().await, Ok(()));
-        let first = r.last.lock().await.as_ref().map(|(at, _)| *at);
-        // Many calls within the interval: the same probe answers.
-        for _ in 0..100 {
-            assert_eq!(r.ready().await, Ok(()));
-        }
-        assert_eq!(r.last.lock().await.as_ref().map(|(at, _)| *at), first);
-        // Once stale, the next call probes again.
-        tokio::time::advance(2 * READINESS_PROBE_EVERY).await;
-        assert_eq!(r.ready().await, Ok(()));
-        assert!(r.last.lock().await.as_ref().map(|(at, _)| *at) > first);
-    }
-
-    #[test]
-    fn the_connection_budget_is_spent_exactly() {
-        for max in [10, 11, 20, 64, 84, 1000] {
-            let b = ConnectionBudget::split(max);
-            assert_eq!(b.total(), max, "{b:?}");
-            assert_eq!(b.held, 5, "four relay lanes and the API's instance lock");
-            assert!(b.registry >= b.ops && b.registry - b.ops <= 1, "{b:?}");
-            assert!(b.ops >= 2, "{b:?}");
-        }
     }
 }
