@@ -1,11 +1,12 @@
 //! The per-institution feed: a projection of the aanmelding, onderwijsovereenkomst,
 //! praktijkovereenkomst and signing events (SBB's and the signing provider's outcomes included)
-//! onto numbered items
+//! and of the keuzedeel, examenresultaat and diploma events (codes, no grades) onto numbered
+//! items
 //! (`wijzigingsvolgnummer`, the pattern of CAMBO's `…/aanmelding/nieuw`), read with
 //! `GET /api/v1/feed` and pushed by the webhook dispatcher.
 //!
 //! [`FeedAdapter`] is an ordinary [`Adapter`] on the delivery runtime (name `feed`, topics
-//! `nl.knooppunt.{aanmelding,onderwijsovereenkomst,praktijkovereenkomst,ondertekening}.#`), so it gets inbox idempotency and per-student ordering from
+//! `nl.knooppunt.{aanmelding,onderwijsovereenkomst,praktijkovereenkomst,ondertekening,keuzedeel,examenresultaat,diploma}.#`), so it gets inbox idempotency and per-student ordering from
 //! there; the append itself is idempotent by event id as well.
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use knooppunt_adapters::{Adapter, Mode, Outcome, TransientClass};
 use knooppunt_registry::domain::{
-    BpvId, Event, OokDetails, OokId, SbbCheck, SigningStatus, SigningSubject,
+    BpvId, Event, OokDetails, OokId, RedenUitschrijving, SbbCheck, SigningStatus, SigningSubject,
 };
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
@@ -63,7 +64,8 @@ pub fn sbb_state(s: &SbbCheck) -> (&'static str, Option<String>) {
 
 /// The feed item of an event, with the institution it is for; `None` when the event is not
 /// one the institution follows (aanmeldingen, onderwijs- and praktijkovereenkomsten, their
-/// signing and SBB's answers). Ids, statuses and codes only.
+/// signing and SBB's answers, keuzedelen, exam results and diplomas, all for the enrolling
+/// institution). Ids, statuses and codes only.
 pub fn feed_item(event: &EventEnvelope) -> Option<(String, NewFeedItem)> {
     let brin = event.data.institution()?.instelling();
     let base = NewFeedItem {
@@ -162,6 +164,28 @@ pub fn feed_item(event: &EventEnvelope) -> Option<(String, NewFeedItem)> {
         },
         Event::PraktijkovereenkomstOndertekend { bpv: id, .. } => bpv(id, Some("ondertekend")),
         Event::PraktijkovereenkomstBeeindigd { bpv: id, .. } => bpv(id, Some("beeindigd")),
+        Event::KeuzedeelGeregistreerd { keuzedeel: k } => NewFeedItem {
+            keuzedeel: Some(k.code.as_str().to_owned()),
+            ..ook(&k.ook, None, "geregistreerd")
+        },
+        Event::KeuzedeelResultaatVastgelegd {
+            ook: id,
+            code,
+            resultaat,
+            ..
+        } => NewFeedItem {
+            keuzedeel: Some(code.as_str().to_owned()),
+            ..ook(id, None, &serde_name(&resultaat.uitslag))
+        },
+        // No grades in the feed: the SIS reads them with the agreement.
+        Event::ExamenresultaatVastgelegd { resultaat, .. } => NewFeedItem {
+            status: None,
+            ..ook(&resultaat.ook(), None, "")
+        },
+        Event::DiplomaUitgereikt { diploma } => NewFeedItem {
+            reden: Some(RedenUitschrijving::geslaagd().as_str().to_owned()),
+            ..ook(&diploma.ook, None, "beeindigd")
+        },
         Event::OndertekenstatusVastgelegd { transactie } => {
             let (ook_id, bpv_id) = match transactie.subject {
                 SigningSubject::Ook(o) => (Some(o.0), None),
@@ -210,6 +234,9 @@ impl Adapter for FeedAdapter {
             "nl.knooppunt.onderwijsovereenkomst.#",
             "nl.knooppunt.praktijkovereenkomst.#",
             "nl.knooppunt.ondertekening.#",
+            "nl.knooppunt.keuzedeel.#",
+            "nl.knooppunt.examenresultaat.#",
+            "nl.knooppunt.diploma.#",
         ]
         .map(str::to_owned)
         .to_vec()

@@ -265,6 +265,22 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/onderwijsovereenkomsten/{id}/beeindiging",
             post(handlers::terminate_ook),
         )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/keuzedelen",
+            post(handlers::register_keuzedeel),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/keuzedelen/{code}/resultaat",
+            post(handlers::record_keuzedeel_resultaat),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/examenresultaten",
+            post(handlers::record_examenresultaat),
+        )
+        .route(
+            "/api/v1/onderwijsovereenkomsten/{id}/diploma",
+            post(handlers::award_diploma),
+        )
         .route("/api/v1/praktijkovereenkomsten", post(handlers::create_bpv))
         .route(
             "/api/v1/praktijkovereenkomsten/{id}",

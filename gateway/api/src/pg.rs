@@ -46,6 +46,11 @@ static MIGRATOR: Migrator = Migrator::new(
             name: "onderwijsovereenkomsten",
             sql: include_str!("../migrations/0005_onderwijsovereenkomsten.sql"),
         },
+        Migration {
+            version: 6,
+            name: "feed_keuzedeel",
+            sql: include_str!("../migrations/0006_feed_keuzedeel.sql"),
+        },
     ],
 );
 
@@ -143,6 +148,7 @@ fn feed_row(r: &Row) -> Result<FeedItem, ApiStoreError> {
             ook_id: r.try_get(8).map_err(db)?,
             bpv_id: r.try_get(9).map_err(db)?,
             ondertekenaar: r.try_get(10).map_err(db)?,
+            keuzedeel: r.try_get(11).map_err(db)?,
         },
     })
 }
@@ -534,8 +540,8 @@ impl ApiStore for PgApiStore {
         }
         tx.execute(
             "INSERT INTO api_feed (brin, wijzigingsvolgnummer, event_id, kind, tijd, aanmelding,
-                                   status, partner, reden, ook, bpv, ondertekenaar)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                   status, partner, reden, ook, bpv, ondertekenaar, keuzedeel)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &brin,
                 &next,
@@ -549,6 +555,7 @@ impl ApiStore for PgApiStore {
                 &item.ook_id,
                 &item.bpv_id,
                 &item.ondertekenaar,
+                &item.keuzedeel,
             ],
         )
         .await
@@ -569,7 +576,7 @@ impl ApiStore for PgApiStore {
             .await?
             .query(
                 "SELECT wijzigingsvolgnummer, event_id, kind, tijd, aanmelding, status, partner, reden,
-                        ook, bpv, ondertekenaar
+                        ook, bpv, ondertekenaar, keuzedeel
                  FROM api_feed WHERE brin = $1 AND wijzigingsvolgnummer > $2
                  ORDER BY wijzigingsvolgnummer LIMIT $3",
                 &[&brin, &after, &limit],

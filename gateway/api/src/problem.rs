@@ -126,6 +126,10 @@ pub enum ErrorCode {
     BpvOutsideEnrolment,
     /// 422: the praktijkovereenkomst's onderdeel does not belong to the enrolment.
     BpvOnderdeelMismatch,
+    /// 409: the keuzedeel is registered within this onderwijsovereenkomst already.
+    KeuzedeelExists,
+    /// 422: this exam does not apply to the enrolment (Engels outside niveau 4).
+    ExamenNotApplicable,
     /// 429: too many token requests from this client or address; `Retry-After` says when to
     /// try again.
     RateLimited,
@@ -139,7 +143,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 49] = [
+    pub const ALL: [ErrorCode; 51] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -185,6 +189,8 @@ impl ErrorCode {
         Self::BpvExists,
         Self::BpvOutsideEnrolment,
         Self::BpvOnderdeelMismatch,
+        Self::KeuzedeelExists,
+        Self::ExamenNotApplicable,
         Self::RateLimited,
         Self::InternalError,
         Self::Unavailable,
@@ -337,6 +343,12 @@ impl ErrorCode {
                 S::UNPROCESSABLE_ENTITY,
                 "bpv_onderdeel_mismatch",
                 "Onderdeel not in the enrolment",
+            ),
+            Self::KeuzedeelExists => (S::CONFLICT, "keuzedeel_exists", "Keuzedeel exists"),
+            Self::ExamenNotApplicable => (
+                S::UNPROCESSABLE_ENTITY,
+                "examen_not_applicable",
+                "Exam not applicable",
             ),
             Self::RateLimited => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             Self::InternalError => (

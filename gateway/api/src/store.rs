@@ -123,6 +123,9 @@ pub struct NewFeedItem {
     pub partner: Option<String>,
     /// A reason code: a partner's refusal, SBB's reason, the reden uitschrijving.
     pub reden: Option<String>,
+    /// For a keuzedeel's items: its code.
+    #[serde(default)]
+    pub keuzedeel: Option<String>,
 }
 
 /// A feed item with its per-institution number.

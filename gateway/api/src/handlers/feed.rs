@@ -68,6 +68,9 @@ pub struct FeedItemView {
     /// uitschrijving of an ended onderwijsovereenkomst.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reden: Option<String>,
+    /// For a keuzedeel's items (registered, result recorded): its code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keuzedeel: Option<String>,
 }
 
 impl From<&FeedItem> for FeedItemView {
@@ -83,6 +86,7 @@ impl From<&FeedItem> for FeedItemView {
             ondertekenaar: i.item.ondertekenaar.clone(),
             partner: i.item.partner.clone(),
             reden: i.item.reden.clone(),
+            keuzedeel: i.item.keuzedeel.clone(),
         }
     }
 }

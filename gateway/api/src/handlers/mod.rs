@@ -11,7 +11,9 @@
 //! - `sjablonen`: the institution's OOK templates; `onderwijsovereenkomsten` (bodies and views
 //!   in `ook_types`): an OOK from a template, offer, paper signing, termination, read;
 //!   `praktijkovereenkomsten` (bodies in `bpv_types`): register (SBB is asked), read with
-//!   SBB's answer, paper signing, end;
+//!   SBB's answer, paper signing, end; `resultaten` (bodies and views in `resultaten_types`):
+//!   keuzedelen (also at a guest institution) and their results, examenresultaten and the
+//!   diploma of an onderwijsovereenkomst;
 //! - `idempotency`: the `Idempotency-Key` of a POST and the one idempotent flow;
 //! - `rejection`: how a registry rejection is answered.
 //!
@@ -42,6 +44,8 @@ mod onderwijsovereenkomsten;
 mod ook_types;
 mod praktijkovereenkomsten;
 mod rejection;
+mod resultaten;
+mod resultaten_types;
 mod sjablonen;
 pub mod token;
 pub mod webhook;
@@ -56,6 +60,8 @@ pub use self::onderwijsovereenkomsten::*;
 pub use self::ook_types::*;
 pub use self::praktijkovereenkomsten::*;
 pub use self::rejection::*;
+pub use self::resultaten::*;
+pub use self::resultaten_types::*;
 pub use self::sjablonen::*;
 pub use self::token::*;
 pub use self::webhook::*;
@@ -182,9 +188,27 @@ async fn read_parts(
     else {
         return Ok(None);
     };
+    let allowed = decide_parts(state, caller, key, &d, parts, endpoint).await?;
+    Ok(Some(PartsRead {
+        dossier: d,
+        allowed,
+    }))
+}
+
+/// Decides each of `parts` of the dossier `d` (read already) for the caller with
+/// `policy::decide` and writes the decisions to the audit trail (ids only) before anything is
+/// shown: for a part a read shows only in some states (the results of a signed agreement).
+async fn decide_parts(
+    state: &ApiState,
+    caller: &Caller,
+    key: DossierKey,
+    d: &Dossier,
+    parts: &[Part],
+    endpoint: &'static str,
+) -> Result<Vec<bool>, Problem> {
     let subject = Subject {
         key,
-        dossier: &d,
+        dossier: d,
         reference: &state.reference,
         on: knooppunt_registry::domain::time::local_date(api_time()),
     };
@@ -212,8 +236,5 @@ async fn read_parts(
         tracing::warn!(error = %e, "audit trail unavailable; read refused");
         Problem::unavailable()
     })?;
-    Ok(Some(PartsRead {
-        dossier: d,
-        allowed,
-    }))
+    Ok(allowed)
 }

@@ -28,9 +28,10 @@ use super::aanmeldingen::own_entry;
 use super::idempotency::{IdempotencyKey, IdempotentRequest, idempotent};
 use super::ook_types::{NewOokBody, OfferBody, OokSignBody, OokView, TerminateBody};
 use super::rejection::{unknown_cohort, unknown_opleiding};
+use super::resultaten_types::results_of;
 use super::sjablonen::{Reikwijdte, SjabloonInhoud};
 use super::{
-    api_time, command_meta, outcome_ok, read_parts, rejection_problem, require_level,
+    api_time, command_meta, decide_parts, outcome_ok, read_parts, rejection_problem, require_level,
     unavailable_api, unavailable_store,
 };
 use crate::ApiState;
@@ -39,7 +40,7 @@ use crate::feed::serde_name;
 use crate::problem::{ErrorCode, Problem, parse_json};
 use crate::store::{IndexedOok, StoredResponse};
 
-const ENDPOINT: &str = "/api/v1/onderwijsovereenkomsten";
+pub(super) const ENDPOINT: &str = "/api/v1/onderwijsovereenkomsten";
 
 /// The `{id}` of an onderwijsovereenkomst's path; one that is not a UUID is answered 404.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OokPath {
 }
 
 /// The index entry of an OOK of the caller; 404 for anything else.
-async fn own_ook(state: &ApiState, caller: &Caller, id: Uuid) -> Result<IndexedOok, Problem> {
+pub(super) async fn own_ook(
+    state: &ApiState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<IndexedOok, Problem> {
     match state
         .api_store
         .find_ook(id)
@@ -72,30 +77,43 @@ async fn own_ook(state: &ApiState, caller: &Caller, id: Uuid) -> Result<IndexedO
 }
 
 /// The OOK as the caller may see it: the `onderwijsovereenkomsten` part (required) and the
-/// `ondertekening` part (its signing transactions, when the policy allows), read and audited.
-async fn read_ook(
+/// `ondertekening` part (its signing transactions, when the policy allows), read and audited;
+/// once it was signed also the `keuzedelen`, `examenresultaten` and `diplomas` parts (results
+/// exist only for a signed agreement, so an unsigned one's read does not ask for them).
+pub(super) async fn read_ook(
     state: &ApiState,
     caller: &Caller,
     entry: &IndexedOok,
 ) -> Result<Option<OokView>, Problem> {
     let parts = [Part::Onderwijsovereenkomsten, Part::Ondertekening];
-    let Some(read) = read_parts(state, caller, DossierKey(entry.dossier), &parts, ENDPOINT).await?
-    else {
+    let key = DossierKey(entry.dossier);
+    let Some(read) = read_parts(state, caller, key, &parts, ENDPOINT).await? else {
         return Ok(None);
     };
     if !read.allows(0) {
         return Ok(None);
     }
-    Ok(read
+    let Some(o) = read
         .dossier
         .onderwijsovereenkomsten
         .get(&OokId(entry.ook))
         .filter(|o| o.instelling.instelling() == caller.brin)
-        .map(|o| OokView::new(&read.dossier, o, entry, read.allows(1))))
+    else {
+        return Ok(None);
+    };
+    let mut view = OokView::new(&read.dossier, o, entry, read.allows(1));
+    if o.was_signed() {
+        let parts = [Part::Keuzedelen, Part::Examenresultaten, Part::Diplomas];
+        let allowed = decide_parts(state, caller, key, &read.dossier, &parts, ENDPOINT).await?;
+        let allowed = [0, 1, 2].map(|i| allowed.get(i).copied().unwrap_or(false));
+        (view.keuzedelen, view.examenresultaten, view.diploma) =
+            results_of(&read.dossier, o.id, allowed);
+    }
+    Ok(Some(view))
 }
 
 /// The answer after a change: the OOK as it now stands.
-async fn ook_answer(
+pub(super) async fn ook_answer(
     state: &ApiState,
     caller: &Caller,
     entry: &IndexedOok,

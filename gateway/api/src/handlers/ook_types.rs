@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::resultaten_types::{DiplomaView, ExamenresultaatView, KeuzedeelView};
 use crate::feed::{serde_name, signing_status_name};
 use crate::store::IndexedOok;
 
@@ -215,6 +216,15 @@ pub struct OokView {
     /// The signing provider's transactions for it, when the policy lets you read them.
     #[serde(default)]
     pub ondertekening: Vec<OndertekeningView>,
+    /// Its keuzedelen with their results (once signed, when the policy lets you read them).
+    #[serde(default)]
+    pub keuzedelen: Vec<KeuzedeelView>,
+    /// Its exam results (once signed, when the policy lets you read them).
+    #[serde(default)]
+    pub examenresultaten: Vec<ExamenresultaatView>,
+    /// The diploma that concluded it (when the policy lets you read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diploma: Option<DiplomaView>,
 }
 
 impl OokView {
@@ -270,6 +280,9 @@ impl OokView {
                 .as_ref()
                 .map(|r| r.as_str().to_owned()),
             ondertekening,
+            keuzedelen: Vec::new(),
+            examenresultaten: Vec::new(),
+            diploma: None,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! `DraftOnderwijsovereenkomst`, `OfferOnderwijsovereenkomst`, `SignOnderwijsovereenkomst` (on
 //! paper), `TerminateOnderwijsovereenkomst`, and for the praktijkovereenkomsten
 //! `RegisterPraktijkovereenkomst`, `SignPraktijkovereenkomst` (on paper) and
-//! `EndPraktijkovereenkomst`. [`rejection_problem`] maps every [`Rejection`]
+//! `EndPraktijkovereenkomst`, and for results `RegisterKeuzedeel`, `RecordKeuzedeelResultaat`,
+//! `RecordExamenresultaat` and `AwardDiploma`. [`rejection_problem`] maps every [`Rejection`]
 //! variant, without a wildcard: a variant added to the registry does not compile here until
 //! someone decides how a caller sees it.
 
@@ -19,7 +20,8 @@ use crate::problem::{ErrorCode, Problem};
 
 /// How a registry rejection is answered. Grouped by what the caller can do about it:
 ///
-/// - **404 `not_found`** — `DossierNotFound`, `UnknownAanmelding`, `UnknownOok`, `UnknownBpv`:
+/// - **404 `not_found`** — `DossierNotFound`, `UnknownAanmelding`, `UnknownOok`, `UnknownBpv`,
+///   `UnknownKeuzedeel` (a result for a keuzedeel not registered in the enrolment):
 ///   the item (or its dossier) is not there for this caller. The edge answers another
 ///   institution's item with the same 404 (never 403, never a hint it exists), so the
 ///   registry's answer must look the same. Reachable only when the API's index and the registry
@@ -29,7 +31,9 @@ use crate::problem::{ErrorCode, Problem};
 ///   machine does not allow this step now), `AanmeldingExists`, `DuplicateAanmelding`,
 ///   `OokExists`, `ActiveOokExists` (one active OOK per crebo), `OokNotRunning`,
 ///   `AlreadySigned`, `LeerbedrijfNotErkend` (SBB has not recognised the leerbedrijf, or not
-///   yet), `BpvExists`. All reachable.
+///   yet), `BpvExists`, `KeuzedeelExists`, and `NoSignedOok` (a diploma needs a signed,
+///   running onderwijsovereenkomst for the crebo: answered as `ook_not_running`). All
+///   reachable.
 /// - **403** — `NotPermitted` (`not_permitted`: the access policy refuses the change; the
 ///   caller is authenticated but not allowed) and `ParticipationTooLow`
 ///   (`participation_level_too_low`: the institution's level does not include this; the detail
@@ -41,6 +45,7 @@ use crate::problem::{ErrorCode, Problem};
 ///     `ingeschreven` needs a signed onderwijsovereenkomst at the institution. Reachable.
 ///   - signing on paper: `ParentSignatureRequired`, `SignatureMissing`, `SignerNotAllowed`.
 ///   - praktijkovereenkomsten: `BpvOutsideEnrolment`, `BpvOnderdeelMismatch`.
+///   - exams: `ExamenNotApplicable` (Engels outside niveau 4).
 ///   - the reference checks of a submission, which the edge makes first with codes of its own
 ///     (see `aanmeldingen.rs`), so the registry's copy is answered exactly as the edge's:
 ///     `UnknownInstitution` → `institution_not_participating`,
@@ -51,8 +56,8 @@ use crate::problem::{ErrorCode, Problem};
 ///     of the command the rules refuse (a signing date in the future, an end before the
 ///     begin, a missing reden uitschrijving).
 /// - **500 `internal_error`** — everything else: rejections about parts the API never changes
-///   (keuzedelen, examens, diplomas, consent, DUO), `Unchanged` (no API command can be a no-op)
-///   and `DossierAlreadyOpen` (the edge treats it as "found" when it opens a dossier). None can
+///   (consent, DUO), `Unchanged` (the results endpoints answer a repeated result with the
+///   record as it stands before they map a rejection; no other API command can be a no-op) and `DossierAlreadyOpen` (the edge treats it as "found" when it opens a dossier). None can
 ///   follow from an API command, whatever the caller sends; if one does, the edge and the
 ///   registry disagree about a rule — a bug to see in the logs (logged with the rejection's
 ///   code), not a refusal the caller can act on. A 5xx is not recorded under the
@@ -67,6 +72,7 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         }
         Rejection::UnknownOok { .. } => Problem::not_found("onderwijsovereenkomst"),
         Rejection::UnknownBpv { .. } => Problem::not_found("praktijkovereenkomst"),
+        Rejection::UnknownKeuzedeel { .. } => Problem::not_found("keuzedeel"),
         // 409
         Rejection::InvalidTransition { part, from, .. } => match part {
             Part::Aanmeldingen | Part::VaStatus => Problem::new(ErrorCode::InvalidTransition)
@@ -94,6 +100,12 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
             )),
         Rejection::OokNotRunning { .. } => Problem::new(ErrorCode::OokNotRunning)
             .detail("the onderwijsovereenkomst is not signed and running"),
+        Rejection::NoSignedOok { crebo } => Problem::new(ErrorCode::OokNotRunning).detail(
+            format!("a diploma for crebo {crebo} needs a signed, running onderwijsovereenkomst"),
+        ),
+        Rejection::KeuzedeelExists { .. } => Problem::new(ErrorCode::KeuzedeelExists)
+            .detail("the keuzedeel is registered within this onderwijsovereenkomst already")
+            .field("code", "registered already"),
         Rejection::AlreadySigned { ondertekenaar } => Problem::new(ErrorCode::AlreadySigned)
             .detail(format!("{ondertekenaar} signed already"))
             .field("ondertekenaars", "signed already"),
@@ -147,6 +159,11 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         Rejection::BpvOnderdeelMismatch => Problem::new(ErrorCode::BpvOnderdeelMismatch)
             .detail("the onderdeel (crebo or keuzedeel) does not belong to the enrolment")
             .field("onderdeel", "not in the enrolment"),
+        Rejection::ExamenNotApplicable { reason } => {
+            Problem::new(ErrorCode::ExamenNotApplicable)
+                .detail(format!("this exam does not apply to the enrolment: {reason}"))
+                .field("vak", "not examined in this enrolment")
+        }
         Rejection::UnknownInstitution { .. } => institution_not_participating(),
         Rejection::UnknownAangebodenOpleiding { .. } => unknown_opleiding(),
         Rejection::UnknownCohort { .. } => unknown_cohort(),
@@ -162,13 +179,9 @@ pub fn rejection_problem(r: &Rejection) -> Problem {
         // 500: no API command can be refused for these (see above).
         Rejection::DossierAlreadyOpen
         | Rejection::Unchanged
-        | Rejection::NoSignedOok { .. }
         | Rejection::NoAanmeldingAtInstitution { .. }
         | Rejection::NoConsent { .. }
-        | Rejection::NoBpvAtLeerbedrijf
-        | Rejection::UnknownKeuzedeel { .. }
-        | Rejection::KeuzedeelExists { .. }
-        | Rejection::ExamenNotApplicable { .. } => {
+        | Rejection::NoBpvAtLeerbedrijf => {
             tracing::error!(
                 rejection = r.code(),
                 "the registry refused an api command for a reason no api command can cause"

@@ -79,6 +79,9 @@ async fn feed_adapter_projects_aanmelding_events_in_order_and_idempotently() {
             "nl.knooppunt.onderwijsovereenkomst.#",
             "nl.knooppunt.praktijkovereenkomst.#",
             "nl.knooppunt.ondertekening.#",
+            "nl.knooppunt.keuzedeel.#",
+            "nl.knooppunt.examenresultaat.#",
+            "nl.knooppunt.diploma.#",
         ]
     );
     let mut history = t.store.history(key).await.expect("history");

@@ -16,6 +16,7 @@ mod operator;
 mod praktijkovereenkomsten;
 mod proxy;
 mod rejections;
+mod resultaten;
 mod store;
 mod support;
 mod tls;
