@@ -8,7 +8,9 @@
 //! the VO school's regional system (Intergrip for Erasmus College), and the institution's feed
 //! tells each step with ids and statuses only. Memo step e for the adult: a BPVO at a
 //! leerbedrijf SBB recognises is checked and signed on paper; one SBB does not recognise cannot
-//! be signed, and the feed says why.
+//! be signed, and the feed says why. Memo steps d and f for the minor: a keuzedeel at a guest
+//! institution with its result, an exam result and the diploma, which ends the OOK; the feed
+//! tells each, and BRON delivers the diploma and the uitschrijving to the DUO simulator.
 
 use std::time::Duration;
 
@@ -206,12 +208,7 @@ async fn ook_signed_through_the_provider(backend: Backend) {
             .post(
                 "/api/v1/onderwijsovereenkomsten",
                 &format!("ook-{ook}"),
-                &json!({
-                    "ook_id": ook,
-                    "aanmelding_id": aanmelding,
-                    "sjabloon": { "id": sjabloon },
-                    "aanbieden": true,
-                }),
+                &ook_body(ook, aanmelding, sjabloon, bsn),
             )
             .await
             .unwrap();
@@ -305,9 +302,155 @@ async fn ook_signed_through_the_provider(backend: Backend) {
         assert!(!text.contains(bsn), "no BSN in the feed");
         if bsn == DAAN {
             bpvs_checked_by_sbb(&roc, ook, &view).await;
+        } else {
+            results_and_diploma(&h, &roc, ook).await;
         }
     }
     h.stop().await;
+}
+
+/// The OOK's body. Noor's enrolment began 300 days ago (her results and diploma are dated
+/// within it, up to today); Daan's begins with the cohort.
+fn ook_body(ook: Uuid, aanmelding: Uuid, sjabloon: Uuid, bsn: &str) -> Value {
+    let mut body = json!({
+        "ook_id": ook,
+        "aanmelding_id": aanmelding,
+        "sjabloon": { "id": sjabloon },
+        "aanbieden": true,
+    });
+    if bsn == NOOR {
+        let begin = today() - chrono::Days::new(300);
+        body["begin"] = json!(begin);
+        body["gepland_einde"] = json!(begin + chrono::Days::new(1000));
+    }
+    body
+}
+
+fn today() -> chrono::NaiveDate {
+    knooppunt_registry::domain::time::local_date(chrono::Utc::now())
+}
+
+/// Memo steps d and f on Noor's enrolment `ook`: a keuzedeel at a guest institution (27DV)
+/// with its result, an exam result, the diploma → the OOK ends (reden 01); the feed tells each
+/// (codes, no grades), and BRON delivers the diploma and the uitschrijving to DUO.
+async fn results_and_diploma(h: &Harness, roc: &ApiClient, ook: Uuid) {
+    let base = format!("/api/v1/onderwijsovereenkomsten/{ook}");
+    let yesterday = today() - chrono::Days::new(1);
+    let steps = [
+        (
+            "keuzedelen",
+            json!({ "code": "K0067", "gastinstelling": "27DV" }),
+            201,
+        ),
+        (
+            "keuzedelen/K0067/resultaat",
+            json!({ "uitslag": "behaald", "datum": yesterday }),
+            200,
+        ),
+        (
+            "examenresultaten",
+            json!({ "soort": "generiek", "vak": "nederlands", "cijfer_ie": 7.5, "datum": yesterday }),
+            200,
+        ),
+        ("diploma", json!({ "datum": yesterday }), 200),
+    ];
+    let mut last = Value::Null;
+    for (path, body, status) in steps {
+        let r = roc
+            .post(&format!("{base}/{path}"), &format!("{path}-{ook}"), &body)
+            .await
+            .unwrap();
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        last = r.body;
+    }
+    assert_eq!(last["status"], "beeindigd", "{last}");
+    assert_eq!(last["reden_uitschrijving"], "01");
+    assert_eq!(
+        last["diploma"],
+        json!({ "crebo": "25998", "datum": yesterday })
+    );
+    assert_eq!(
+        last["keuzedelen"],
+        json!([{
+            "code": "K0067",
+            "gastinstelling": "27DV",
+            "resultaat": { "uitslag": "behaald", "datum": yesterday, "vastgelegd_door": "25LX" },
+        }])
+    );
+    assert_eq!(last["examenresultaten"][0]["cijfer_ie"], 7.5);
+
+    // The feed tells each, with codes only.
+    let feed = until(
+        roc,
+        "/api/v1/feed?vanaf=0&limit=500",
+        "diploma in the feed",
+        |b| {
+            b["items"].as_array().unwrap().iter().any(|i| {
+                i["ook_id"] == ook.to_string() && i["type"] == "nl.knooppunt.diploma.uitgereikt.v1"
+            })
+        },
+    )
+    .await;
+    let results: Vec<(String, Value, Value)> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["ook_id"] == ook.to_string())
+        .filter(|i| {
+            let k = i["type"].as_str().unwrap();
+            k.starts_with("nl.knooppunt.keuzedeel.")
+                || k.starts_with("nl.knooppunt.examenresultaat.")
+                || k.starts_with("nl.knooppunt.diploma.")
+        })
+        .map(|i| {
+            (
+                i["type"].as_str().unwrap().to_owned(),
+                i["status"].clone(),
+                i["keuzedeel"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        (
+            "keuzedeel.geregistreerd",
+            json!("geregistreerd"),
+            json!("K0067"),
+        ),
+        (
+            "keuzedeel.resultaat_vastgelegd",
+            json!("behaald"),
+            json!("K0067"),
+        ),
+        ("examenresultaat.vastgelegd", Value::Null, Value::Null),
+        ("diploma.uitgereikt", json!("beeindigd"), Value::Null),
+    ]
+    .map(|(k, s, c)| (format!("nl.knooppunt.{k}.v1"), s, c));
+    assert_eq!(results, expected);
+    assert!(!feed.to_string().contains("7.5"), "no grades in the feed");
+
+    // BRON: DUO received Noor's inschrijving, then her diploma and the uitschrijving.
+    let sim = &h.node.simulators[&Partner::Duo];
+    let codes = || -> Vec<String> {
+        sim.messages()
+            .into_iter()
+            .filter(|m| m.subject == NOOR && m.code.contains(':'))
+            .map(|m| m.code)
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while codes().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "DUO never received the diploma: {:?}",
+            codes()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        codes(),
+        ["T:Inschrijving", "T:Diploma", "T:Uitschrijving"],
+        "BRON mutations for Noor"
+    );
 }
 
 /// Memo step e on the enrolment `ook`: a BPVO at a leerbedrijf SBB recognises for the crebo is
