@@ -362,3 +362,64 @@ fn events_that_are_no_bron_concern_give_nothing_and_missing_state_is_a_typed_err
         MappingError::missing("dossier/personalia")
     );
 }
+
+#[test]
+fn an_imported_enrolment_and_what_the_import_adds_to_it_go_to_duo_as_nothing_new() {
+    let mut d = Dossier::default();
+    let mut events = vec![
+        Event::DossierOpened {
+            person: Person { id: bsn(BSN) },
+        },
+        Event::PersonaliaVastgelegd {
+            personalia: personalia("Anna", None, "Jansen", "2008-07-00"),
+        },
+        Event::InschrijvingGeimporteerd {
+            ook: ook(),
+            instelling: brin(),
+            details: details(),
+            inschrijvingsvolgnummer: "C3".to_owned(),
+            ondertekend_op: date("2026-07-15"),
+        },
+    ];
+    // The BPV, results and diploma of the enrolment (as `knooppunt import ro` rebuilds them).
+    events.extend(diploma_journey().into_iter().skip(3));
+    let mut imported = 0;
+    let mut later = 0;
+    for (i, e) in events.iter().enumerate() {
+        d.apply(e);
+        let mut m = meta(i as u128, d.sequence, e);
+        // The import's mark: the imported OOK's id as correlation id.
+        m.correlation_id = ook().0;
+        imported += from_event(&m, e, &d).unwrap().len();
+        // The same events as a later user action (another correlation id) are delivered.
+        m.correlation_id = uuid::Uuid::from_u128(1);
+        later += from_event(&m, e, &d).unwrap().len();
+    }
+    assert_eq!(imported, 0, "the import's events were delivered to DUO");
+    // BPV toevoegen and aanpassen, diploma and uitschrijving.
+    assert_eq!(later, 4);
+    // The mark counts only for an imported OOK: the same correlation id on a signed (not
+    // imported) enrolment is delivered.
+    let mut d = Dossier::default();
+    let mut n = 0;
+    for (i, e) in journey_events().iter().enumerate() {
+        d.apply(e);
+        let mut m = meta(i as u128, d.sequence, e);
+        m.correlation_id = ook().0;
+        n += from_event(&m, e, &d).unwrap().len();
+    }
+    assert!(n >= 5, "a signed enrolment's journey: {n} messages");
+}
+
+fn journey_events() -> Vec<Event> {
+    let mut all = vec![
+        Event::DossierOpened {
+            person: Person { id: bsn(BSN) },
+        },
+        Event::PersonaliaVastgelegd {
+            personalia: personalia("Anna", None, "Jansen", "2008-07-00"),
+        },
+    ];
+    all.extend(diploma_journey());
+    all
+}

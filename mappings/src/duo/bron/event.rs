@@ -8,6 +8,7 @@
 //! | `DiplomaUitgereikt` | Diploma (DIP + GEO + KZD) — toevoegen, and Uitschrijving (datum = diploma date, reden `01`) — toevoegen |
 //! | `OnderwijsovereenkomstBeeindigd` | Uitschrijving — toevoegen |
 //! | anything else (incl. `InschrijvingGeimporteerd`: DUO has it already) | nothing |
+//! | any event of a bulk import ([`part_of_import`]: DUO has it already) | nothing |
 //!
 //! The event carries what it is about; the dossier (as it stands after the event) supplies the
 //! person (BSN/ONR, birth date, sex from DUO's personalia), the OOK's inschrijvingsvolgnummer,
@@ -40,12 +41,28 @@ use crate::error::MappingError;
 /// so a redelivered event yields the same message ids.
 pub const MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6b6e_6f6f_7070_5000_8000_6272_6f6e_0001);
 
+/// Whether an event is part of a bulk import (`knooppunt import ro`): the import gives every
+/// command about an imported enrolment (its BPV's, results, diploma, end) the imported OOK's id
+/// as correlation id, so an event whose correlation id is an imported OOK of this dossier came
+/// from DUO's own registratieoverzicht. DUO has it already: it is not delivered again. A later
+/// change to an imported enrolment is a user action with a correlation id of its own and is
+/// delivered as usual.
+pub fn part_of_import(meta: &EventMeta, dossier: &Dossier) -> bool {
+    dossier
+        .onderwijsovereenkomsten
+        .get(&OokId(meta.correlation_id))
+        .is_some_and(|o| o.geimporteerd)
+}
+
 /// The BRON messages for one registry event (none when the event is no BRON concern).
 pub fn from_event(
     meta: &EventMeta,
     event: &Event,
     dossier: &Dossier,
 ) -> Result<Vec<BronBericht>, MappingError> {
+    if part_of_import(meta, dossier) {
+        return Ok(Vec::new());
+    }
     let mut out: Vec<(Brin, Mutatiesoort, BronInhoud)> = Vec::new();
     match event {
         Event::OnderwijsovereenkomstOndertekend {
