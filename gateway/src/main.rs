@@ -36,6 +36,10 @@ enum Cmd {
         #[arg(value_enum, default_value_t = Journey::Va)]
         journey: Journey,
     },
+    /// Imports data into the registry: `ro FILE`, an institution's DUO registratieoverzicht
+    /// (the move to level `krd`).
+    #[command(subcommand)]
+    Import(knooppunt_gateway::import::ImportCmd),
     /// Operates a running node through its operator API: status, failures, show, trace,
     /// replay (staged), discard. See docs/operations.md.
     Ops(knooppunt_gateway::ops_cli::OpsArgs),
@@ -235,6 +239,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(report.all_succeeded(), "demo: some steps were rejected");
             Ok(())
         }
+        Cmd::Import(cmd) => knooppunt_gateway::import::main(cmd),
         Cmd::Migrate { database_url } => {
             use knooppunt_registry::store::{PgStore, PgStoreConfig};
             let config = PgStoreConfig {

@@ -1,4 +1,5 @@
-//! Tests of the `knooppunt` binary as a process: signals, restarts, the `ops` CLI.
+//! Tests of the `knooppunt` binary as a process: signals, restarts, the `ops` CLI, the RO import.
 
+mod import_ro;
 mod ops_cli;
 mod sigterm;
