@@ -32,6 +32,8 @@ pub struct Summary {
     pub persons_imported: u64,
     /// Persons for whom everything was there already (a previous run).
     pub persons_already: u64,
+    /// Persons of whom this run imported nothing because the registry refused every command.
+    pub persons_refused: u64,
     /// Dossiers this run opened.
     pub dossiers_opened: u64,
     /// Persons who had a dossier already (found by their keyed fingerprint).
@@ -82,10 +84,12 @@ impl Summary {
     pub(super) fn add(&mut self, p: &PersonResult) {
         self.dry_run = false;
         self.persons_done += 1;
-        if p.new.is_empty() {
+        if !p.new.is_empty() {
+            self.persons_imported += 1;
+        } else if p.replayed > 0 || p.dossier_existed {
             self.persons_already += 1;
         } else {
-            self.persons_imported += 1;
+            self.persons_refused += 1;
         }
         self.dossiers_opened += u64::from(p.dossier_opened);
         self.dossiers_existing += u64::from(p.dossier_existed);
@@ -154,6 +158,13 @@ impl fmt::Display for Summary {
                 "already imported: persons {} ({} commands replayed, no effect)",
                 self.persons_already, self.commands_already
             )?;
+            if self.persons_refused > 0 {
+                writeln!(
+                    f,
+                    "not imported: persons {} (every command rejected)",
+                    self.persons_refused
+                )?;
+            }
             if self.rejected.is_empty() {
                 writeln!(f, "rejected commands: none")?;
             } else {

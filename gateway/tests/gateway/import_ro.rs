@@ -1,5 +1,6 @@
 //! `knooppunt import ro FILE` as a process on PostgreSQL: the recounted public RO demo imports
-//! (dossiers findable by BSN and onderwijsnummer), a second run has no effect, `--dry-run`
+//! (dossiers findable by BSN and onderwijsnummer), a second run has no effect, a run that
+//! stopped halfway is resumed by running it again, `--dry-run`
 //! writes nothing, a file with a bad SLR or a fault is refused whole, and nothing imported is
 //! delivered to DUO again by the BRON mapping.
 
@@ -511,6 +512,79 @@ async fn a_generated_file_imports_every_person() {
     assert_eq!(
         line(&out, "rejected commands:"),
         "rejected commands: none",
+        "{out}"
+    );
+}
+
+/// The first `persons` persons of an RO text, with the SLR recounted: what a run that stopped
+/// after them had imported.
+fn first_persons(text: &str, persons: usize) -> String {
+    let mut out = String::new();
+    let mut counts = [0u64; 9];
+    let kinds = [
+        "PER", "ISG", "ISP", "ISE", "BPV", "DIP", "AMO", "GEO", "KZD",
+    ];
+    for l in text.lines() {
+        let kind = &l[..3];
+        if kind == "SLR" || (kind == "PER" && counts[0] as usize == persons) {
+            break;
+        }
+        if let Some(i) = kinds.iter().position(|k| *k == kind) {
+            counts[i] += 1;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    let slr: Vec<String> = counts.iter().map(u64::to_string).collect();
+    out.push_str(&format!("SLR|{}\n", slr.join("|")));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_stopped_halfway_is_resumed_by_running_it_again() {
+    let s = Setup::new("import_ro_resume", &reference()).await;
+    let file = s.dir.join("generated.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_knooppunt"))
+        .args(["import", "generate-ro", "--persons", "30"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let whole = std::fs::read_to_string(&file).unwrap();
+    let half = s.file("half.csv", &first_persons(&whole, 13));
+    let (ok, out, err) = s.import(&half, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        line(&out, "imported:").starts_with("imported: persons 13,"),
+        "{out}"
+    );
+    let events = s.outbox().await;
+
+    let (ok, out, err) = s.import(&file, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        line(&out, "imported:").starts_with("imported: persons 17,")
+            && line(&out, "imported:").ends_with("dossiers opened 17, existing 13)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "already imported:").starts_with("already imported: persons 13 "),
+        "{out}"
+    );
+    assert_eq!(
+        line(&out, "rejected commands:"),
+        "rejected commands: none",
+        "{out}"
+    );
+    assert!(s.outbox().await > events);
+    let (ok, out, _) = s.import(&file, &[]);
+    assert!(ok);
+    assert!(
+        line(&out, "imported:").starts_with("imported: persons 0, inschrijvingen 0, BPV's 0,"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "already imported:").starts_with("already imported: persons 30 "),
         "{out}"
     );
 }
