@@ -217,6 +217,12 @@ impl Setup {
     }
 }
 
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The summary line starting with `prefix`.
 fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
     stdout
