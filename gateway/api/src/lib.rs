@@ -146,6 +146,8 @@ pub struct ApiState {
     /// This node's API instance: the holder of the idempotency records it is handling (random,
     /// made by [`ApiState::new`]).
     pub instance: store::InstanceId,
+    /// Feed long-polls running per client (`api.max_long_polls_per_client`).
+    pub long_polls: Arc<limiter::LongPolls>,
     /// The TLS-terminating proxies whose forwarded client certificate counts as the request's
     /// (`api.tls.mode = "proxy"`, [`proxy`]); `None`: only the API's own TLS gives one.
     pub trusted_proxy: Option<Arc<proxy::TrustedProxy>>,
@@ -191,6 +193,7 @@ impl ApiState {
             token_limiter: Arc::new(limiter::TokenLimiter::default()),
             instance: store::InstanceId::random(),
             trusted_proxy: None,
+            long_polls: Arc::new(limiter::LongPolls::default()),
         }
     }
 }

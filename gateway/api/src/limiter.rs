@@ -177,6 +177,71 @@ impl TokenLimiter {
     }
 }
 
+/// Feed long-polls (`GET /api/v1/feed?wacht=…`) running at once per client. Each waiting poll
+/// reads the feed every poll interval from the shared pool, so one client cannot hold more than
+/// `max_per_client` of them; another is answered 429 `rate_limited` (a poll without `wacht` is
+/// never limited). Per node, in memory.
+#[derive(Debug)]
+pub struct LongPolls {
+    max_per_client: usize,
+    running: Mutex<HashMap<String, usize>>,
+}
+
+impl LongPolls {
+    /// At most `max_per_client` (at least 1) long-polls per client at once.
+    pub fn new(max_per_client: usize) -> Self {
+        Self {
+            max_per_client: max_per_client.max(1),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limit per client.
+    pub fn max_per_client(&self) -> usize {
+        self.max_per_client
+    }
+
+    /// A slot for one long-poll of `client`, held until the slot is dropped; `None` when the
+    /// client has its maximum running.
+    pub fn try_acquire(self: &std::sync::Arc<Self>, client: &str) -> Option<LongPollSlot> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let n = running.entry(client.to_owned()).or_insert(0);
+        if *n >= self.max_per_client {
+            return None;
+        }
+        *n += 1;
+        Some(LongPollSlot {
+            polls: std::sync::Arc::clone(self),
+            client: client.to_owned(),
+        })
+    }
+}
+
+impl Default for LongPolls {
+    fn default() -> Self {
+        Self::new(4)
+    }
+}
+
+/// One running long-poll; dropping it frees the slot.
+#[derive(Debug)]
+pub struct LongPollSlot {
+    polls: std::sync::Arc<LongPolls>,
+    client: String,
+}
+
+impl Drop for LongPollSlot {
+    fn drop(&mut self) {
+        let mut running = self.polls.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.client);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,8 +130,8 @@ pub enum ErrorCode {
     KeuzedeelExists,
     /// 422: this exam does not apply to the enrolment (Engels outside niveau 4).
     ExamenNotApplicable,
-    /// 429: too many token requests from this client or address; `Retry-After` says when to
-    /// try again.
+    /// 429: too many token requests from this client or address, or too many feed long-polls
+    /// of this client at once; `Retry-After` says when to try again.
     RateLimited,
     /// 500: a bug; nothing internal is shown.
     InternalError,

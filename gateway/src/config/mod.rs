@@ -117,6 +117,9 @@ pub struct ApiSettings {
     pub request_timeout_seconds: u64,
     /// How long an idempotency record is kept at least (hours, 1–720); older ones are purged.
     pub idempotency_retention_hours: u64,
+    /// Feed long-polls (`wacht`) one client may have running at once (1–100); another is
+    /// answered 429.
+    pub max_long_polls_per_client: usize,
 }
 
 impl Default for ApiSettings {
@@ -129,6 +132,7 @@ impl Default for ApiSettings {
             body_limit_bytes: 64 * 1024,
             request_timeout_seconds: 30,
             idempotency_retention_hours: 24,
+            max_long_polls_per_client: 4,
         }
     }
 }
@@ -586,6 +590,12 @@ impl Config {
             return Err(invalid(
                 "api.request_timeout_seconds",
                 "must be between 1 and 300",
+            ));
+        }
+        if !(1..=100).contains(&api.max_long_polls_per_client) {
+            return Err(invalid(
+                "api.max_long_polls_per_client",
+                "must be between 1 and 100",
             ));
         }
         if !(1..=720).contains(&api.idempotency_retention_hours) {

@@ -393,6 +393,13 @@ fn wrong_values_are_named() {
         assert!(e.contains("bus.ca_file") && e.contains(expect), "{e}");
     }
 
+    for n in [0, 101] {
+        let mut c = Config::default();
+        c.api.max_long_polls_per_client = n;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.max_long_polls_per_client"), "{e}");
+    }
+
     for hours in [0, 721] {
         let mut c = Config::default();
         c.api.idempotency_retention_hours = hours;

@@ -430,6 +430,9 @@ impl Node {
             ),
             ..ApiLimits::default()
         };
+        api_state.long_polls = Arc::new(knooppunt_api::limiter::LongPolls::new(
+            config.api.max_long_polls_per_client,
+        ));
         // Where webhooks may point: public hosts and the allowlist; in the sandbox loopback too.
         let webhook_targets = match config.mode {
             Mode::Production => WebhookTargets::allowing(&config.webhooks.allow_hosts),

@@ -107,6 +107,7 @@ pub struct FeedPage {
     responses(
         (status = 200, description = "Items after `vanaf`", body = FeedPage),
         (status = 400, description = "invalid_query", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: the client has its maximum of long-polls (`wacht`) running", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -134,6 +135,28 @@ pub async fn feed(
                 ))
                 .field("wacht", "too long"));
         }
+    };
+    // A waiting poll holds a slot of the caller's until it returns.
+    let _slot = if wait.is_zero() {
+        None
+    } else {
+        Some(
+            state
+                .long_polls
+                .try_acquire(caller.brin.as_str())
+                .ok_or_else(|| {
+                    Problem::new(ErrorCode::RateLimited)
+                        .detail(format!(
+                            "at most {} feed long-polls (wacht) at once per client; wait for one \
+                             to return, or poll without wacht",
+                            state.long_polls.max_per_client()
+                        ))
+                        .header(
+                            axum::http::header::RETRY_AFTER,
+                            axum::http::HeaderValue::from_static("1"),
+                        )
+                })?,
+        )
     };
     let deadline = Instant::now() + wait;
     loop {

@@ -216,6 +216,57 @@ async fn feed_long_poll_returns_when_an_item_arrives() {
     );
 }
 
+#[tokio::test]
+async fn a_client_has_at_most_its_long_polls_running_at_once() {
+    let t = test_api_with(|s| {
+        s.limits.feed_poll_interval = Duration::from_millis(10);
+        s.long_polls = Arc::new(knooppunt_api::limiter::LongPolls::new(1));
+    });
+    let tok = token(&t.app, &brin_a()).await;
+    let poll = |wacht: u64| {
+        authed(
+            "GET",
+            &format!("/api/v1/feed?wacht={wacht}"),
+            &tok,
+            &brin_a(),
+            None,
+            None,
+        )
+    };
+    let app = t.app.clone();
+    let first = poll(30);
+    let waiting = tokio::spawn(async move { send(&app, first).await });
+    // The test runtime has one thread: the first poll takes its slot while this task sleeps.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the first long-poll waits for an item"
+    );
+    let refused = send(&t.app, poll(1)).await;
+    refused.assert_problem(429, "rate_limited");
+    assert_eq!(refused.headers["retry-after"], "1");
+    // A poll without wacht is never limited, and another client has its own slots.
+    assert_eq!(send(&t.app, poll(0)).await.status, StatusCode::OK);
+    let other = token(&t.app, &brin_b()).await;
+    let req = authed("GET", "/api/v1/feed?wacht=0", &other, &brin_b(), None, None);
+    assert_eq!(send(&t.app, req).await.status, StatusCode::OK);
+    // When the first returns, its slot is free again.
+    let item = knooppunt_api::store::NewFeedItem {
+        event_id: Uuid::new_v4(),
+        kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
+        tijd: chrono::Utc::now(),
+        aanmelding_id: Some(Uuid::new_v4()),
+        status: Some("ontvangen".into()),
+        ..Default::default()
+    };
+    t.api_store
+        .append_feed("25LX", &item)
+        .await
+        .expect("append");
+    assert_eq!(waiting.await.expect("join").status, StatusCode::OK);
+    assert_eq!(send(&t.app, poll(1)).await.status, StatusCode::OK);
+}
+
 #[derive(Clone, Default)]
 struct Receiver {
     calls: Arc<Mutex<Vec<(bool, WebhookBatch, String)>>>,
