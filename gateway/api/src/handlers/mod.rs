@@ -113,6 +113,25 @@ fn api_time() -> DateTime<Utc> {
     Utc::now()
 }
 
+/// Executes `command` as one `step` of an idempotent request on `dossier`: the caller as actor,
+/// the id derived from the request; a rejection is its problem.
+async fn execute_step(
+    state: &ApiState,
+    caller: &Caller,
+    request: &IdempotentRequest,
+    dossier: DossierKey,
+    step: &str,
+    command: knooppunt_registry::domain::Command,
+) -> Result<(), Problem> {
+    let meta = command_meta(dossier, caller, request, step, api_time());
+    let outcome = state
+        .store
+        .execute(meta, command, &state.reference)
+        .await
+        .map_err(|e| unavailable_store(&e))?;
+    outcome_ok(outcome).map(drop)
+}
+
 fn outcome_ok(
     outcome: CommandOutcome,
 ) -> Result<Vec<knooppunt_registry::store::EventEnvelope>, Problem> {

@@ -31,8 +31,8 @@ use super::rejection::{unknown_cohort, unknown_opleiding};
 use super::resultaten_types::results_of;
 use super::sjablonen::{Reikwijdte, SjabloonInhoud};
 use super::{
-    api_time, command_meta, decide_parts, outcome_ok, read_parts, rejection_problem, require_level,
-    unavailable_api, unavailable_store,
+    api_time, command_meta, decide_parts, execute_step, read_parts, rejection_problem,
+    require_level, unavailable_api, unavailable_store,
 };
 use crate::ApiState;
 use crate::auth::Caller;
@@ -127,24 +127,6 @@ pub(super) async fn ook_answer(
         location: (status == 201).then(|| format!("{ENDPOINT}/{}", entry.ook)),
         body: serde_json::to_value(&view).unwrap_or_default(),
     })
-}
-
-/// Executes `command` on the OOK's dossier as the caller, as step `step` of `request`.
-async fn execute(
-    state: &ApiState,
-    caller: &Caller,
-    request: &IdempotentRequest,
-    dossier: DossierKey,
-    step: &str,
-    command: Command,
-) -> Result<(), Problem> {
-    let meta = command_meta(dossier, caller, request, step, api_time());
-    let outcome = state
-        .store
-        .execute(meta, command, &state.reference)
-        .await
-        .map_err(|e| unavailable_store(&e))?;
-    outcome_ok(outcome).map(drop)
 }
 
 fn unknown_sjabloon(versie: bool) -> Problem {
@@ -273,7 +255,7 @@ pub async fn create_ook(
                     details,
                 }
             };
-            execute(&state, &caller, &request, dossier, "ook", command).await?;
+            execute_step(&state, &caller, &request, dossier, "ook", command).await?;
             let entry = IndexedOok {
                 ook: req.ook_id,
                 brin: caller.brin.as_str().to_owned(),
@@ -449,7 +431,7 @@ pub async fn sign_ook(
                 wijze: Ondertekenwijze::Papier,
                 datum: req.datum,
             };
-            execute(
+            execute_step(
                 &state,
                 &caller,
                 &request,
@@ -508,7 +490,7 @@ pub async fn terminate_ook(
                 datum: req.datum,
                 reden,
             };
-            execute(
+            execute_step(
                 &state,
                 &caller,
                 &request,

@@ -24,8 +24,7 @@ use uuid::Uuid;
 use super::bpv_types::{BpvSignBody, BpvView, EndBpvBody, NewBpvBody};
 use super::idempotency::{IdempotencyKey, IdempotentRequest, idempotent};
 use super::{
-    api_time, command_meta, outcome_ok, read_parts, rejection_problem, require_level,
-    unavailable_api, unavailable_store,
+    api_time, execute_step, read_parts, rejection_problem, require_level, unavailable_api,
 };
 use crate::ApiState;
 use crate::auth::Caller;
@@ -105,23 +104,6 @@ async fn bpv_answer(
         location: (status == 201).then(|| format!("{ENDPOINT}/{}", entry.bpv)),
         body: serde_json::to_value(&view).unwrap_or_default(),
     })
-}
-
-async fn execute(
-    state: &ApiState,
-    caller: &Caller,
-    request: &IdempotentRequest,
-    dossier: DossierKey,
-    step: &str,
-    command: Command,
-) -> Result<(), Problem> {
-    let meta = command_meta(dossier, caller, request, step, api_time());
-    let outcome = state
-        .store
-        .execute(meta, command, &state.reference)
-        .await
-        .map_err(|e| unavailable_store(&e))?;
-    outcome_ok(outcome).map(drop)
 }
 
 /// `POST /api/v1/praktijkovereenkomsten`: registers a BPVO within one of your signed
@@ -224,7 +206,7 @@ pub async fn create_bpv(
                 bpv: BpvId(req.bpv_id),
                 details,
             };
-            execute(&state, &caller, &request, dossier, "bpv", command).await?;
+            execute_step(&state, &caller, &request, dossier, "bpv", command).await?;
             let entry = IndexedBpv {
                 bpv: req.bpv_id,
                 brin: caller.brin.as_str().to_owned(),
@@ -309,7 +291,7 @@ pub async fn sign_bpv(
                 wijze: Ondertekenwijze::Papier,
                 datum: req.datum,
             };
-            execute(
+            execute_step(
                 &state,
                 &caller,
                 &request,
@@ -360,7 +342,7 @@ pub async fn end_bpv(
                 bpv: BpvId(id),
                 datum: req.datum,
             };
-            execute(
+            execute_step(
                 &state,
                 &caller,
                 &request,
