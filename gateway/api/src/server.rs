@@ -19,13 +19,20 @@
 //!   [`serve`] returns.
 //! - HTTP/1.1 request headers must arrive within 30 s (hyper's header read timeout, slow-loris
 //!   protection); request body limits and request timeouts belong to the router's layers.
+//! - At most [`ServeOptions::max_connections`] connections are served at once. At the cap the
+//!   listener stops accepting: further connections wait in the kernel's listen backlog (and
+//!   time out there, at the client) until one closes. Nothing is accepted only to be dropped.
+//! - A connection with no request in flight for [`ServeOptions::idle_timeout`] is closed
+//!   gracefully (HTTP/1.1 keep-alive: closed; HTTP/2: GOAWAY, then closed), so idle clients do
+//!   not hold slots of the cap. A request that takes long (a feed long-poll) is never cut by it.
 //!
 //! Peer addresses are not logged: a browser's IP address can be personal data.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,7 +42,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -46,6 +55,10 @@ use super::tls::PeerIdentity;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on the wait for in-flight requests at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default cap on connections served at once.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Default time a connection may stay open with no request in flight.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long to pause accepting after an accept error that is not about one connection (such
 /// as running out of file descriptors).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
@@ -57,6 +70,10 @@ pub struct ServeOptions {
     pub handshake_timeout: Duration,
     /// After shutdown is requested, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+    /// At most this many connections are served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed gracefully.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -64,6 +81,8 @@ impl Default for ServeOptions {
         Self {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             shutdown_grace: SHUTDOWN_GRACE,
+            max_connections: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -99,7 +118,10 @@ pub async fn serve_with(
         acceptor,
         shutdown: shutdown.clone(),
         handshake_timeout: options.handshake_timeout,
+        idle_timeout: options.idle_timeout,
     };
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let at_cap = AtomicBool::new(false);
 
     let mut tasks = JoinSet::new();
     loop {
@@ -107,9 +129,9 @@ pub async fn serve_with(
             biased;
             () = shutdown.cancelled() => break,
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => report_join(joined),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
-                    tasks.spawn(connection.clone().run(stream, remote));
+            accepted = accept_within(&listener, &slots, &at_cap) => match accepted {
+                Ok((stream, remote, slot)) => {
+                    tasks.spawn(connection.clone().run(stream, remote, slot));
                 }
                 Err(e) if is_connection_error(&e) => {
                     tracing::debug!(error = %e, "accept: connection gone before it was accepted");
@@ -150,6 +172,34 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// Waits for a free connection slot, then accepts. Cancel-safe: dropped while waiting for the
+/// slot it holds none; dropped while accepting it gives its slot back.
+async fn accept_within(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    at_cap: &AtomicBool,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = match Arc::clone(slots).try_acquire_owned() {
+        Ok(slot) => {
+            at_cap.store(false, Ordering::Relaxed);
+            slot
+        }
+        Err(_) => {
+            if !at_cap.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "connection cap reached; new connections wait in the listen backlog until one closes"
+                );
+            }
+            Arc::clone(slots)
+                .acquire_owned()
+                .await
+                .map_err(|_| io::Error::other("connection slots closed"))?
+        }
+    };
+    let (stream, remote) = listener.accept().await?;
+    Ok((stream, remote, slot))
+}
+
 /// Everything a connection task needs; cloned per connection (all parts are cheap to clone).
 #[derive(Clone)]
 struct Connection {
@@ -158,10 +208,66 @@ struct Connection {
     acceptor: Option<TlsAcceptor>,
     shutdown: CancellationToken,
     handshake_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+/// What a connection is doing: requests in flight, and when the last one finished.
+struct Activity {
+    in_flight: AtomicUsize,
+    last_done: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            last_done: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Resolves once no request has been in flight for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let wake = if self.in_flight.load(Ordering::SeqCst) == 0 {
+                let last = *self
+                    .last_done
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let deadline = last + timeout;
+                if Instant::now() >= deadline && self.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                deadline.max(Instant::now() + Duration::from_millis(1))
+            } else {
+                Instant::now() + timeout
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+}
+
+/// One request in flight on a connection; dropped when its response is produced (or its
+/// future is dropped).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self
+            .0
+            .last_done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, remote: SocketAddr) {
+    async fn run(self, stream: TcpStream, remote: SocketAddr, _slot: OwnedSemaphorePermit) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
@@ -205,6 +311,8 @@ impl Connection {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app;
+        let activity = Activity::new();
+        let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let extensions = request.extensions_mut();
             extensions.insert(ConnectInfo(remote));
@@ -212,7 +320,12 @@ impl Connection {
                 extensions.insert(identity.clone());
             }
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+            let in_flight = requests.begin();
+            async move {
+                let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = self
             .builder
@@ -221,6 +334,10 @@ impl Connection {
         let finished = tokio::select! {
             result = connection.as_mut() => Some(result),
             () = self.shutdown.cancelled() => None,
+            () = activity.idle_for(self.idle_timeout) => {
+                tracing::debug!("closing an idle connection");
+                None
+            }
         };
         let result = match finished {
             Some(result) => result,

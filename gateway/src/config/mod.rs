@@ -120,6 +120,11 @@ pub struct ApiSettings {
     /// Feed long-polls (`wacht`) one client may have running at once (1–100); another is
     /// answered 429.
     pub max_long_polls_per_client: usize,
+    /// Connections served at once (1–100000); at the cap new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed (HTTP/1.1 keep-alive,
+    /// HTTP/2), in seconds (1–3600).
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for ApiSettings {
@@ -133,6 +138,8 @@ impl Default for ApiSettings {
             request_timeout_seconds: 30,
             idempotency_retention_hours: 24,
             max_long_polls_per_client: 4,
+            max_connections: knooppunt_api::server::MAX_CONNECTIONS,
+            idle_timeout_seconds: knooppunt_api::server::IDLE_TIMEOUT.as_secs(),
         }
     }
 }
@@ -590,6 +597,18 @@ impl Config {
             return Err(invalid(
                 "api.request_timeout_seconds",
                 "must be between 1 and 300",
+            ));
+        }
+        if !(1..=100_000).contains(&api.max_connections) {
+            return Err(invalid(
+                "api.max_connections",
+                "must be between 1 and 100000",
+            ));
+        }
+        if !(1..=3600).contains(&api.idle_timeout_seconds) {
+            return Err(invalid(
+                "api.idle_timeout_seconds",
+                "must be between 1 and 3600",
             ));
         }
         if !(1..=100).contains(&api.max_long_polls_per_client) {

@@ -393,6 +393,19 @@ fn wrong_values_are_named() {
         assert!(e.contains("bus.ca_file") && e.contains(expect), "{e}");
     }
 
+    for n in [0, 100_001] {
+        let mut c = Config::default();
+        c.api.max_connections = n;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.max_connections"), "{e}");
+    }
+    for secs in [0, 3601] {
+        let mut c = Config::default();
+        c.api.idle_timeout_seconds = secs;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.idle_timeout_seconds"), "{e}");
+    }
+
     for n in [0, 101] {
         let mut c = Config::default();
         c.api.max_long_polls_per_client = n;

@@ -458,8 +458,14 @@ impl Node {
         let api_addr = listener.local_addr()?;
         {
             let cancel = cancel.clone();
+            let options = knooppunt_api::server::ServeOptions {
+                max_connections: config.api.max_connections,
+                idle_timeout: Duration::from_secs(config.api.idle_timeout_seconds),
+                ..Default::default()
+            };
             tasks.spawn(async move {
-                let r = knooppunt_api::server::serve(listener, app, tls, cancel).await;
+                let r =
+                    knooppunt_api::server::serve_with(listener, app, tls, cancel, options).await;
                 ("api", r.map_err(anyhow::Error::from))
             });
         }

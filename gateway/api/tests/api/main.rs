@@ -1,6 +1,7 @@
 //! The HTTP edge's tests, one binary (one link on a 2-core machine): each module is one area.
 
 mod auth;
+mod connections;
 mod error_codes;
 mod extractors;
 mod feed;
