@@ -51,6 +51,11 @@ static MIGRATOR: Migrator = Migrator::new(
             name: "feed_keuzedeel",
             sql: include_str!("../migrations/0006_feed_keuzedeel.sql"),
         },
+        Migration {
+            version: 7,
+            name: "webhook_lease",
+            sql: include_str!("../migrations/0007_webhook_lease.sql"),
+        },
     ],
 );
 
@@ -789,6 +794,41 @@ impl ApiStore for PgApiStore {
             .execute(
                 "UPDATE api_webhook SET cursor = greatest(cursor, $2) WHERE brin = $1",
                 &[&brin, &to],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn lease_webhook(
+        &self,
+        brin: &str,
+        holder: Uuid,
+        ttl: std::time::Duration,
+    ) -> Result<bool, ApiStoreError> {
+        // The database's clock decides, so the nodes' clocks need not agree.
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE api_webhook
+                    SET lease_holder = $2, lease_until = now() + make_interval(secs => $3)
+                  WHERE brin = $1
+                    AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until < now())",
+                &[&brin, &holder, &ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn release_webhook(&self, brin: &str, holder: Uuid) -> Result<(), ApiStoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE api_webhook SET lease_holder = NULL, lease_until = NULL
+                  WHERE brin = $1 AND lease_holder = $2",
+                &[&brin, &holder],
             )
             .await
             .map_err(db)?;

@@ -377,6 +377,20 @@ pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
 
     /// Moves a webhook's cursor forward to `to` (never backwards).
     async fn advance_webhook(&self, brin: &str, to: i64) -> Result<(), ApiStoreError>;
+
+    /// Takes or renews the delivery lease of an institution's webhook for `holder` (one node's
+    /// dispatcher) until `ttl` from now. False while another holder's lease runs, or when the
+    /// institution has no webhook. Only the holder delivers, so with several nodes on one
+    /// store each batch is posted by one of them.
+    async fn lease_webhook(
+        &self,
+        brin: &str,
+        holder: Uuid,
+        ttl: std::time::Duration,
+    ) -> Result<bool, ApiStoreError>;
+
+    /// Gives a lease back (a stopping node), so another node takes over at once.
+    async fn release_webhook(&self, brin: &str, holder: Uuid) -> Result<(), ApiStoreError>;
 }
 
 #[derive(Debug, Clone)]
@@ -407,6 +421,8 @@ struct Inner {
     feeds: HashMap<String, Vec<FeedItem>>,
     feed_events: HashMap<Uuid, (String, i64)>,
     webhooks: BTreeMap<String, Webhook>,
+    /// Webhook delivery leases: institution → (holder, until).
+    webhook_leases: HashMap<String, (Uuid, std::time::Instant)>,
     /// Template id → (brin, list position, versions with the request that made each).
     sjablonen: HashMap<Uuid, MemSjabloon>,
     sjabloon_seq: i64,
@@ -751,6 +767,41 @@ impl ApiStore for MemoryApiStore {
     async fn advance_webhook(&self, brin: &str, to: i64) -> Result<(), ApiStoreError> {
         if let Some(w) = self.lock().webhooks.get_mut(brin) {
             w.cursor = w.cursor.max(to);
+        }
+        Ok(())
+    }
+
+    async fn lease_webhook(
+        &self,
+        brin: &str,
+        holder: Uuid,
+        ttl: std::time::Duration,
+    ) -> Result<bool, ApiStoreError> {
+        let mut inner = self.lock();
+        if !inner.webhooks.contains_key(brin) {
+            return Ok(false);
+        }
+        let now = std::time::Instant::now();
+        let free = inner
+            .webhook_leases
+            .get(brin)
+            .is_none_or(|(h, until)| *h == holder || *until < now);
+        if free {
+            inner
+                .webhook_leases
+                .insert(brin.to_owned(), (holder, now + ttl));
+        }
+        Ok(free)
+    }
+
+    async fn release_webhook(&self, brin: &str, holder: Uuid) -> Result<(), ApiStoreError> {
+        let mut inner = self.lock();
+        if inner
+            .webhook_leases
+            .get(brin)
+            .is_some_and(|(h, _)| *h == holder)
+        {
+            inner.webhook_leases.remove(brin);
         }
         Ok(())
     }

@@ -10,6 +10,14 @@
 //! refuses a `t` more than 5 minutes from its clock ([`verify_signature`] does exactly this).
 //! The dispatcher moves the institution's durable cursor only after a 2xx; otherwise it retries
 //! with exponential backoff and jitter, each institution independently of the others.
+//!
+//! With several nodes on one store, every node runs a dispatcher, and an institution's webhook
+//! is delivered by the one holding its lease ([`ApiStore::lease_webhook`], the database's clock,
+//! [`WebhookConfig::lease_ttl`]). The holder renews it every third of the TTL while it works and
+//! gives it back when it stops; a node that dies loses it after the TTL, and another takes over
+//! from the durable cursor. A batch is therefore posted by one node; only a lease lost in the
+//! middle of a POST (a node paused past the TTL) can make a batch arrive twice, which the
+//! receiver recognises by the items' numbers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -141,6 +149,9 @@ pub struct WebhookConfig {
     pub request_timeout: Duration,
     /// Where webhooks may point; checked again at every connection.
     pub targets: WebhookTargets,
+    /// How long an institution's delivery lease lasts without renewal: after a node dies, the
+    /// time before another node takes its webhooks over.
+    pub lease_ttl: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -153,6 +164,7 @@ impl Default for WebhookConfig {
             max_retries: 8,
             request_timeout: Duration::from_secs(10),
             targets: WebhookTargets::default(),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -183,6 +195,8 @@ pub struct WebhookDispatcher {
     store: Arc<dyn ApiStore>,
     http: reqwest::Client,
     config: WebhookConfig,
+    /// This dispatcher's identity in the delivery leases.
+    holder: Uuid,
 }
 
 impl WebhookDispatcher {
@@ -198,6 +212,7 @@ impl WebhookDispatcher {
             store,
             http: builder.build()?,
             config,
+            holder: Uuid::new_v4(),
         })
     }
 
@@ -233,12 +248,13 @@ impl WebhookDispatcher {
         }
     }
 
-    /// Delivers one institution's feed until its subscription is gone or `cancel`.
+    /// Delivers one institution's feed, while this dispatcher holds its lease, until its
+    /// subscription is gone or `cancel` (which gives the lease back).
     async fn worker(&self, brin: String, cancel: CancellationToken) {
         loop {
             let delivered = tokio::select! {
-                () = cancel.cancelled() => return,
-                r = self.deliver_once(&brin) => r,
+                () = cancel.cancelled() => break,
+                r = self.deliver_leased(&brin) => r,
             };
             match delivered {
                 Ok(None) => return, // unsubscribed
@@ -249,8 +265,38 @@ impl WebhookDispatcher {
                 }
             }
             tokio::select! {
-                () = cancel.cancelled() => return,
+                () = cancel.cancelled() => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        if let Err(e) = self.store.release_webhook(&brin, self.holder).await {
+            tracing::debug!(brin = %brin, error = %e, "webhook lease not given back; it expires");
+        }
+    }
+
+    /// [`Self::deliver_once`] under the institution's lease, renewed while the batch is under
+    /// way; `Some(0)` when another node holds the lease. A lost renewal abandons the batch
+    /// (its cursor is not moved; the next holder sends it).
+    async fn deliver_leased(&self, brin: &str) -> Result<Option<usize>, ApiStoreError> {
+        let ttl = self.config.lease_ttl;
+        if !self.store.lease_webhook(brin, self.holder, ttl).await? {
+            return Ok(self.store.webhook(brin).await?.map(|_| 0));
+        }
+        let renew = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match self.store.lease_webhook(brin, self.holder, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => return "lease taken over",
+                    Err(_) => return "lease not renewed",
+                }
+            }
+        };
+        tokio::select! {
+            r = self.deliver_once(brin) => r,
+            why = renew => {
+                tracing::warn!(brin = %brin, why, "webhook batch abandoned; the lease holder sends it");
+                Ok(Some(0))
             }
         }
     }

@@ -392,6 +392,7 @@ async fn webhooks_are_signed_retried_until_2xx_and_advance_the_cursor() {
             max_retries: 5,
             request_timeout: Duration::from_secs(5),
             targets: knooppunt_api::webhook::WebhookTargets::default(),
+            lease_ttl: Duration::from_secs(30),
         },
     )
     .expect("dispatcher");
@@ -533,6 +534,7 @@ async fn a_failing_receiver_does_not_hold_up_other_institutions() {
             max_retries: 1000,
             request_timeout: Duration::from_secs(5),
             targets: knooppunt_api::webhook::WebhookTargets::default(),
+            lease_ttl: Duration::from_secs(30),
         },
     )
     .expect("dispatcher");
@@ -755,4 +757,120 @@ fn agreement_signing_and_sbb_events_become_feed_items_with_ids_and_statuses_only
         );
         assert_eq!(item.aanmelding_id, None, "{kind}");
     }
+}
+
+/// Two nodes' dispatchers on one store: every item reaches the receiver once, and when the
+/// node holding the lease stops, the other one carries on from the cursor.
+async fn two_dispatchers_post_each_item_once(s: Arc<dyn ApiStore>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let receiver = Receiver::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let brin = "40LE".to_owned();
+    s.put_webhook(
+        &brin,
+        &format!("http://{addr}/hook"),
+        "webhook-secret-123456",
+    )
+    .await
+    .expect("put");
+    let config = WebhookConfig {
+        poll_interval: Duration::from_millis(10),
+        batch_size: 3,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_retries: 5,
+        request_timeout: Duration::from_secs(5),
+        targets: knooppunt_api::webhook::WebhookTargets::default(),
+        lease_ttl: Duration::from_millis(600),
+    };
+    let node = |cancel: &CancellationToken| {
+        let d = WebhookDispatcher::new(s.clone(), config.clone()).expect("dispatcher");
+        tokio::spawn(d.run(cancel.clone()))
+    };
+    let (cancel_a, cancel_b) = (CancellationToken::new(), CancellationToken::new());
+    let a = node(&cancel_a);
+    let b = node(&cancel_b);
+    let append = |n: usize| {
+        let s = s.clone();
+        let brin = brin.clone();
+        async move {
+            for _ in 0..n {
+                let item = knooppunt_api::store::NewFeedItem {
+                    event_id: Uuid::new_v4(),
+                    kind: "nl.knooppunt.aanmelding.ingediend.v1".into(),
+                    tijd: chrono::Utc::now(),
+                    aanmelding_id: Some(Uuid::new_v4()),
+                    status: Some("ontvangen".into()),
+                    ..Default::default()
+                };
+                s.append_feed(&brin, &item).await.expect("append");
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+    };
+    let cursor_reaches = |to: i64| {
+        let s = s.clone();
+        let brin = brin.clone();
+        async move {
+            for _ in 0..1000 {
+                let c = s
+                    .webhook(&brin)
+                    .await
+                    .expect("store")
+                    .map_or(0, |w| w.cursor);
+                if c >= to {
+                    return c;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            -1
+        }
+    };
+    append(20).await;
+    assert_eq!(cursor_reaches(20).await, 20, "both running: all delivered");
+    // One node stops (gives its lease back if it held it); the other carries on.
+    cancel_a.cancel();
+    a.await.expect("a ends");
+    append(10).await;
+    assert_eq!(cursor_reaches(30).await, 30, "the other node took over");
+    cancel_b.cancel();
+    b.await.expect("b ends");
+    server.abort();
+
+    let calls = receiver.calls.lock().expect("lock").clone();
+    let mut numbers: Vec<i64> = calls
+        .iter()
+        .inspect(|(ok, _, _)| assert!(*ok, "signed"))
+        .flat_map(|(_, batch, _)| batch.items.iter().map(|i| i.wijzigingsvolgnummer))
+        .collect();
+    let posted = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        numbers,
+        (1..=30).collect::<Vec<i64>>(),
+        "every item arrived"
+    );
+    assert_eq!(posted, 30, "and none twice");
+}
+
+#[tokio::test]
+async fn two_nodes_post_each_webhook_item_once_on_memory() {
+    two_dispatchers_post_each_item_once(Arc::new(knooppunt_api::MemoryApiStore::new())).await;
+}
+
+#[tokio::test]
+async fn two_nodes_post_each_webhook_item_once_on_postgres() -> anyhow::Result<()> {
+    let schema = PgSchema::new().await?;
+    two_dispatchers_post_each_item_once(Arc::new(knooppunt_api::PgApiStore::new(
+        schema.pool.clone(),
+    )))
+    .await;
+    schema.drop().await
 }

@@ -332,6 +332,49 @@ async fn webhooks(s: &dyn ApiStore) {
     assert_eq!(s.webhook("30GT").await.expect("get"), None);
 }
 
+/// One holder at a time: another waits while the lease runs, takes it once it has expired or
+/// been given back; no lease without a webhook.
+async fn webhook_leases(s: &dyn ApiStore) {
+    use std::time::Duration;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let long = Duration::from_secs(60);
+    assert!(
+        !s.lease_webhook("32LE", a, long).await.expect("lease"),
+        "no webhook"
+    );
+    s.put_webhook("32LE", "https://sis.example/hook", "secret-secret-123")
+        .await
+        .expect("put");
+    assert!(s.lease_webhook("32LE", a, long).await.expect("lease"));
+    assert!(s.lease_webhook("32LE", a, long).await.expect("renew"));
+    assert!(!s.lease_webhook("32LE", b, long).await.expect("held"));
+    // Another holder's release does nothing; the holder's frees it at once.
+    s.release_webhook("32LE", b).await.expect("release");
+    assert!(!s.lease_webhook("32LE", b, long).await.expect("still held"));
+    s.release_webhook("32LE", a).await.expect("release");
+    assert!(
+        s.lease_webhook("32LE", b, Duration::from_millis(50))
+            .await
+            .expect("free")
+    );
+    // An expired lease is taken over.
+    let mut taken = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if s.lease_webhook("32LE", a, long).await.expect("lease") {
+            taken = true;
+            break;
+        }
+    }
+    assert!(taken, "an expired lease is taken over");
+    assert!(
+        !s.lease_webhook("32LE", b, long)
+            .await
+            .expect("held by a again")
+    );
+    assert!(s.delete_webhook("32LE").await.expect("delete"));
+}
+
 /// Templates: version 1 on create, the same request again is the same version, another
 /// request for a taken id is `Exists` (also another institution's), versions count up, an
 /// earlier version stays, another institution sees nothing; the OOK index keeps its first entry.
@@ -449,6 +492,7 @@ async fn suite(s: &dyn ApiStore) {
     index(s).await;
     feed(s).await;
     webhooks(s).await;
+    webhook_leases(s).await;
     expired_records_are_purged(s).await;
 }
 
