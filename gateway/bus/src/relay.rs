@@ -65,8 +65,9 @@ pub struct RelayConfig {
     pub idle_wait: Duration,
     /// Pause after an error before taking a new lease.
     pub error_backoff: Duration,
-    /// A lease is given back and taken again after this long, so partitions rebalance between
-    /// relays that started at different moments.
+    /// A lease is given back and taken again after this long, busy or idle, so partitions
+    /// rebalance between relays that started at different moments: each takes at most its fair
+    /// share of the live leases (`Store::lease_outbox`).
     pub rebalance_every: Duration,
 }
 
@@ -221,14 +222,21 @@ impl Relay {
             };
             let taken = Instant::now();
             let mut failed = false;
+            // A lease without partitions (others hold them all) is kept only briefly: long
+            // enough to be counted in the others' fair shares, then asked again.
+            let hold = if lease.partitions().is_empty() {
+                self.config.idle_wait
+            } else {
+                self.config.rebalance_every
+            };
             while !cancel.is_cancelled() {
+                // Given back after `hold` also under load (between batches, so no claimed row
+                // is left behind), so the partitions spread over the relays that are running.
+                if taken.elapsed() >= hold {
+                    break;
+                }
                 match self.pump(lease.as_ref()).await {
-                    Ok(0) => {
-                        if taken.elapsed() >= self.config.rebalance_every {
-                            break;
-                        }
-                        pause(cancel, self.config.idle_wait).await;
-                    }
+                    Ok(0) => pause(cancel, self.config.idle_wait).await,
                     Ok(_) => {}
                     Err(e) => {
                         // Claimed rows stay unsent; a new lease claims them again in order.

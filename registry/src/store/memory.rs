@@ -42,6 +42,8 @@ struct Inner {
     reference: Option<ReferenceData>,
     /// Partitions held by some lease.
     held: BTreeSet<u32>,
+    /// Leases alive (also those holding no partition): each takes at most its fair share.
+    leases: u32,
 }
 
 /// A [`PersonKey`] made fresh for each in-memory store.
@@ -188,6 +190,8 @@ impl Store for MemoryStore {
 
     async fn lease_outbox(&self, max_partitions: u32) -> Result<Box<dyn OutboxLease>, StoreError> {
         let mut inner = lock(&self.inner);
+        inner.leases += 1;
+        let max_partitions = max_partitions.min(super::fair_share(inner.leases));
         let mut partitions = Vec::new();
         for p in 0..OUTBOX_PARTITIONS {
             if partitions.len() as u32 >= max_partitions {
@@ -263,5 +267,6 @@ impl Drop for MemoryLease {
         for p in &self.partitions {
             inner.held.remove(p);
         }
+        inner.leases = inner.leases.saturating_sub(1);
     }
 }

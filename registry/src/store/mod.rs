@@ -145,6 +145,11 @@ impl From<MigrateError> for StoreError {
 /// safe with the outbox drained (no relay running, no unsent rows).
 pub const OUTBOX_PARTITIONS: u32 = 32;
 
+/// The most partitions one of `leases` live outbox leases takes: an even split, rounded up.
+pub fn fair_share(leases: u32) -> u32 {
+    OUTBOX_PARTITIONS.div_ceil(leases.max(1))
+}
+
 /// How many times [`Store::execute`] re-loads and re-decides after losing a race on a dossier
 /// before it gives up with [`StoreError::Conflict`]. Between attempts it waits
 /// [`conflict_backoff`], so contenders on one dossier spread out instead of colliding again.
@@ -234,8 +239,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn load_reference(&self) -> Result<Option<ReferenceData>, StoreError>;
 
     /// Takes a lease on up to `max_partitions` outbox partitions that no other lease holds (see
-    /// [`OutboxLease`]). The lease may hold fewer (even none) when other relays hold the rest;
-    /// a relay then tries again later.
+    /// [`OutboxLease`]), and never more than its fair share ([`fair_share`]) of the leases
+    /// alive — also of other nodes', and counting those that hold nothing — so that relays that
+    /// give their leases back now and then (`RelayConfig::rebalance_every`) end up spread evenly.
+    /// The lease may hold fewer (even none) when other relays hold the rest; a relay then tries
+    /// again later.
     async fn lease_outbox(&self, max_partitions: u32) -> Result<Box<dyn OutboxLease>, StoreError>;
 
     /// Number of outbox rows not yet marked sent (for metrics and tests).

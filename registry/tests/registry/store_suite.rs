@@ -413,6 +413,42 @@ async fn unmarked_rows_are_reclaimed_after_release(store: Shared) {
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
 }
 
+/// Each lease takes at most its fair share of the live leases, counting those that hold
+/// nothing: a lease alone takes all partitions; a second one gets none while they are held, but
+/// is counted, so the first, taken again, takes half and the second, taken again, the rest.
+async fn leases_spread_over_the_relays(store: Shared) {
+    let all = OUTBOX_PARTITIONS as usize;
+    let a = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert_eq!(a.partitions().len(), all, "alone: everything");
+    let b = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert!(b.partitions().is_empty(), "all held by a");
+    a.release().await.unwrap();
+    let a = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert_eq!(a.partitions().len(), all / 2, "two leases: half each");
+    b.release().await.unwrap();
+    let b = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert_eq!(b.partitions().len(), all / 2, "the other half");
+    let pa: BTreeSet<u32> = a.partitions().iter().copied().collect();
+    let pb: BTreeSet<u32> = b.partitions().iter().copied().collect();
+    assert!(pa.is_disjoint(&pb));
+    // A lease asking for fewer takes fewer; one that ends is no longer counted.
+    let c = store.lease_outbox(2).await.unwrap();
+    assert!(c.partitions().is_empty(), "nothing free");
+    b.release().await.unwrap();
+    c.release().await.unwrap();
+    let c = store.lease_outbox(2).await.unwrap();
+    assert_eq!(c.partitions().len(), 2);
+    a.release().await.unwrap();
+    c.release().await.unwrap();
+    let alone = store.lease_outbox(OUTBOX_PARTITIONS).await.unwrap();
+    assert_eq!(
+        alone.partitions().len(),
+        all,
+        "released leases are not counted"
+    );
+    alone.release().await.unwrap();
+}
+
 async fn two_relays_keep_dossier_order(store: Shared) {
     let keys = open_many(&store, 50, 24).await;
     let half = OUTBOX_PARTITIONS / 2;
@@ -877,6 +913,7 @@ suite!(
     outbox_claims_in_order,
     unmarked_rows_are_reclaimed_after_release,
     two_relays_keep_dossier_order,
+    leases_spread_over_the_relays,
     reference_data_round_trip,
     batch_matches_execute,
     many_concurrent_executes,

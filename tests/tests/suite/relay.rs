@@ -373,3 +373,87 @@ async fn lost_confirms_republish_in_order() -> anyhow::Result<()> {
     println!("lost confirms: {total} events, {duplicates} duplicate deliveries, none lost");
     Ok(())
 }
+
+/// Two nodes' relays on one PostgreSQL while there is always work: the partitions spread over
+/// both, so the second node publishes too — the first one does not keep them all because it is
+/// never idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_relays_share_the_partitions() -> anyhow::Result<()> {
+    let schema = TestSchema::create("relay_share").await?;
+    let pg = PgStore::connect(&PgStoreConfig {
+        url: database_url(),
+        schema: Some(schema.name().to_owned()),
+        pool_size: 16,
+        person_key: knooppunt_registry::pseudonym::PersonKey::random(),
+    })?;
+    pg.migrate()
+        .await
+        .context("PostgreSQL must be running (DATABASE_URL)")?;
+    let store: Arc<dyn Store> = Arc::new(pg);
+    store.save_reference(&demo::reference_data()).await?;
+    // A backlog first, published one row per batch: the relays are busy until it is gone.
+    let mut written = 0;
+    for _ in 0..4 {
+        written += write_journeys(Arc::clone(&store), 24)
+            .await?
+            .values()
+            .map(Vec::len)
+            .sum::<usize>();
+    }
+    let topology = Topology::new(
+        DEFAULT_EVENTS_EXCHANGE,
+        &[AdapterQueues {
+            name: "all".into(),
+            bindings: vec!["#".into()],
+            tiers: vec![],
+        }],
+    )?;
+    // Each node publishes to a bus of its own, so what each published can be counted.
+    let buses = [MemoryTransport::new(), MemoryTransport::new()];
+    for bus in &buses {
+        bus.declare(&topology).await?;
+    }
+    let config = RelayConfig {
+        lanes: 2,
+        batch_size: 1,
+        idle_wait: Duration::from_millis(10),
+        error_backoff: Duration::from_millis(100),
+        rebalance_every: Duration::from_millis(100),
+        ..RelayConfig::default()
+    };
+    let cancel = CancellationToken::new();
+    let mut relays = Vec::new();
+    for bus in &buses {
+        let relay = Relay::new(Arc::clone(&store), Arc::new(bus.clone()), config.clone());
+        let cancel = cancel.clone();
+        relays.push(tokio::spawn(async move { relay.run(cancel).await }));
+        // The first node runs alone for a moment and takes every partition.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let drained = tokio::time::timeout(BOUND, async {
+        while store.outbox_backlog().await? > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    cancel.cancel();
+    for r in relays {
+        r.await?;
+    }
+    drained.context("the outbox drains")??;
+    let queue = work_queue("all");
+    let a = buses[0].queue_depth(&queue).await?;
+    let b = buses[1].queue_depth(&queue).await?;
+    eprintln!("published of {written}: first node {a}, second node {b}");
+    assert!(
+        a + b >= written as u64,
+        "everything published: {a} + {b} < {written}"
+    );
+    assert!(
+        a > 0 && b > 0,
+        "both nodes published while busy: first {a}, second {b}"
+    );
+    drop(schema);
+    Ok(())
+}

@@ -20,15 +20,40 @@ impl PgStore {
         // A dedicated connection, taken out of the pool: its session advisory locks are the
         // lease, and closing it (drop, or the process dying) releases them.
         let client = Object::take(self.client().await?);
-        let ns: i32 = client
+        let row = client
             .query_one(
-                "SELECT hashtext('knooppunt-outbox:' || coalesce(current_schema(), ''))",
+                "SELECT hashtext('knooppunt-outbox:' || s), hashtext('knooppunt-outbox-lease:' || s)
+                   FROM coalesce(current_schema(), '') AS s",
                 &[],
+            )
+            .await
+            .map_err(db_err)?;
+        let ns: i32 = row.try_get(0).map_err(db_err)?;
+        let member_ns: i32 = row.try_get(1).map_err(db_err)?;
+        // Every live lease of every node holds one lock in `member_ns` (keyed by its session),
+        // also when it gets no partition; counting them gives each its fair share.
+        client
+            .execute(
+                "SELECT pg_advisory_lock($1, pg_backend_pid())",
+                &[&member_ns],
+            )
+            .await
+            .map_err(db_err)?;
+        let leases: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_locks
+                  WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                    AND classid::int4 = $1
+                    AND database = (SELECT oid FROM pg_database
+                                            WHERE datname = current_database())",
+                &[&member_ns],
             )
             .await
             .map_err(db_err)?
             .try_get(0)
             .map_err(db_err)?;
+        let fair = super::super::fair_share(u32::try_from(leases.max(1)).unwrap_or(u32::MAX));
+        let max_partitions = max_partitions.min(fair);
         let mut partitions = Vec::new();
         for p in 0..OUTBOX_PARTITIONS {
             if partitions.len() as u32 >= max_partitions {
