@@ -30,7 +30,8 @@ enum Cmd {
     },
     #[cfg(feature = "tools")]
     /// Drives a sandbox through a journey and prints each step: `va` (default) over the open
-    /// HTTP API, or `registry` (memo steps a–f directly on the registry).
+    /// HTTP API, `krd` (memo steps b–f for a minor and an adult over the open API, with the
+    /// signing, SBB and DUO simulators), or `registry` (memo steps a–f directly on the registry).
     Demo {
         /// Which journey.
         #[arg(value_enum, default_value_t = Journey::Va)]
@@ -64,6 +65,10 @@ enum Journey {
     Va,
     /// Memo steps a–f on the registry (aanmelding to diploma).
     Registry,
+    /// Memo steps b–f over the HTTP API at a krd institution, for a minor and an adult:
+    /// aanmelding, DUO, OOK from a template signed digitally, BPVO checked by SBB, keuzedeel,
+    /// results and diploma, each BRON mutation to DUO and its answer.
+    Krd,
 }
 
 #[cfg(feature = "tools")]
@@ -223,6 +228,17 @@ fn main() -> anyhow::Result<()> {
             let report = tokio::runtime::Runtime::new()?.block_on(async {
                 let mut out = std::io::stdout();
                 knooppunt_gateway::demo::run(&mut out).await
+            })?;
+            anyhow::ensure!(report.all_passed(), "demo: some checks failed");
+            Ok(())
+        }
+        #[cfg(feature = "tools")]
+        Cmd::Demo {
+            journey: Journey::Krd,
+        } => {
+            let report = tokio::runtime::Runtime::new()?.block_on(async {
+                let mut out = std::io::stdout();
+                knooppunt_gateway::demo::krd::run(&mut out).await
             })?;
             anyhow::ensure!(report.all_passed(), "demo: some checks failed");
             Ok(())

@@ -1,7 +1,12 @@
-//! `knooppunt demo`: starts a sandbox and drives it through the VA journey over its own HTTP
-//! API, the way institutions' SISs would: a student applies at two institutions, statuses
-//! change, a regional system is down for a moment — and the simulated VO school's regional
-//! system, the mbo koppelpunt and the municipality receive exactly what they should.
+//! `knooppunt demo`: starts a sandbox and drives it through a journey over its own HTTPS API
+//! (mutual TLS), the way institutions' SISs would, printing each step and checking what each
+//! simulated partner received.
+//!
+//! This module holds what the journeys share ([`DemoReport`], the printed checks, the sandbox
+//! configuration) and the VA journey (`knooppunt demo` / `demo va`): a student applies at two
+//! institutions, statuses change, a regional system is down for a moment — and the simulated VO
+//! school's regional system, the mbo koppelpunt and the municipality receive exactly what they
+//! should. [`krd`] is the krd journey (`demo krd`): memo steps b–f for a minor and an adult.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +25,8 @@ use crate::client::ApiClient;
 use crate::config::Config;
 use crate::serve::Node;
 
+pub mod krd;
+
 /// What the demo found.
 #[derive(Debug, Default)]
 pub struct DemoReport {
@@ -34,6 +41,88 @@ impl DemoReport {
     pub fn all_passed(&self) -> bool {
         self.failed.is_empty()
     }
+}
+
+/// The checks of a run, each printed as it is made (`✓` or `✗` and what was checked).
+struct Checks {
+    report: DemoReport,
+}
+
+impl Checks {
+    fn new() -> Self {
+        Self {
+            report: DemoReport::default(),
+        }
+    }
+
+    /// Prints and counts one check; returns whether it held.
+    fn check(
+        &mut self,
+        out: &mut (dyn Write + Send),
+        ok: bool,
+        what: impl Into<String>,
+    ) -> anyhow::Result<bool> {
+        let what = what.into();
+        writeln!(out, "   {} {what}", if ok { "✓" } else { "✗" })?;
+        if ok {
+            self.report.passed += 1;
+        } else {
+            self.report.failed.push(what);
+        }
+        Ok(ok)
+    }
+
+    /// Prints the tally; the report when every check held, else an error naming the failures.
+    fn finish(self, out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
+        let report = self.report;
+        writeln!(
+            out,
+            "\n{} checks passed, {} failed.",
+            report.passed,
+            report.failed.len()
+        )?;
+        if report.failed.is_empty() {
+            Ok(report)
+        } else {
+            bail!(
+                "demo: {} check(s) failed: {:?}",
+                report.failed.len(),
+                report.failed
+            )
+        }
+    }
+}
+
+/// A sandbox configuration for a demo: free loopback ports, a sandbox directory of its own and
+/// short retry tiers, so that a partner's outage is over in seconds.
+fn sandbox_config() -> anyhow::Result<Config> {
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".parse()?;
+    config.operator.listen = "127.0.0.1:0".parse()?;
+    config.sandbox_dir = std::env::temp_dir().join(format!("knooppunt-demo-{}", Uuid::new_v4()));
+    for partner in knooppunt_adapters::partners::supported() {
+        let mut p = crate::config::PartnerSettings::default();
+        let mut d = knooppunt_bus::delivery::DeliveryConfig {
+            tiers_ms: vec![500, 1_000, 2_000],
+            ..Default::default()
+        };
+        d.immediate.base_ms = 50;
+        p.delivery = Some(d);
+        config.partners.insert(partner, p);
+    }
+    Ok(config)
+}
+
+/// Starts a node on `config`, runs `journey` on it, stops it and removes its sandbox directory.
+async fn on_node<F>(config: Config, journey: F) -> anyhow::Result<DemoReport>
+where
+    F: AsyncFnOnce(&Node) -> anyhow::Result<DemoReport>,
+{
+    let node = Node::start(config.clone()).await?;
+    let result = journey(&node).await;
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&config.sandbox_dir);
+    result
 }
 
 /// One aanmelding of the script.
@@ -66,40 +155,15 @@ fn status_name(s: AanmeldStatus) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the demo on a fresh sandbox and prints each step to `out`.
+/// Runs the VA demo on a fresh sandbox and prints each step to `out`.
 pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
-    let mut config = Config::default();
-    config.api.listen = "127.0.0.1:0".parse()?;
-    config.operator.listen = "127.0.0.1:0".parse()?;
-    config.sandbox_dir = std::env::temp_dir().join(format!("knooppunt-demo-{}", Uuid::new_v4()));
-    // Short retry tiers so the demo's outage is over in seconds.
-    for partner in knooppunt_adapters::partners::supported() {
-        let mut p = crate::config::PartnerSettings::default();
-        let mut d = knooppunt_bus::delivery::DeliveryConfig {
-            tiers_ms: vec![500, 1_000, 2_000],
-            ..Default::default()
-        };
-        d.immediate.base_ms = 50;
-        p.delivery = Some(d);
-        config.partners.insert(partner, p);
-    }
-    let node = Node::start(config.clone()).await?;
-    let result = journey(&node, out).await;
-    node.shutdown().await;
-    let _ = std::fs::remove_dir_all(&config.sandbox_dir);
-    result
+    on_node(sandbox_config()?, async |node| journey(node, out).await).await
 }
 
 async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<DemoReport> {
-    let mut report = DemoReport::default();
+    let mut checks = Checks::new();
     let mut check = |out: &mut (dyn Write + Send), ok: bool, what: String| -> anyhow::Result<()> {
-        writeln!(out, "   {} {what}", if ok { "✓" } else { "✗" })?;
-        if ok {
-            report.passed += 1;
-        } else {
-            report.failed.push(what);
-        }
-        Ok(())
+        checks.check(out, ok, what).map(drop)
     };
     writeln!(
         out,
@@ -344,21 +408,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
         format!("{} feed item(s): its own aanmelding only", items.len()),
     )?;
 
-    writeln!(
-        out,
-        "\n{} checks passed, {} failed.",
-        report.passed,
-        report.failed.len()
-    )?;
-    if report.failed.is_empty() {
-        Ok(report)
-    } else {
-        bail!(
-            "demo: {} check(s) failed: {:?}",
-            report.failed.len(),
-            report.failed
-        )
-    }
+    checks.finish(out)
 }
 
 impl Application {

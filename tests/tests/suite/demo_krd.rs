@@ -1,0 +1,87 @@
+//! `knooppunt demo krd` end to end: the demo (`gateway/src/demo/krd.rs`) drives a node through
+//! memo steps b–f for a minor and an adult over the institution API and checks what each
+//! simulated partner received. Here it runs on the sandbox exactly as the command does
+//! (`demo::krd::run`, its own node) and on PostgreSQL + RabbitMQ (`demo::krd::journey` on a
+//! harness node); either way every check must hold, and the output — meant to be pasted —
+//! must hold no BSN, name or birth date of the sample students.
+
+use knooppunt_gateway::demo::{self, DemoReport};
+
+use crate::support::{Backend, start_node};
+
+/// The sample students' personal data as DUO's simulator knows them (the persons the demo's
+/// dossiers are filled from): BSNs, names and birth dates.
+fn personal_data() -> Vec<String> {
+    knooppunt_adapters::duo::sample::persons(chrono::Utc::now().date_naive())
+        .into_iter()
+        .flat_map(|p| {
+            let q = p.persoon;
+            [
+                Some(q.id.digits().to_owned()),
+                q.voornamen,
+                q.roepnaam,
+                Some(q.geslachtsnaam),
+                Some(q.geboortedatum.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+        })
+        .collect()
+}
+
+/// Every check held, the output tells the journey's steps, and it leaks nothing personal.
+fn passed(result: anyhow::Result<DemoReport>, out: Vec<u8>) {
+    let text = String::from_utf8(out).expect("the output is UTF-8");
+    let report = result.unwrap_or_else(|e| panic!("{e:#}\n--- output ---\n{text}"));
+    assert!(report.all_passed(), "{:?}\n{text}", report.failed);
+    assert!(!text.contains('✗'), "a failed check in the output:\n{text}");
+    for step in [
+        "personalia recorded from DUO",
+        "signers student, ouder, instelling",
+        "signers student, instelling",
+        "signers student, school, leerbedrijf",
+        "aanmelding ingeschreven",
+        "intergrip  received OT AM AO IS",
+        "digidoor   received OT AM AO IS",
+        "T:Inschrijving T:Diploma T:Uitschrijving",
+        "recorded in the dossier: accepted_with_signals (signals: DEMO001)",
+        "SBB: niet_erkend",
+        "409 leerbedrijf_not_erkend",
+        "recorded in the dossier: rejected (signals: DEMO002)",
+        "no BSN in any",
+    ] {
+        assert!(
+            text.contains(step),
+            "the output does not say {step:?}:\n{text}"
+        );
+    }
+    let data = personal_data();
+    // Four persons, each with at least a BSN, a name and a birth date.
+    assert!(
+        data.len() >= 4 * 3,
+        "the sample persons changed: {}",
+        data.len()
+    );
+    for (i, value) in data.iter().enumerate() {
+        assert!(
+            !text.contains(value.as_str()),
+            "personal data (item {i} of the sample) in the demo's output"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_demo_krd_passes_every_check_and_prints_nothing_personal() {
+    let mut out = Vec::new();
+    let result = demo::krd::run(&mut out).await;
+    passed(result, out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_demo_krd_passes_every_check_and_prints_nothing_personal() {
+    let h = start_node("demokrd", Backend::Real, |_| {}).await;
+    let mut out = Vec::new();
+    let result = demo::krd::journey(&h.node, &mut out).await;
+    h.stop().await;
+    passed(result, out);
+}
