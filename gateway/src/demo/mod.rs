@@ -125,7 +125,8 @@ where
     result
 }
 
-/// One aanmelding of the script.
+/// One aanmelding of the script. The output names the student by its label only: the BSN (a
+/// test number) is sent, never printed.
 struct Application {
     student: &'static str,
     bsn: &'static str,
@@ -190,7 +191,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
     use AanmeldStatus::*;
     let apps = vec![
         Application {
-            student: "Noor (16, Rotterdam, no startkwalificatie; Erasmus College → Intergrip)",
+            student: "student A (16, no startkwalificatie; VO school 19XY → Intergrip)",
             bsn: "999990019",
             brin: "28AB",
             opleiding: MEDIAVORMGEVER,
@@ -199,7 +200,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
             statuses: vec![Aangemeld, OokAangeboden],
         },
         Application {
-            student: "Noor",
+            student: "student A",
             bsn: "999990019",
             brin: "30GT",
             opleiding: DIERVERZORGING,
@@ -208,7 +209,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
             statuses: vec![Aangemeld, LeidtNietTotInschrijving],
         },
         Application {
-            student: "Daan (24, Amsterdam; Het Amstel Lyceum → Digidoor)",
+            student: "student B (24; VO school 20AB → Digidoor)",
             bsn: "999990032",
             brin: "25LX",
             opleiding: SOFTWARE_DEVELOPER,
@@ -285,7 +286,7 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
                 r.status == 200,
                 format!(
                     "{} at {}: {} → {}",
-                    a.bsn_label(),
+                    a.label(),
                     a.brin,
                     status_name(*status),
                     r.status
@@ -412,11 +413,10 @@ async fn journey(node: &Node, out: &mut (dyn Write + Send)) -> anyhow::Result<De
 }
 
 impl Application {
-    fn bsn_label(&self) -> String {
+    /// "student A": the label without the profile in brackets (no name, no BSN).
+    fn label(&self) -> &str {
         self.student
-            .split_whitespace()
-            .next()
-            .unwrap_or("student")
-            .to_owned()
+            .split_once(" (")
+            .map_or(self.student, |(label, _)| label)
     }
 }

@@ -7,7 +7,7 @@ mod bron_e2e;
 mod bus_transport;
 mod delivery_conformance;
 mod delivery_races;
-mod demo_krd;
+mod demo;
 mod krd_e2e;
 mod operator_e2e;
 mod partner_tls;

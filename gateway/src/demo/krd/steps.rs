@@ -142,9 +142,9 @@ impl Demo<'_> {
             self.need(
                 r.status == 200,
                 format!(
-                    "POST …/examenresultaten ({what}; the grade stays in the OOK) → {} {}",
+                    "POST …/examenresultaten ({what}; the grade stays in the OOK) → {}{}",
                     r.status,
-                    r.code().unwrap_or("")
+                    r.code().map(|c| format!(" {c}")).unwrap_or_default()
                 ),
             )?;
         }

@@ -1,9 +1,10 @@
-//! `knooppunt demo krd` end to end: the demo (`gateway/src/demo/krd.rs`) drives a node through
-//! memo steps b–f for a minor and an adult over the institution API and checks what each
-//! simulated partner received. Here it runs on the sandbox exactly as the command does
+//! The demos end to end. `knooppunt demo krd` (`gateway/src/demo/krd.rs`) drives a node
+//! through memo steps b–f for a minor and an adult over the institution API and checks what
+//! each simulated partner received; here it runs on the sandbox exactly as the command does
 //! (`demo::krd::run`, its own node) and on PostgreSQL + RabbitMQ (`demo::krd::journey` on a
-//! harness node); either way every check must hold, and the output — meant to be pasted —
-//! must hold no BSN, name or birth date of the sample students.
+//! harness node). `knooppunt demo` (the VA journey, `demo::run`) runs on the sandbox as the
+//! command does. Every check must hold, and the output — meant to be pasted — must hold no BSN,
+//! name or birth date of the sample students.
 
 use knooppunt_gateway::demo::{self, DemoReport};
 
@@ -29,12 +30,32 @@ fn personal_data() -> Vec<String> {
         .collect()
 }
 
-/// Every check held, the output tells the journey's steps, and it leaks nothing personal.
-fn passed(result: anyhow::Result<DemoReport>, out: Vec<u8>) {
+/// Every check held and the output holds nothing personal; the output.
+fn passed(result: anyhow::Result<DemoReport>, out: Vec<u8>) -> String {
     let text = String::from_utf8(out).expect("the output is UTF-8");
     let report = result.unwrap_or_else(|e| panic!("{e:#}\n--- output ---\n{text}"));
     assert!(report.all_passed(), "{:?}\n{text}", report.failed);
+    assert!(report.passed > 0, "no check was made:\n{text}");
     assert!(!text.contains('✗'), "a failed check in the output:\n{text}");
+    let data = personal_data();
+    // Four persons, each with at least a BSN, a name and a birth date.
+    assert!(
+        data.len() >= 4 * 3,
+        "the sample persons changed: {}",
+        data.len()
+    );
+    for (i, value) in data.iter().enumerate() {
+        assert!(
+            !text.contains(value.as_str()),
+            "personal data (item {i} of the sample) in the demo's output"
+        );
+    }
+    text
+}
+
+/// The krd demo passed, and its output tells each step of the journey.
+fn krd_passed(result: anyhow::Result<DemoReport>, out: Vec<u8>) {
+    let text = passed(result, out);
     for step in [
         "personalia recorded from DUO",
         "signers student, ouder, instelling",
@@ -55,26 +76,13 @@ fn passed(result: anyhow::Result<DemoReport>, out: Vec<u8>) {
             "the output does not say {step:?}:\n{text}"
         );
     }
-    let data = personal_data();
-    // Four persons, each with at least a BSN, a name and a birth date.
-    assert!(
-        data.len() >= 4 * 3,
-        "the sample persons changed: {}",
-        data.len()
-    );
-    for (i, value) in data.iter().enumerate() {
-        assert!(
-            !text.contains(value.as_str()),
-            "personal data (item {i} of the sample) in the demo's output"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_demo_krd_passes_every_check_and_prints_nothing_personal() {
     let mut out = Vec::new();
     let result = demo::krd::run(&mut out).await;
-    passed(result, out);
+    krd_passed(result, out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,5 +91,16 @@ async fn real_demo_krd_passes_every_check_and_prints_nothing_personal() {
     let mut out = Vec::new();
     let result = demo::krd::journey(&h.node, &mut out).await;
     h.stop().await;
-    passed(result, out);
+    krd_passed(result, out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_demo_va_passes_every_check_and_prints_nothing_personal() {
+    let mut out = Vec::new();
+    let result = demo::run(&mut out).await;
+    let text = passed(result, out);
+    assert!(
+        text.contains("student A at 28AB: aangemeld → 200"),
+        "students are named by their label:\n{text}"
+    );
 }
