@@ -104,3 +104,38 @@ async fn sandbox_demo_va_passes_every_check_and_prints_nothing_personal() {
         "students are named by their label:\n{text}"
     );
 }
+
+/// A failed check fails the demo (the command then exits non-zero) and names the check: on a
+/// sandbox where ROC Zuidwaard takes part at level `va` only, the krd journey stops at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_demo_krd_fails_and_says_why_when_a_check_fails() {
+    let dir = std::env::temp_dir().join(format!("kp-demo-va-only-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut reference = knooppunt_sample::reference_data();
+    let roc = reference
+        .institutions
+        .get_mut(&"25LX".parse().unwrap())
+        .unwrap();
+    roc.participatie = knooppunt_registry::reference::Participation::Va;
+    let file = dir.join("reference.json");
+    std::fs::write(&file, serde_json::to_vec(&reference).unwrap()).unwrap();
+    let h = start_node("demofail", Backend::Sandbox, |c| {
+        c.reference.file = Some(file.clone());
+    })
+    .await;
+    let mut out = Vec::new();
+    let result = demo::krd::journey(&h.node, &mut out).await;
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8(out).unwrap();
+    let error = format!("{:#}", result.expect_err("the demo must fail"));
+    assert!(
+        error.contains("25LX takes part at level krd"),
+        "the error names the check: {error}"
+    );
+    assert!(
+        text.contains("✗ 25LX takes part at level krd")
+            && text.contains("0 checks passed, 2 failed"),
+        "{text}"
+    );
+}
