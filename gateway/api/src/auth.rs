@@ -8,6 +8,9 @@
 //!   `{sub, brin, iat, exp, jti}`. Verification is constant-time (`Mac::verify_slice`).
 //! - [`Caller`] is the extractor every API handler takes: a valid bearer token and, when the
 //!   state requires client certificates, a [`PeerIdentity`] whose OIN is the token's subject.
+//! - A bevoegd gezag (onderwijsbestuur) is a client of its own kind ([`BestuurClient`], by OIN
+//!   and RIO onderwijsbestuurcode): its token carries the `bestuur` claim, [`Caller`] refuses it
+//!   (403 `not_permitted`) and only the student reads take it, through [`Reader`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use knooppunt_registry::envelope::Actor;
-use knooppunt_registry::ids::{Brin, Oin};
+use knooppunt_registry::ids::{Brin, Oin, OnderwijsbestuurCode};
 use knooppunt_registry::reference::ReferenceData;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -109,6 +112,49 @@ pub struct SandboxCredential {
 #[derive(Debug, Clone, Default)]
 pub struct ClientRegistry {
     clients: BTreeMap<String, Client>,
+    besturen: BTreeMap<String, BestuurClient>,
+}
+
+/// A registered OAuth2 client of a bevoegd gezag (onderwijsbestuur): it reads what the access
+/// policy gives the bestuur of an enrolling institution, and changes nothing.
+#[derive(Clone)]
+pub struct BestuurClient {
+    /// The bestuur's OIN (`client_id`).
+    pub oin: Oin,
+    /// Its RIO onderwijsbestuurcode, e.g. `100B490`.
+    pub bestuur: OnderwijsbestuurCode,
+    secret_sha256: [u8; 32],
+}
+
+impl fmt::Debug for BestuurClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BestuurClient")
+            .field("oin", &self.oin)
+            .field("bestuur", &self.bestuur)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials of a sandbox bevoegd gezag client, printed at start in sandbox mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxBestuurCredential {
+    /// RIO onderwijsbestuurcode.
+    pub bestuur: String,
+    /// The BRINs of its institutions in the reference data.
+    pub instellingen: Vec<String>,
+    /// The `client_id` (the OIN made up for the sandbox: `00000001000` + code + `00`).
+    pub client_id: String,
+    /// The generated client secret.
+    pub client_secret: String,
+}
+
+/// Who a client is: an institution or a bevoegd gezag.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientIdentity<'a> {
+    /// An institution.
+    Institution(&'a Client),
+    /// A bevoegd gezag.
+    BevoegdGezag(&'a BestuurClient),
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -138,6 +184,7 @@ impl ClientRegistry {
     /// Adds (or replaces) a client with the SHA-256 of its secret.
     pub fn insert_hashed(&mut self, oin: Oin, brin: Brin, secret_sha256: [u8; 32]) {
         let brin = brin.instelling();
+        self.besturen.remove(oin.as_str());
         self.clients.insert(
             oin.as_str().to_owned(),
             Client {
@@ -151,6 +198,63 @@ impl ClientRegistry {
     /// Adds (or replaces) a client with a plain secret (kept only as its SHA-256).
     pub fn insert(&mut self, oin: Oin, brin: Brin, secret: &str) {
         self.insert_hashed(oin, brin, sha256(secret.as_bytes()));
+    }
+
+    /// Adds (or replaces) a bevoegd gezag client with the SHA-256 of its secret. An OIN is one
+    /// client: an institution client of the same OIN is removed.
+    pub fn insert_bestuur_hashed(
+        &mut self,
+        oin: Oin,
+        bestuur: OnderwijsbestuurCode,
+        secret_sha256: [u8; 32],
+    ) {
+        self.clients.remove(oin.as_str());
+        self.besturen.insert(
+            oin.as_str().to_owned(),
+            BestuurClient {
+                oin,
+                bestuur,
+                secret_sha256,
+            },
+        );
+    }
+
+    /// Adds (or replaces) a bevoegd gezag client with a plain secret (kept only as its SHA-256).
+    pub fn insert_bestuur(&mut self, oin: Oin, bestuur: OnderwijsbestuurCode, secret: &str) {
+        self.insert_bestuur_hashed(oin, bestuur, sha256(secret.as_bytes()));
+    }
+
+    /// The sandbox OIN of a bevoegd gezag: `00000001000` + its code + `00` (a real bestuur's
+    /// OIN comes from its KvK registration and is configured).
+    pub fn sandbox_bestuur_oin(bestuur: &OnderwijsbestuurCode) -> Option<Oin> {
+        format!("00000001000{}00", bestuur.as_str()).parse().ok()
+    }
+
+    /// One client per bevoegd gezag of the institutions in the reference data, each with a
+    /// random secret (the sandbox's besturen).
+    pub fn sandbox_besturen(&mut self, reference: &ReferenceData) -> Vec<SandboxBestuurCredential> {
+        let mut by_bestuur: BTreeMap<OnderwijsbestuurCode, Vec<String>> = BTreeMap::new();
+        for inst in reference.institutions.values() {
+            by_bestuur
+                .entry(inst.bevoegd_gezag.clone())
+                .or_default()
+                .push(inst.brin.as_str().to_owned());
+        }
+        let mut creds = Vec::new();
+        for (bestuur, instellingen) in by_bestuur {
+            let Some(oin) = Self::sandbox_bestuur_oin(&bestuur) else {
+                continue;
+            };
+            let secret = random_secret();
+            creds.push(SandboxBestuurCredential {
+                bestuur: bestuur.as_str().to_owned(),
+                instellingen,
+                client_id: oin.as_str().to_owned(),
+                client_secret: secret.clone(),
+            });
+            self.insert_bestuur(oin, bestuur, &secret);
+        }
+        creds
     }
 
     /// Builds the registry from configuration.
@@ -205,14 +309,31 @@ impl ClientRegistry {
         (reg, creds)
     }
 
-    /// The client with this id, when the secret matches.
+    /// The institution client with this id, when the secret matches.
     pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<&Client> {
-        let client = self.clients.get(client_id.trim());
+        match self.authenticate_any(client_id, secret)? {
+            ClientIdentity::Institution(c) => Some(c),
+            ClientIdentity::BevoegdGezag(_) => None,
+        }
+    }
+
+    /// The client (institution or bevoegd gezag) with this id, when the secret matches.
+    pub fn authenticate_any(&self, client_id: &str, secret: &str) -> Option<ClientIdentity<'_>> {
+        let id = client_id.trim();
+        let client = self.clients.get(id);
+        let bestuur = self.besturen.get(id);
         // Hash even for an unknown client, so timing does not tell whether the id exists.
         let given = sha256(secret.as_bytes());
-        let stored = client.map_or([0u8; 32], |c| c.secret_sha256);
-        let ok = constant_time_eq(&given, &stored);
-        client.filter(|_| ok)
+        let stored = client
+            .map(|c| c.secret_sha256)
+            .or(bestuur.map(|b| b.secret_sha256))
+            .unwrap_or([0u8; 32]);
+        if !constant_time_eq(&given, &stored) {
+            return None;
+        }
+        client
+            .map(ClientIdentity::Institution)
+            .or(bestuur.map(ClientIdentity::BevoegdGezag))
     }
 
     /// The client by OIN.
@@ -220,14 +341,24 @@ impl ClientRegistry {
         self.clients.get(oin)
     }
 
-    /// Number of clients.
+    /// The bevoegd gezag client by OIN.
+    pub fn get_bestuur(&self, oin: &str) -> Option<&BestuurClient> {
+        self.besturen.get(oin)
+    }
+
+    /// Whether a client (of either kind) has this OIN.
+    pub fn knows(&self, oin: &str) -> bool {
+        self.clients.contains_key(oin) || self.besturen.contains_key(oin)
+    }
+
+    /// Number of clients (of both kinds).
     pub fn len(&self) -> usize {
-        self.clients.len()
+        self.clients.len() + self.besturen.len()
     }
 
     /// Whether there are no clients.
     pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
+        self.clients.is_empty() && self.besturen.is_empty()
     }
 }
 
@@ -244,6 +375,10 @@ pub struct Claims {
     pub exp: i64,
     /// Token id.
     pub jti: Uuid,
+    /// A bevoegd gezag client's onderwijsbestuurcode (`brin` is then empty); absent for an
+    /// institution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bestuur: Option<String>,
 }
 
 /// Why a token was refused.
@@ -311,13 +446,29 @@ impl TokenIssuer {
 
     /// Issues a token for `client` at `now`.
     pub fn issue_at(&self, oin: &Oin, brin: &Brin, now: DateTime<Utc>) -> (String, Claims) {
+        self.sign(oin, brin.as_str(), None, now)
+    }
+
+    /// Issues a token for a bevoegd gezag client now.
+    pub fn issue_bestuur(&self, oin: &Oin, bestuur: &OnderwijsbestuurCode) -> (String, Claims) {
+        self.sign(oin, "", Some(bestuur), Utc::now())
+    }
+
+    fn sign(
+        &self,
+        oin: &Oin,
+        brin: &str,
+        bestuur: Option<&OnderwijsbestuurCode>,
+        now: DateTime<Utc>,
+    ) -> (String, Claims) {
         let iat = now.timestamp();
         let claims = Claims {
             sub: oin.as_str().to_owned(),
-            brin: brin.as_str().to_owned(),
+            brin: brin.to_owned(),
             iat,
             exp: iat.saturating_add(self.ttl.as_secs() as i64),
             jti: Uuid::new_v4(),
+            bestuur: bestuur.map(|b| b.as_str().to_owned()),
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let mut mac = self.mac();
@@ -419,43 +570,123 @@ pub fn check_certificate(
     }
 }
 
+/// The verified claims of the request's bearer token, with the client certificate checked.
+async fn verified_claims(parts: &Parts, state: &ApiState) -> Result<Claims, Problem> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(Problem::new(ErrorCode::MissingToken)
+            .detail("send Authorization: Bearer <access_token> from /api/v1/oauth2/token")
+            .header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"knooppunt\""),
+            ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or_else(|| invalid_token("expected a Bearer token"))?;
+    let claims = state.tokens.verify(token).map_err(|e| match e {
+        TokenError::Expired => invalid_token("the token has expired"),
+        _ => invalid_token("the token is not valid"),
+    })?;
+    // A token of a client removed since is refused.
+    if !state.clients.knows(&claims.sub) {
+        return Err(invalid_token("the client is no longer registered"));
+    }
+    check_certificate(
+        state.require_client_cert,
+        parts.extensions.get::<PeerIdentity>(),
+        &claims.sub,
+    )?;
+    Ok(claims)
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(Problem::new(ErrorCode::MissingToken)
-                .detail("send Authorization: Bearer <access_token> from /api/v1/oauth2/token")
-                .header(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"knooppunt\""),
-                ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .ok_or_else(|| invalid_token("expected a Bearer token"))?;
-        let claims = state.tokens.verify(token).map_err(|e| match e {
-            TokenError::Expired => invalid_token("the token has expired"),
-            _ => invalid_token("the token is not valid"),
-        })?;
-        // A token of a client removed since is refused.
-        let client = state
-            .clients
-            .get(&claims.sub)
-            .ok_or_else(|| invalid_token("the client is no longer registered"))?;
-        check_certificate(
-            state.require_client_cert,
-            parts.extensions.get::<PeerIdentity>(),
-            &claims.sub,
-        )?;
-        Ok(Caller {
-            oin: client.oin.clone(),
-            brin: client.brin.clone(),
-        })
+        let claims = verified_claims(parts, state).await?;
+        match state.clients.get(&claims.sub) {
+            Some(client) if claims.bestuur.is_none() => Ok(Caller {
+                oin: client.oin.clone(),
+                brin: client.brin.clone(),
+            }),
+            _ => Err(Problem::new(ErrorCode::NotPermitted).detail(
+                "a bevoegd gezag client may only read students (/api/v1/studenten); this endpoint is for institutions",
+            )),
+        }
+    }
+}
+
+/// A bevoegd gezag behind a request.
+#[derive(Debug, Clone)]
+pub struct BestuurCaller {
+    /// Its OIN.
+    pub oin: Oin,
+    /// Its onderwijsbestuurcode.
+    pub bestuur: OnderwijsbestuurCode,
+}
+
+/// Whoever may read students: an institution or a bevoegd gezag (the extractor of the student
+/// reads; every other endpoint takes [`Caller`]).
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// An institution (also as guest institution or samenwerkingsschool).
+    Institution(Caller),
+    /// A bevoegd gezag.
+    BevoegdGezag(BestuurCaller),
+}
+
+impl Reader {
+    /// The registry actor it reads as.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Institution(c) => c.actor(),
+            Self::BevoegdGezag(b) => Actor::BevoegdGezag {
+                bestuur: b.bestuur.clone(),
+            },
+        }
+    }
+
+    /// The actor as written in audit records (ids only).
+    pub fn audit_actor(&self) -> String {
+        match self {
+            Self::Institution(c) => c.audit_actor(),
+            Self::BevoegdGezag(b) => format!("bevoegd_gezag:{}", b.bestuur.as_str()),
+        }
+    }
+
+    /// The institution, when it is one.
+    pub fn institution(&self) -> Option<&Caller> {
+        match self {
+            Self::Institution(c) => Some(c),
+            Self::BevoegdGezag(_) => None,
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Reader {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
+        let claims = verified_claims(parts, state).await?;
+        if claims.bestuur.is_some()
+            && let Some(b) = state.clients.get_bestuur(&claims.sub)
+        {
+            return Ok(Self::BevoegdGezag(BestuurCaller {
+                oin: b.oin.clone(),
+                bestuur: b.bestuur.clone(),
+            }));
+        }
+        match state.clients.get(&claims.sub) {
+            Some(client) if claims.bestuur.is_none() => Ok(Self::Institution(Caller {
+                oin: client.oin.clone(),
+                brin: client.brin.clone(),
+            })),
+            _ => Err(invalid_token("the token is not valid for this client")),
+        }
     }
 }

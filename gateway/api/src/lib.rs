@@ -50,7 +50,7 @@ pub mod tls;
 pub mod webhook;
 pub mod webhook_targets;
 
-pub use auth::{Caller, ClientRegistry, SandboxCredential, TokenIssuer};
+pub use auth::{Caller, ClientRegistry, Reader, SandboxCredential, TokenIssuer};
 pub use feed::FeedAdapter;
 pub use metrics::ApiMetrics;
 pub use pg::{PgApiStore, migrate};
@@ -296,6 +296,27 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/praktijkovereenkomsten/{id}/beeindiging",
             post(handlers::end_bpv),
+        )
+        .route("/api/v1/studenten/zoeken", post(handlers::lookup_student))
+        .route(
+            "/api/v1/studenten/{student}/personalia",
+            get(handlers::get_personalia),
+        )
+        .route(
+            "/api/v1/studenten/{student}/vooropleidingen",
+            get(handlers::get_vooropleidingen),
+        )
+        .route(
+            "/api/v1/studenten/{student}/overstapdossier",
+            get(handlers::get_overstapdossier),
+        )
+        .route(
+            "/api/v1/studenten/{student}/keuzedelen",
+            get(handlers::get_student_keuzedelen),
+        )
+        .route(
+            "/api/v1/studenten/{student}/keuzedelen/{ook}/{code}/resultaat",
+            post(handlers::record_hosted_keuzedeel_resultaat),
         )
         .route("/api/v1/feed", get(handlers::feed))
         .route(

@@ -55,8 +55,12 @@ pub enum ErrorCode {
     ClientCertificateRequired,
     /// 403: the client certificate is of another OIN.
     CertificateOinMismatch,
-    /// 403: the registry's access policy refused the change.
+    /// 403: the registry's access policy refused the change, or a read of a part the caller's
+    /// relation with the student does not cover.
     NotPermitted,
+    /// 403: an institution with an aanmelding reads a part the student's consent does not
+    /// cover (none given, another scope, or withdrawn).
+    NoConsent,
     /// 403: the operator's role may not do this (operator API: replay and discard need the
     /// role `operator`).
     RoleNotPermitted,
@@ -143,7 +147,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 51] = [
+    pub const ALL: [ErrorCode; 52] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -156,6 +160,7 @@ impl ErrorCode {
         Self::ClientCertificateRequired,
         Self::CertificateOinMismatch,
         Self::NotPermitted,
+        Self::NoConsent,
         Self::RoleNotPermitted,
         Self::NotFound,
         Self::MethodNotAllowed,
@@ -233,6 +238,7 @@ impl ErrorCode {
                 "Certificate does not match the client",
             ),
             Self::NotPermitted => (S::FORBIDDEN, "not_permitted", "Not permitted"),
+            Self::NoConsent => (S::FORBIDDEN, "no_consent", "No consent"),
             Self::RoleNotPermitted => (S::FORBIDDEN, "role_not_permitted", "Role not permitted"),
             Self::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Self::MethodNotAllowed => (

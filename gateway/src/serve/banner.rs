@@ -35,17 +35,40 @@ impl Node {
                 "\nTest credentials (OAuth2 client credentials, client_id = OIN):"
             );
             for c in &self.credentials {
-                let level = c
+                let inst = c
                     .brin
                     .parse()
                     .ok()
-                    .and_then(|b| self.reference.institution(&b))
-                    .map(|i| i.participatie.to_string())
+                    .and_then(|b| self.reference.institution(&b));
+                let level = inst.map(|i| i.participatie.to_string()).unwrap_or_default();
+                // Institutions of one samenwerkingsverband read each other's enrolled students
+                // as samenwerkingsschool.
+                let verband = inst
+                    .and_then(|i| i.samenwerkingsverband.as_deref())
+                    .map(|v| format!(", samenwerkingsverband {v}"))
                     .unwrap_or_default();
-                let _ = writeln!(s, "  {} {} (level {level})", c.brin, c.naam);
+                let _ = writeln!(s, "  {} {} (level {level}{verband})", c.brin, c.naam);
                 let _ = writeln!(s, "    client_id     {}", c.client_id);
                 let _ = writeln!(s, "    client_secret {}", c.client_secret);
                 if let Some(files) = self.client_files(&c.client_id) {
+                    let _ = writeln!(
+                        s,
+                        "    certificate   {}  key {}",
+                        files.cert_pem.display(),
+                        files.key_pem.display()
+                    );
+                }
+            }
+            for b in &self.bestuur_credentials {
+                let _ = writeln!(
+                    s,
+                    "  bevoegd gezag {} (of {}; reads students only)",
+                    b.bestuur,
+                    b.instellingen.join(", ")
+                );
+                let _ = writeln!(s, "    client_id     {}", b.client_id);
+                let _ = writeln!(s, "    client_secret {}", b.client_secret);
+                if let Some(files) = self.client_files(&b.client_id) {
                     let _ = writeln!(
                         s,
                         "    certificate   {}  key {}",

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusSettings, Config, Mode, StoreSettings, TlsMode};
-use knooppunt_api::auth::{ClientRegistry, SandboxCredential, TokenIssuer};
+use knooppunt_api::auth::{ClientRegistry, SandboxBestuurCredential, SandboxCredential, TokenIssuer};
 use knooppunt_api::operator::{OperatorCredential, OperatorState};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{
@@ -63,6 +63,9 @@ pub struct Node {
     pub api_addr: SocketAddr,
     /// Generated OAuth2 credentials (sandbox; empty with configured clients).
     pub credentials: Vec<SandboxCredential>,
+    /// Generated OAuth2 credentials of the besturen (bevoegd gezag) of the sandbox's
+    /// institutions (sandbox; empty with configured clients).
+    pub bestuur_credentials: Vec<SandboxBestuurCredential>,
     /// The generated PKI files (sandbox TLS mode).
     pub pki: Option<SandboxFiles>,
     /// Seeded sample students.
@@ -300,7 +303,7 @@ impl Node {
         }
 
         // Clients and tokens.
-        let (clients, credentials) = if config.clients.is_empty() {
+        let (mut clients, credentials) = if config.clients.is_empty() {
             ClientRegistry::sandbox(&reference)
         } else {
             let mut clients = ClientRegistry::new();
@@ -316,6 +319,12 @@ impl Node {
                 clients.insert_hashed(c.oin.clone(), c.brin.clone(), hash);
             }
             (clients, Vec::new())
+        };
+        // The sandbox's besturen read with credentials of their own, like the institutions.
+        let bestuur_credentials = if config.clients.is_empty() {
+            clients.sandbox_besturen(&reference)
+        } else {
+            Vec::new()
         };
         let ttl = Duration::from_secs(config.api.token_ttl_seconds);
         let tokens = match &config.api.token_key_file {
@@ -348,11 +357,15 @@ impl Node {
                 .context("configuration `api.tls`")?,
             ),
             TlsMode::Sandbox => {
-                let institutions: Vec<_> = reference
+                let mut institutions: Vec<_> = reference
                     .institutions
                     .values()
                     .map(|i| (i.oin.clone(), i.naam.clone()))
                     .collect();
+                institutions.extend(bestuur_credentials.iter().filter_map(|b| {
+                    let oin = b.client_id.parse().ok()?;
+                    Some((oin, format!("Bevoegd gezag {}", b.bestuur)))
+                }));
                 let files =
                     Pki::write_sandbox(&config.sandbox_dir, &institutions).with_context(|| {
                         format!(
@@ -536,6 +549,7 @@ impl Node {
             operator_credentials,
             api_addr,
             credentials,
+            bestuur_credentials,
             pki,
             students,
             simulators,

@@ -14,6 +14,10 @@
 //!   SBB's answer, paper signing, end; `resultaten` (bodies and views in `resultaten_types`):
 //!   keuzedelen (also at a guest institution) and their results, examenresultaten and the
 //!   diploma of an onderwijsovereenkomst;
+//! - `studenten` (bodies and views in `studenten_types`): the student reads — a lookup by BSN
+//!   or onderwijsnummer, personalia, vooropleidingen, overstapdossier and keuzedelen as the
+//!   policy gives them to an institution or a bevoegd gezag — and the result of a keuzedeel
+//!   recorded by its guest institution;
 //! - `idempotency`: the `Idempotency-Key` of a POST and the one idempotent flow;
 //! - `rejection`: how a registry rejection is answered.
 //!
@@ -47,6 +51,8 @@ mod rejection;
 mod resultaten;
 mod resultaten_types;
 mod sjablonen;
+mod studenten;
+mod studenten_types;
 pub mod token;
 pub mod webhook;
 
@@ -63,6 +69,8 @@ pub use self::rejection::*;
 pub use self::resultaten::*;
 pub use self::resultaten_types::*;
 pub use self::sjablonen::*;
+pub use self::studenten::*;
+pub use self::studenten_types::*;
 pub use self::token::*;
 pub use self::webhook::*;
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ApiState;
-use crate::auth::check_certificate;
+use crate::auth::{ClientIdentity, check_certificate};
 use crate::problem::{ErrorCode, KeepBody, Problem};
 use crate::tls::PeerIdentity;
 
@@ -207,7 +207,7 @@ pub async fn token(
         (None, Some(id), Some(secret)) => (id, secret),
         (None, _, _) => return Err(CLIENT_AUTH_FAILED),
     };
-    if state.clients.get(client_id.trim()).is_some() {
+    if state.clients.knows(client_id.trim()) {
         state
             .token_limiter
             .client(client_id.trim(), now)
@@ -215,7 +215,7 @@ pub async fn token(
     }
     let client = state
         .clients
-        .authenticate(&client_id, &secret)
+        .authenticate_any(&client_id, &secret)
         .ok_or(CLIENT_AUTH_FAILED)?;
     check_certificate(
         state.require_client_cert,
@@ -223,7 +223,10 @@ pub async fn token(
         client_id.trim(),
     )
     .map_err(|_| CLIENT_AUTH_FAILED)?;
-    let (token, _) = state.tokens.issue(&client.oin, &client.brin);
+    let (token, _) = match client {
+        ClientIdentity::Institution(c) => state.tokens.issue(&c.oin, &c.brin),
+        ClientIdentity::BevoegdGezag(b) => state.tokens.issue_bestuur(&b.oin, &b.bestuur),
+    };
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(TokenResponse {

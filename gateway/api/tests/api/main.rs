@@ -19,6 +19,7 @@ mod proxy;
 mod rejections;
 mod resultaten;
 mod store;
+mod studenten;
 mod support;
 mod tls;
 mod token;

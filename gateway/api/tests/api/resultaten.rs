@@ -27,7 +27,7 @@ fn days_ago(n: u64) -> NaiveDate {
 
 /// An OOK of 25LX that began 300 days ago, offered and (`signed`) signed on paper: (its id,
 /// the dossier).
-async fn ook_of_25lx(t: &TestApi, tok: &str, signed: bool) -> (Uuid, DossierKey) {
+pub(crate) async fn ook_of_25lx(t: &TestApi, tok: &str, signed: bool) -> (Uuid, DossierKey) {
     let brin = brin_a();
     let (aanmelding, sjabloon) = prepared(t, tok).await;
     let ook = Uuid::new_v4();
