@@ -34,7 +34,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BusSettings, Config, Mode, StoreSettings, TlsMode};
-use knooppunt_api::auth::{ClientRegistry, SandboxBestuurCredential, SandboxCredential, TokenIssuer};
+use knooppunt_api::auth::{
+    ClientRegistry, SandboxBestuurCredential, SandboxCredential, TokenIssuer,
+};
 use knooppunt_api::operator::{OperatorCredential, OperatorState};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{

@@ -77,7 +77,13 @@ fn bestuur_client(node: &Node, bestuur: &str) -> ApiClient {
         &std::fs::read_to_string(&files.key_pem).unwrap(),
     )
     .unwrap();
-    ApiClient::new(&node.api_url, Some(tls), &cred.client_id, &cred.client_secret).unwrap()
+    ApiClient::new(
+        &node.api_url,
+        Some(tls),
+        &cred.client_id,
+        &cred.client_secret,
+    )
+    .unwrap()
 }
 
 async fn consent_read_withdraw(backend: Backend) {
@@ -112,7 +118,11 @@ async fn consent_read_withdraw(backend: Backend) {
 
     // The lookup (the BSN in the body) answers the student's reference; no part yet.
     let r = roc
-        .post("/api/v1/studenten/zoeken", "lookup-1", &json!({ "bsn": NOOR }))
+        .post(
+            "/api/v1/studenten/zoeken",
+            "lookup-1",
+            &json!({ "bsn": NOOR }),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
@@ -165,9 +175,7 @@ async fn consent_read_withdraw(backend: Backend) {
         .unwrap();
     let reads: Vec<(String, bool)> = chain
         .iter()
-        .filter(|r| {
-            r.entry.endpoint.as_deref() == Some("/api/v1/studenten/{student}/personalia")
-        })
+        .filter(|r| r.entry.endpoint.as_deref() == Some("/api/v1/studenten/{student}/personalia"))
         .map(|r| {
             (
                 r.entry.reason.clone().unwrap_or_default(),

@@ -22,7 +22,9 @@ use axum::response::Response;
 use knooppunt_ops::audit::AuditEntry;
 use knooppunt_registry::domain::{Command, Dossier, Keuzedeel, OokId, Rejection};
 use knooppunt_registry::envelope::DossierKey;
-use knooppunt_registry::ids::{Bsn, IdError, IdErrorReason, KeuzedeelCode, Onderwijsnummer, PersonId};
+use knooppunt_registry::ids::{
+    Bsn, IdError, IdErrorReason, KeuzedeelCode, Onderwijsnummer, PersonId,
+};
 use knooppunt_registry::policy::{self, Access, Decision, DenyReason, Ground, Part, Subject};
 use uuid::Uuid;
 
@@ -179,8 +181,9 @@ fn refused(reader: &Reader, d: &Dossier, part: Part, reason: DenyReason) -> Prob
             "the student's consent does not cover {part} (none given, another scope, or withdrawn)"
         ))
     } else {
-        Problem::new(ErrorCode::NotPermitted)
-            .detail(format!("your relation with the student does not cover {part}"))
+        Problem::new(ErrorCode::NotPermitted).detail(format!(
+            "your relation with the student does not cover {part}"
+        ))
     }
 }
 
@@ -356,7 +359,12 @@ fn sees(state: &ApiState, reader: &Reader, ground: Ground, k: &Keuzedeel) -> boo
     }
 }
 
-fn keuzedelen_view(state: &ApiState, reader: &Reader, ground: Ground, d: &Dossier) -> StudentKeuzedelenView {
+fn keuzedelen_view(
+    state: &ApiState,
+    reader: &Reader,
+    ground: Ground,
+    d: &Dossier,
+) -> StudentKeuzedelenView {
     StudentKeuzedelenView {
         items: d
             .keuzedelen

@@ -22,8 +22,7 @@ use knooppunt_adapters::{Adapter, Mode};
 use knooppunt_api::{ApiStore, ClientRegistry, FeedAdapter};
 use knooppunt_ops::audit::{AuditEntry, AuditRecord, AuditTrail};
 use knooppunt_registry::domain::{
-    Command, ContentHash, Geboortedatum, Geslacht, OverstapSamenvatting, Personalia,
-    Vooropleiding,
+    Command, ContentHash, Geboortedatum, Geslacht, OverstapSamenvatting, Personalia, Vooropleiding,
 };
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::{Brin, Oin, OnderwijsbestuurCode};
@@ -156,7 +155,11 @@ impl Who {
 
     async fn read(&self, t: &TestApi, student: Uuid, part: &str) -> Answer {
         let uri = format!("/api/v1/studenten/{student}/{part}");
-        send(&t.app, as_oin("GET", &uri, &self.tok, &self.oin, None, None)).await
+        send(
+            &t.app,
+            as_oin("GET", &uri, &self.tok, &self.oin, None, None),
+        )
+        .await
     }
 }
 
@@ -182,7 +185,13 @@ async fn duo_answered(t: &TestApi, key: DossierKey) {
         woongemeente: Some("0599".parse().expect("gemeente")),
         startkwalificatie: false,
     };
-    exec(t, key, Actor::System, Command::RecordPersonalia { personalia }).await;
+    exec(
+        t,
+        key,
+        Actor::System,
+        Command::RecordPersonalia { personalia },
+    )
+    .await;
     let vooropleiding = Vooropleiding {
         instelling: Some("19XY".parse().expect("brin")),
         opleiding: "VMBO-GL".into(),
@@ -277,7 +286,13 @@ async fn consent_gives_exactly_its_parts_and_a_withdrawal_refuses_the_next_read(
     }
 
     // Consent for personalia and the overstapdossier; the sending school's dossier arrives.
-    grant(&t, key, &brin_a(), &[Part::Personalia, Part::Overstapdossier]).await;
+    grant(
+        &t,
+        key,
+        &brin_a(),
+        &[Part::Personalia, Part::Overstapdossier],
+    )
+    .await;
     exec(
         &t,
         key,
@@ -340,7 +355,10 @@ async fn consent_gives_exactly_its_parts_and_a_withdrawal_refuses_the_next_read(
         .read(&t, student, "vooropleidingen")
         .await
         .assert_problem(403, "no_consent");
-    let (_, delen) = zuidwaard.find(&t).await.expect("still related by the aanmelding");
+    let (_, delen) = zuidwaard
+        .find(&t)
+        .await
+        .expect("still related by the aanmelding");
     assert!(delen.is_empty(), "{delen:?}");
 
     // An institution without any relation: the student does not exist for it.
@@ -372,12 +390,22 @@ async fn consent_gives_exactly_its_parts_and_a_withdrawal_refuses_the_next_read(
     let reads = reads_of(&t, key).await;
     let s = summary(&reads);
     let z = "institution:25LX".to_owned();
-    let row = |part: &str, why: &str, denied: bool| (z.clone(), part.to_owned(), why.to_owned(), denied);
+    let row =
+        |part: &str, why: &str, denied: bool| (z.clone(), part.to_owned(), why.to_owned(), denied);
     // The first read of each part: denied for want of consent; then the consented ones.
-    assert!(s.contains(&row("personalia", "not_for_this_relation", true)), "{s:?}");
+    assert!(
+        s.contains(&row("personalia", "not_for_this_relation", true)),
+        "{s:?}"
+    );
     assert!(s.contains(&row("personalia", "consent", false)), "{s:?}");
-    assert!(s.contains(&row("overstapdossier", "consent", false)), "{s:?}");
-    assert!(s.contains(&row("vooropleidingen", "consent", false)), "{s:?}");
+    assert!(
+        s.contains(&row("overstapdossier", "consent", false)),
+        "{s:?}"
+    );
+    assert!(
+        s.contains(&row("vooropleidingen", "consent", false)),
+        "{s:?}"
+    );
     let stranger_reads: Vec<_> = s
         .iter()
         .filter(|r| r.0 == "institution:28AB")
@@ -396,7 +424,13 @@ async fn consent_gives_exactly_its_parts_and_a_withdrawal_refuses_the_next_read(
     // deciding the 4 parts.
     let gets = reads
         .iter()
-        .filter(|r| !r.entry.endpoint.as_deref().unwrap_or("").ends_with("/zoeken"))
+        .filter(|r| {
+            !r.entry
+                .endpoint
+                .as_deref()
+                .unwrap_or("")
+                .ends_with("/zoeken")
+        })
         .count();
     assert_eq!(gets, 12, "{s:?}");
     let lookups = reads.len() - gets;
@@ -406,8 +440,7 @@ async fn consent_gives_exactly_its_parts_and_a_withdrawal_refuses_the_next_read(
 }
 
 #[tokio::test]
-async fn a_guest_institution_sees_only_its_part_and_records_the_result_with_its_own_credentials()
-{
+async fn a_guest_institution_sees_only_its_part_and_records_the_result_with_its_own_credentials() {
     let t = api();
     let zuidwaard = Who::institution(&t, &brin_a()).await;
     let (ook, key) = ook_of_25lx(&t, &zuidwaard.tok, true).await;
@@ -441,9 +474,14 @@ async fn a_guest_institution_sees_only_its_part_and_records_the_result_with_its_
         assert!(a.body["detail"].as_str().unwrap_or("").contains(part));
     }
     // Nor the agreement itself.
-    get(&t, &guest.tok, &brin_b(), &format!("/api/v1/onderwijsovereenkomsten/{ook}"))
-        .await
-        .assert_problem(404, "not_found");
+    get(
+        &t,
+        &guest.tok,
+        &brin_b(),
+        &format!("/api/v1/onderwijsovereenkomsten/{ook}"),
+    )
+    .await
+    .assert_problem(404, "not_found");
 
     // The guest records the result of the keuzedeel it hosts, not of the other one.
     let datum = Utc::now().date_naive() - Days::new(2);
@@ -475,11 +513,21 @@ async fn a_guest_institution_sees_only_its_part_and_records_the_result_with_its_
     let recorded: Vec<_> = d
         .keuzedelen
         .iter()
-        .map(|k| (k.code.as_str().to_owned(), k.resultaat.as_ref().map(|r| r.vastgelegd_door.as_str().to_owned())))
+        .map(|k| {
+            (
+                k.code.as_str().to_owned(),
+                k.resultaat
+                    .as_ref()
+                    .map(|r| r.vastgelegd_door.as_str().to_owned()),
+            )
+        })
         .collect();
     assert_eq!(
         recorded,
-        [("K0067".to_owned(), None), ("K0100".to_owned(), Some("27DV".to_owned()))]
+        [
+            ("K0067".to_owned(), None),
+            ("K0100".to_owned(), Some("27DV".to_owned()))
+        ]
     );
 
     // The home institution sees the result in its feed.
@@ -506,11 +554,25 @@ async fn a_guest_institution_sees_only_its_part_and_records_the_result_with_its_
     // Audited: the guest's reads on the guest ground, its refusals too.
     let s = summary(&reads_of(&t, key).await);
     let g = |part: &str, why: &str, denied: bool| {
-        ("institution:27DV".to_owned(), part.to_owned(), why.to_owned(), denied)
+        (
+            "institution:27DV".to_owned(),
+            part.to_owned(),
+            why.to_owned(),
+            denied,
+        )
     };
-    assert!(s.contains(&g("keuzedelen", "guest_institution", false)), "{s:?}");
-    assert!(s.contains(&g("personalia", "guest_institution", false)), "{s:?}");
-    assert!(s.contains(&g("vooropleidingen", "not_for_this_relation", true)), "{s:?}");
+    assert!(
+        s.contains(&g("keuzedelen", "guest_institution", false)),
+        "{s:?}"
+    );
+    assert!(
+        s.contains(&g("personalia", "guest_institution", false)),
+        "{s:?}"
+    );
+    assert!(
+        s.contains(&g("vooropleidingen", "not_for_this_relation", true)),
+        "{s:?}"
+    );
 }
 
 #[tokio::test]
@@ -536,7 +598,15 @@ async fn a_samenwerkingsschool_and_a_bevoegd_gezag_read_what_the_policy_gives_th
     let (ook, key) = ook_of_25lx(&t, &zuidwaard.tok, true).await;
     duo_answered(&t, key).await;
     let kd = format!("/api/v1/onderwijsovereenkomsten/{ook}/keuzedelen");
-    let a = post(&t, &zuidwaard.tok, &brin_a(), &kd, "k1", &json!({"code": "K0067"})).await;
+    let a = post(
+        &t,
+        &zuidwaard.tok,
+        &brin_a(),
+        &kd,
+        "k1",
+        &json!({"code": "K0067"}),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
 
     // The samenwerkingsschool: the enrolment parts, the keuzedelen of its verband.
@@ -582,7 +652,14 @@ async fn a_samenwerkingsschool_and_a_bevoegd_gezag_read_what_the_policy_gives_th
     // nothing.
     let a = send(
         &t.app,
-        as_oin("GET", "/api/v1/aanmeldingen", &bestuur.tok, &bestuur.oin, None, None),
+        as_oin(
+            "GET",
+            "/api/v1/aanmeldingen",
+            &bestuur.tok,
+            &bestuur.oin,
+            None,
+            None,
+        ),
     )
     .await;
     a.assert_problem(403, "not_permitted");
@@ -590,7 +667,14 @@ async fn a_samenwerkingsschool_and_a_bevoegd_gezag_read_what_the_policy_gives_th
     let body = json!({"uitslag": "behaald", "datum": Utc::now().date_naive()}).to_string();
     let a = send(
         &t.app,
-        as_oin("POST", &uri, &bestuur.tok, &bestuur.oin, Some("b1"), Some(&body)),
+        as_oin(
+            "POST",
+            &uri,
+            &bestuur.tok,
+            &bestuur.oin,
+            Some("b1"),
+            Some(&body),
+        ),
     )
     .await;
     a.assert_problem(403, "not_permitted");
@@ -603,19 +687,39 @@ async fn a_samenwerkingsschool_and_a_bevoegd_gezag_read_what_the_policy_gives_th
         (actor.to_owned(), part.to_owned(), why.to_owned(), denied)
     };
     assert!(
-        s.contains(&row("institution:30GT", "personalia", "samenwerkingsschool", false)),
+        s.contains(&row(
+            "institution:30GT",
+            "personalia",
+            "samenwerkingsschool",
+            false
+        )),
         "{s:?}"
     );
     assert!(
-        s.contains(&row("bevoegd_gezag:100B490", "personalia", "bevoegd_gezag", false)),
+        s.contains(&row(
+            "bevoegd_gezag:100B490",
+            "personalia",
+            "bevoegd_gezag",
+            false
+        )),
         "{s:?}"
     );
     assert!(
-        s.contains(&row("bevoegd_gezag:100B490", "vooropleidingen", "not_for_this_relation", true)),
+        s.contains(&row(
+            "bevoegd_gezag:100B490",
+            "vooropleidingen",
+            "not_for_this_relation",
+            true
+        )),
         "{s:?}"
     );
     assert!(
-        s.contains(&row("bevoegd_gezag:100B491", "personalia", "no_relation", true)),
+        s.contains(&row(
+            "bevoegd_gezag:100B491",
+            "personalia",
+            "no_relation",
+            true
+        )),
         "{s:?}"
     );
 }
@@ -634,7 +738,11 @@ async fn a_bestuur_token_is_issued_over_mtls_and_carries_the_bestuur() {
     assert_eq!(claims.bestuur.as_deref(), Some("100B490"));
     assert_eq!(claims.brin, "");
     // Wrong secret, another certificate: the one refusal.
-    let a = send(&t.app, token_request(oin.as_str(), "wrong-secret-000000", Some(&oin))).await;
+    let a = send(
+        &t.app,
+        token_request(oin.as_str(), "wrong-secret-000000", Some(&oin)),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
     assert_eq!(a.body["error"], "invalid_client");
     let a = send(
@@ -694,19 +802,30 @@ async fn every_student_endpoint_refuses_malformed_requests_and_stores_nothing() 
         send(&t.app, raw("POST", path, k("m").as_deref(), "{]"))
             .await
             .assert_problem(400, "malformed_json");
-        let a = send(&t.app, raw("POST", path, k("w").as_deref(), &wrong.to_string())).await;
+        let a = send(
+            &t.app,
+            raw("POST", path, k("w").as_deref(), &wrong.to_string()),
+        )
+        .await;
         a.assert_problem(422, "invalid_field");
         assert_eq!(a.body["field"], *field, "{path}: {}", a.text);
         let mut unknown = valid.clone();
         unknown["extra"] = json!(1);
-        let a = send(&t.app, raw("POST", path, k("u").as_deref(), &unknown.to_string())).await;
+        let a = send(
+            &t.app,
+            raw("POST", path, k("u").as_deref(), &unknown.to_string()),
+        )
+        .await;
         a.assert_problem(422, "invalid_field");
         assert_eq!(a.body["field"], "extra", "{path}: {}", a.text);
         let mut big = valid.clone();
         big["extra"] = json!("x".repeat(70 * 1024));
-        send(&t.app, raw("POST", path, k("b").as_deref(), &big.to_string()))
-            .await
-            .assert_problem(413, "body_too_large");
+        send(
+            &t.app,
+            raw("POST", path, k("b").as_deref(), &big.to_string()),
+        )
+        .await
+        .assert_problem(413, "body_too_large");
         let mut text = raw("POST", path, k("x").as_deref(), &valid.to_string());
         text.headers_mut()
             .insert("content-type", "text/plain".parse().expect("header"));
@@ -719,9 +838,10 @@ async fn every_student_endpoint_refuses_malformed_requests_and_stores_nothing() 
             .await
             .assert_problem(401, "missing_token");
         let mut bad_token = raw("POST", path, k("f").as_deref(), &valid.to_string());
-        bad_token
-            .headers_mut()
-            .insert("authorization", "Bearer forged.token".parse().expect("header"));
+        bad_token.headers_mut().insert(
+            "authorization",
+            "Bearer forged.token".parse().expect("header"),
+        );
         send(&t.app, bad_token)
             .await
             .assert_problem(401, "invalid_token");
@@ -750,7 +870,12 @@ async fn every_student_endpoint_refuses_malformed_requests_and_stores_nothing() 
         .await
         .assert_problem(400, "idempotency_key_missing");
     // The reads: no token, a forged token, another certificate.
-    for part in ["personalia", "vooropleidingen", "overstapdossier", "keuzedelen"] {
+    for part in [
+        "personalia",
+        "vooropleidingen",
+        "overstapdossier",
+        "keuzedelen",
+    ] {
         let uri = format!("/api/v1/studenten/{student}/{part}");
         let mut r = as_oin("GET", &uri, &guest.tok, &guest.oin, None, None);
         r.headers_mut().remove("authorization");
@@ -769,7 +894,12 @@ async fn every_student_endpoint_refuses_malformed_requests_and_stores_nothing() 
     // A replayed Idempotency-Key with another body: 422, and the first answer stands.
     let first = send(
         &t.app,
-        raw("POST", &result_path, Some("r-reuse"), &posts[1].2.to_string()),
+        raw(
+            "POST",
+            &result_path,
+            Some("r-reuse"),
+            &posts[1].2.to_string(),
+        ),
     )
     .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
@@ -782,8 +912,18 @@ async fn every_student_endpoint_refuses_malformed_requests_and_stores_nothing() 
     assert_eq!(serde_json::to_value(r.uitslag).expect("json"), "behaald");
     // The lookup changes nothing and stores no answer: an Idempotency-Key on it is ignored,
     // so another body under the same key is answered for that body.
-    let lk = raw("POST", "/api/v1/studenten/zoeken", Some("l-same"), &json!({"bsn": BSN}).to_string());
+    let lk = raw(
+        "POST",
+        "/api/v1/studenten/zoeken",
+        Some("l-same"),
+        &json!({"bsn": BSN}).to_string(),
+    );
     assert_eq!(send(&t.app, lk).await.status, StatusCode::OK);
-    let other = raw("POST", "/api/v1/studenten/zoeken", Some("l-same"), &json!({"bsn": BSN2}).to_string());
+    let other = raw(
+        "POST",
+        "/api/v1/studenten/zoeken",
+        Some("l-same"),
+        &json!({"bsn": BSN2}).to_string(),
+    );
     send(&t.app, other).await.assert_problem(404, "not_found");
 }
