@@ -19,7 +19,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use knooppunt_adapters::partners;
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_registry::ids::{Brin, Oin};
+use knooppunt_registry::ids::{Brin, Oin, OnderwijsbestuurCode};
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::pseudonym::PersonKey;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct Config {
     pub reference: ReferenceSettings,
     /// The institutions' OAuth2 clients. Empty: sandbox credentials are generated and printed.
     pub clients: Vec<ClientSettings>,
+    /// The OAuth2 clients of besturen (bevoegd gezag), which read students only. Empty with
+    /// empty `clients`: the sandbox generates one per bestuur of its institutions.
+    pub bevoegd_gezag_clients: Vec<BestuurClientSettings>,
     /// The partners by name, one of the partner list's (`knooppunt_adapters::partners::all`):
     /// today `koppelpunt`, `intergrip`, `digidoor`, `voroc`, `gemeenten`, `duo`. A partner without an
     /// entry (or without `endpoint`) is served by its simulator.
@@ -87,6 +90,7 @@ impl Default for Config {
             bus: BusSettings::default(),
             reference: ReferenceSettings::default(),
             clients: Vec::new(),
+            bevoegd_gezag_clients: Vec::new(),
             partners: BTreeMap::new(),
             feed: DeliveryConfig::default(),
             webhooks: WebhookSettings::default(),
@@ -289,6 +293,19 @@ pub struct ClientSettings {
     pub oin: Oin,
     /// The institution's BRIN (must be in reference data).
     pub brin: Brin,
+    /// SHA-256 of the client secret, 64 hex digits (`printf %s "$SECRET" | sha256sum`).
+    pub secret_sha256: String,
+}
+
+/// One bevoegd gezag's OAuth2 client (`[[bevoegd_gezag_clients]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BestuurClientSettings {
+    /// The bestuur's OIN: the client id, and the serialNumber of its certificate.
+    pub oin: Oin,
+    /// Its RIO onderwijsbestuurcode, e.g. `100B490`; the bevoegd gezag of an institution in
+    /// reference data.
+    pub bestuur: OnderwijsbestuurCode,
     /// SHA-256 of the client secret, 64 hex digits (`printf %s "$SECRET" | sha256sum`).
     pub secret_sha256: String,
 }
@@ -795,6 +812,26 @@ impl Config {
                         c.brin.instelling(),
                         expected.as_str()
                     ),
+                ));
+            }
+        }
+        for (i, c) in self.bevoegd_gezag_clients.iter().enumerate() {
+            if c.secret_sha256.len() != 64
+                || !c.secret_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(invalid(
+                    format!("bevoegd_gezag_clients[{i}].secret_sha256"),
+                    "must be 64 hex digits (the SHA-256 of the secret)",
+                ));
+            }
+            let taken = self.clients.iter().any(|k| k.oin == c.oin)
+                || self.bevoegd_gezag_clients[..i]
+                    .iter()
+                    .any(|k| k.oin == c.oin);
+            if taken {
+                return Err(invalid(
+                    format!("bevoegd_gezag_clients[{i}].oin"),
+                    "is the OIN of another client",
                 ));
             }
         }

@@ -119,6 +119,7 @@ fn the_documented_example_parses() {
         .map_err(from_figment)
         .unwrap();
     assert_eq!(c.clients.len(), 1);
+    assert_eq!(c.bevoegd_gezag_clients.len(), 1);
     assert_eq!(c.partners.len(), 8);
     assert_eq!(c.operator.operators.len(), 1);
     let signing = &c.partners[&Partner::Signing];
@@ -494,4 +495,46 @@ fn wrong_values_are_named() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("--config") && e.contains("no such file"), "{e}");
+}
+
+#[test]
+fn bevoegd_gezag_clients_are_read_and_their_mistakes_named() {
+    let toml = format!(
+        r#"
+        [[bevoegd_gezag_clients]]
+        oin = "00000001000100B49000"
+        bestuur = "100B490"
+        secret_sha256 = "{}"
+        "#,
+        "a".repeat(64)
+    );
+    let c: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(&toml))
+        .extract()
+        .map_err(from_figment)
+        .unwrap();
+    assert_eq!(c.bevoegd_gezag_clients.len(), 1);
+    assert_eq!(c.bevoegd_gezag_clients[0].bestuur.as_str(), "100B490");
+    c.validate().unwrap();
+
+    // A malformed bestuur code is named by the parser.
+    let bad = toml.replace("100B490\"", "1-0\"");
+    let e = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(&bad))
+        .extract::<Config>()
+        .map_err(from_figment)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bestuur"), "{e}");
+
+    // A secret that is not a SHA-256; an OIN of another client.
+    let mut c2 = c.clone();
+    c2.bevoegd_gezag_clients[0].secret_sha256 = "secret".into();
+    let e = c2.validate().unwrap_err().to_string();
+    assert!(e.contains("bevoegd_gezag_clients[0].secret_sha256"), "{e}");
+    let mut c3 = c.clone();
+    c3.bevoegd_gezag_clients
+        .push(c.bevoegd_gezag_clients[0].clone());
+    let e = c3.validate().unwrap_err().to_string();
+    assert!(e.contains("bevoegd_gezag_clients[1].oin"), "{e}");
 }
