@@ -195,6 +195,14 @@ async fn consent_read_withdraw(backend: Backend) {
 
     // The bevoegd gezag of 25LX: its own credentials and certificate; Noor is not enrolled, so
     // it has no relation with her; it reads students only.
+    let banner = node.banner();
+    let cred = &node.bestuur_credentials[0];
+    assert!(
+        banner.contains("bevoegd gezag 100B490 (of 25LX, 28AB; reads students only)")
+            && banner.contains(&cred.client_id)
+            && banner.contains("samenwerkingsverband SWV Rijnmond"),
+        "{banner}"
+    );
     let bestuur = bestuur_client(node, "100B490");
     let r = bestuur.get(&personalia).await.unwrap();
     assert_eq!(r.status, 404, "{}", r.body);
