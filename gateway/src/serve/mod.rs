@@ -324,27 +324,28 @@ impl Node {
         };
         // The besturen read with credentials of their own, like the institutions: configured,
         // or in the sandbox one generated per bestuur of its institutions.
-        let bestuur_credentials =
-            if config.clients.is_empty() && config.bevoegd_gezag_clients.is_empty() {
-                clients.sandbox_besturen(&reference)
-            } else {
-                for (i, c) in config.bevoegd_gezag_clients.iter().enumerate() {
-                    anyhow::ensure!(
-                        reference
-                            .institutions
-                            .values()
-                            .any(|inst| inst.bevoegd_gezag == c.bestuur),
-                        "configuration `bevoegd_gezag_clients[{i}].bestuur`: {} is the bevoegd gezag of no institution in reference data",
-                        c.bestuur.as_str()
-                    );
-                    let mut hash = [0u8; 32];
-                    hex::decode_to_slice(&c.secret_sha256, &mut hash).with_context(|| {
-                        format!("configuration `bevoegd_gezag_clients[{i}].secret_sha256`")
-                    })?;
-                    clients.insert_bestuur_hashed(c.oin.clone(), c.bestuur.clone(), hash);
-                }
-                Vec::new()
-            };
+        let bestuur_credentials = if config.clients.is_empty()
+            && config.bevoegd_gezag_clients.is_empty()
+        {
+            clients.sandbox_besturen(&reference)
+        } else {
+            for (i, c) in config.bevoegd_gezag_clients.iter().enumerate() {
+                anyhow::ensure!(
+                    reference
+                        .institutions
+                        .values()
+                        .any(|inst| inst.bevoegd_gezag == c.bestuur),
+                    "configuration `bevoegd_gezag_clients[{i}].bestuur`: {} is the bevoegd gezag of no institution in reference data",
+                    c.bestuur.as_str()
+                );
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&c.secret_sha256, &mut hash).with_context(|| {
+                    format!("configuration `bevoegd_gezag_clients[{i}].secret_sha256`")
+                })?;
+                clients.insert_bestuur_hashed(c.oin.clone(), c.bestuur.clone(), hash);
+            }
+            Vec::new()
+        };
         let ttl = Duration::from_secs(config.api.token_ttl_seconds);
         let tokens = match &config.api.token_key_file {
             Some(path) => {
