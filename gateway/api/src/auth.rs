@@ -34,6 +34,10 @@ use super::ApiState;
 use super::problem::{ErrorCode, Problem};
 use super::tls::PeerIdentity;
 
+mod reader;
+
+pub use self::reader::{BestuurCaller, Reader};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Default token lifetime.
@@ -571,7 +575,7 @@ pub fn check_certificate(
 }
 
 /// The verified claims of the request's bearer token, with the client certificate checked.
-async fn verified_claims(parts: &Parts, state: &ApiState) -> Result<Claims, Problem> {
+pub(crate) async fn verified_claims(parts: &Parts, state: &ApiState) -> Result<Claims, Problem> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(Problem::new(ErrorCode::MissingToken)
             .detail("send Authorization: Bearer <access_token> from /api/v1/oauth2/token")
@@ -617,76 +621,6 @@ impl FromRequestParts<ApiState> for Caller {
             _ => Err(Problem::new(ErrorCode::NotPermitted).detail(
                 "a bevoegd gezag client may only read students (/api/v1/studenten); this endpoint is for institutions",
             )),
-        }
-    }
-}
-
-/// A bevoegd gezag behind a request.
-#[derive(Debug, Clone)]
-pub struct BestuurCaller {
-    /// Its OIN.
-    pub oin: Oin,
-    /// Its onderwijsbestuurcode.
-    pub bestuur: OnderwijsbestuurCode,
-}
-
-/// Whoever may read students: an institution or a bevoegd gezag (the extractor of the student
-/// reads; every other endpoint takes [`Caller`]).
-#[derive(Debug, Clone)]
-pub enum Reader {
-    /// An institution (also as guest institution or samenwerkingsschool).
-    Institution(Caller),
-    /// A bevoegd gezag.
-    BevoegdGezag(BestuurCaller),
-}
-
-impl Reader {
-    /// The registry actor it reads as.
-    pub fn actor(&self) -> Actor {
-        match self {
-            Self::Institution(c) => c.actor(),
-            Self::BevoegdGezag(b) => Actor::BevoegdGezag {
-                bestuur: b.bestuur.clone(),
-            },
-        }
-    }
-
-    /// The actor as written in audit records (ids only).
-    pub fn audit_actor(&self) -> String {
-        match self {
-            Self::Institution(c) => c.audit_actor(),
-            Self::BevoegdGezag(b) => format!("bevoegd_gezag:{}", b.bestuur.as_str()),
-        }
-    }
-
-    /// The institution, when it is one.
-    pub fn institution(&self) -> Option<&Caller> {
-        match self {
-            Self::Institution(c) => Some(c),
-            Self::BevoegdGezag(_) => None,
-        }
-    }
-}
-
-impl FromRequestParts<ApiState> for Reader {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
-        let claims = verified_claims(parts, state).await?;
-        if claims.bestuur.is_some()
-            && let Some(b) = state.clients.get_bestuur(&claims.sub)
-        {
-            return Ok(Self::BevoegdGezag(BestuurCaller {
-                oin: b.oin.clone(),
-                bestuur: b.bestuur.clone(),
-            }));
-        }
-        match state.clients.get(&claims.sub) {
-            Some(client) if claims.bestuur.is_none() => Ok(Self::Institution(Caller {
-                oin: client.oin.clone(),
-                brin: client.brin.clone(),
-            })),
-            _ => Err(invalid_token("the token is not valid for this client")),
         }
     }
 }
