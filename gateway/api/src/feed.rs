@@ -14,7 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use knooppunt_adapters::{Adapter, Mode, Outcome, TransientClass};
 use knooppunt_registry::domain::{
-    BpvId, Event, OokDetails, OokId, RedenUitschrijving, SbbCheck, SigningStatus, SigningSubject,
+    BpvId, DuoTerugkoppeling, DuoUitkomst, Event, OokDetails, OokId, RedenUitschrijving, SbbCheck,
+    SigningStatus, SigningSubject,
 };
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::reference::ReferenceData;
@@ -237,13 +238,27 @@ impl Adapter for FeedAdapter {
             "nl.knooppunt.keuzedeel.#",
             "nl.knooppunt.examenresultaat.#",
             "nl.knooppunt.diploma.#",
+            "nl.knooppunt.duo_terugkoppeling.#",
         ]
         .map(str::to_owned)
         .to_vec()
     }
 
     async fn deliver(&self, event: &EventEnvelope, _mode: Mode) -> Outcome {
-        let Some((brin, item)) = feed_item(event) else {
+        let found = match &event.data {
+            Event::DuoTerugkoppelingOntvangen { terugkoppeling } => {
+                match self.store.feed_item_of_event(terugkoppeling.mutatie).await {
+                    Ok(about) => Some(duo_item(
+                        event,
+                        terugkoppeling,
+                        about.as_ref().map(|i| &i.item),
+                    )),
+                    Err(e) => return unavailable(&e, terugkoppeling.instelling.as_str()),
+                }
+            }
+            _ => feed_item(event),
+        };
+        let Some((brin, item)) = found else {
             return Outcome::Skip;
         };
         let known = brin
@@ -259,16 +274,64 @@ impl Adapter for FeedAdapter {
                 status: format!("appended:{n}"),
                 endpoint: format!("feed:{brin}"),
             },
-            Err(e) => {
-                tracing::warn!(error = %e, "feed append failed");
-                Outcome::Transient {
-                    class: TransientClass::Unavailable,
-                    retry_after: None,
-                    status: None,
-                    endpoint: format!("feed:{brin}"),
-                    error: String::from("api store unavailable"),
-                }
-            }
+            Err(e) => unavailable(&e, &brin),
         }
     }
+}
+
+fn unavailable(e: &super::store::ApiStoreError, brin: &str) -> Outcome {
+    tracing::warn!(error = %e, "feed append failed");
+    Outcome::Transient {
+        class: TransientClass::Unavailable,
+        retry_after: None,
+        status: None,
+        endpoint: format!("feed:{brin}"),
+        error: String::from("api store unavailable"),
+    }
+}
+
+/// DUO's answer on a delivered mutation as a feed item: partner `duo`, the outcome as status
+/// (`geaccepteerd`, `geaccepteerd_met_signalen`, `afgekeurd`), the signals' codes as reden
+/// (comma-separated; never their descriptions or parameters), and the ids of the item the
+/// mutation came from (`about`: the OOK, BPV or aanmelding), when that event was in the feed.
+pub fn duo_item(
+    event: &EventEnvelope,
+    terugkoppeling: &DuoTerugkoppeling,
+    about: Option<&NewFeedItem>,
+) -> (String, NewFeedItem) {
+    let signalen = match &terugkoppeling.uitkomst {
+        DuoUitkomst::Geaccepteerd => &[][..],
+        DuoUitkomst::GeaccepteerdMetSignalen { signalen } | DuoUitkomst::Afgekeurd { signalen } => {
+            signalen.as_slice()
+        }
+    };
+    let mut codes = String::new();
+    for code in signalen.iter().map(|s| s.code.as_str()) {
+        if codes.len() + code.len() + 1 > 200 {
+            break;
+        }
+        if !codes.is_empty() {
+            codes.push(',');
+        }
+        codes.push_str(code);
+    }
+    let status = match &terugkoppeling.uitkomst {
+        DuoUitkomst::Geaccepteerd => "geaccepteerd",
+        DuoUitkomst::GeaccepteerdMetSignalen { .. } => "geaccepteerd_met_signalen",
+        DuoUitkomst::Afgekeurd { .. } => "afgekeurd",
+    };
+    let item = NewFeedItem {
+        event_id: event.meta.id,
+        kind: event.meta.kind.clone(),
+        tijd: event.meta.time,
+        aanmelding_id: about.and_then(|a| a.aanmelding_id),
+        ook_id: about.and_then(|a| a.ook_id),
+        bpv_id: about.and_then(|a| a.bpv_id),
+        keuzedeel: about.and_then(|a| a.keuzedeel.clone()),
+        status: Some(status.to_owned()),
+        partner: Some(Partner::Duo.as_str().to_owned()),
+        reden: (!codes.is_empty()).then_some(codes),
+        ondertekenaar: None,
+    };
+    (terugkoppeling.instelling.as_str().to_owned(), item)
 }

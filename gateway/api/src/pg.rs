@@ -569,6 +569,21 @@ impl ApiStore for PgApiStore {
         Ok(next)
     }
 
+    async fn feed_item_of_event(&self, event_id: Uuid) -> Result<Option<FeedItem>, ApiStoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT wijzigingsvolgnummer, event_id, kind, tijd, aanmelding, status, partner, reden,
+                        ook, bpv, ondertekenaar, keuzedeel
+                 FROM api_feed WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(feed_row).transpose()
+    }
+
     async fn feed(
         &self,
         brin: &str,

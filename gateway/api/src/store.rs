@@ -298,6 +298,10 @@ pub trait ApiStore: Send + Sync + fmt::Debug + 'static {
     /// returns the number it got the first time and appends nothing.
     async fn append_feed(&self, brin: &str, item: &NewFeedItem) -> Result<i64, ApiStoreError>;
 
+    /// The feed item an event became, if it became one (a partner's later answer about that
+    /// event is shown with the same ids).
+    async fn feed_item_of_event(&self, event_id: Uuid) -> Result<Option<FeedItem>, ApiStoreError>;
+
     /// An institution's feed items with numbers above `after`, ascending.
     async fn feed(
         &self,
@@ -649,6 +653,14 @@ impl ApiStore for MemoryApiStore {
             .feed_events
             .insert(item.event_id, (brin.to_owned(), n));
         Ok(n)
+    }
+
+    async fn feed_item_of_event(&self, event_id: Uuid) -> Result<Option<FeedItem>, ApiStoreError> {
+        let inner = self.lock();
+        Ok(inner.feed_events.get(&event_id).and_then(|(brin, n)| {
+            let index = usize::try_from(*n).ok()?.checked_sub(1)?;
+            inner.feeds.get(brin)?.get(index).cloned()
+        }))
     }
 
     async fn feed(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::support::{Backend, Harness, start_node};
 use knooppunt_adapters::sim::SimFaults;
-use knooppunt_registry::domain::{Command, DuoUitkomst, Rejection, SbbCheck};
+use knooppunt_registry::domain::{Command, DuoUitkomst, Event, Rejection, SbbCheck};
 use knooppunt_registry::envelope::{Actor, DossierKey};
 use knooppunt_registry::partner::Partner;
 use knooppunt_registry::store::EventEnvelope;
@@ -206,6 +206,34 @@ async fn a_rejection_is_recorded_with_its_code(backend: Backend) {
     };
     assert_eq!(signalen[0].code, "BPV0101");
     assert_eq!(feedback(&h, key, BPV_END).await, DuoUitkomst::Geaccepteerd);
+    // The institution's feed tells it, with DUO's code and the BPV it is about.
+    let bpv = event(&h, key, BPV).await;
+    let brin = bpv
+        .meta
+        .institution
+        .clone()
+        .expect("institution")
+        .instelling();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rejected = loop {
+        let items = h.node.api_store.feed(brin.as_str(), 0, 500).await.unwrap();
+        if let Some(i) = items.into_iter().find(|i| {
+            i.item.partner.as_deref() == Some("duo")
+                && i.item.status.as_deref() == Some("afgekeurd")
+        }) {
+            break i.item;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no afkeuring in the feed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rejected.reden.as_deref(), Some("BPV0101"));
+    let Event::PraktijkovereenkomstOndertekend { bpv: bpv_id, .. } = &bpv.data else {
+        panic!("not a BPV event")
+    };
+    assert_eq!(rejected.bpv_id, Some(bpv_id.0));
     assert_eq!(
         h.node.simulators[&Partner::Duo].duplicates(),
         0,

@@ -82,6 +82,7 @@ async fn feed_adapter_projects_aanmelding_events_in_order_and_idempotently() {
             "nl.knooppunt.keuzedeel.#",
             "nl.knooppunt.examenresultaat.#",
             "nl.knooppunt.diploma.#",
+            "nl.knooppunt.duo_terugkoppeling.#",
         ]
     );
     let mut history = t.store.history(key).await.expect("history");
@@ -873,4 +874,110 @@ async fn two_nodes_post_each_webhook_item_once_on_postgres() -> anyhow::Result<(
     )))
     .await;
     schema.drop().await
+}
+
+/// DUO's answer on a delivered mutation reaches the institution's feed with the ids of the item
+/// the mutation came from, the outcome and the signals' codes — never their descriptions or
+/// parameters; an answer about an event the feed never showed still arrives, without ids.
+#[tokio::test]
+async fn duo_answers_appear_in_the_feed_with_the_ids_of_what_they_answer() {
+    use knooppunt_registry::domain::{
+        DuoTerugkoppeling, DuoUitkomst, Handtekening, Ondertekenwijze, OokId, OokOndertekenaar,
+        Signaal, SignaalParameter,
+    };
+    let t = test_api();
+    let adapter = FeedAdapter::new(
+        t.api_store.clone() as Arc<dyn ApiStore>,
+        Arc::new(knooppunt_sample::reference_data()),
+    );
+    let key = DossierKey::new();
+    let ook = OokId(Uuid::new_v4());
+    let signed = envelope(
+        key,
+        Event::OnderwijsovereenkomstGetekend {
+            ook,
+            instelling: brin_a(),
+            ondertekenaar: OokOndertekenaar::Student,
+            handtekening: Handtekening {
+                datum: chrono::NaiveDate::from_ymd_opt(2027, 8, 20).expect("date"),
+                wijze: Ondertekenwijze::Papier,
+            },
+        },
+    );
+    assert!(matches!(
+        adapter.deliver(&signed, Mode::Live).await,
+        Outcome::Delivered { .. }
+    ));
+    let answer = |mutatie: Uuid, uitkomst: DuoUitkomst| {
+        envelope(
+            key,
+            Event::DuoTerugkoppelingOntvangen {
+                terugkoppeling: DuoTerugkoppeling {
+                    mutatie,
+                    instelling: brin_a(),
+                    uitkomst,
+                    ontvangen_op: chrono::Utc::now(),
+                },
+            },
+        )
+    };
+    let signaal = |code: &str| Signaal {
+        code: code.into(),
+        omschrijving: "Geheime omschrijving".into(),
+        parameters: vec![SignaalParameter {
+            naam: "Burgerservicenummer".into(),
+            waarde: "999990019".into(),
+        }],
+    };
+    for e in [
+        answer(
+            signed.meta.id,
+            DuoUitkomst::Afgekeurd {
+                signalen: vec![signaal("B1234"), signaal("B0042")],
+            },
+        ),
+        answer(Uuid::new_v4(), DuoUitkomst::Geaccepteerd),
+    ] {
+        assert!(matches!(
+            adapter.deliver(&e, Mode::Live).await,
+            Outcome::Delivered { .. }
+        ));
+    }
+    let items = t.api_store.feed("25LX", 0, 10).await.expect("feed");
+    assert_eq!(items.len(), 3);
+    let rejected = &items[1].item;
+    assert_eq!(
+        rejected.kind,
+        "nl.knooppunt.duo_terugkoppeling.ontvangen.v1"
+    );
+    assert_eq!(
+        (
+            rejected.ook_id,
+            rejected.partner.as_deref(),
+            rejected.status.as_deref(),
+            rejected.reden.as_deref(),
+        ),
+        (
+            Some(ook.0),
+            Some("duo"),
+            Some("afgekeurd"),
+            Some("B1234,B0042")
+        )
+    );
+    let unknown = &items[2].item;
+    assert_eq!(
+        (
+            unknown.ook_id,
+            unknown.status.as_deref(),
+            unknown.reden.as_deref()
+        ),
+        (None, Some("geaccepteerd"), None)
+    );
+    let text = serde_json::to_string(&items).expect("json");
+    for secret in ["Geheime", "999990019", "Burgerservicenummer"] {
+        assert!(
+            !text.contains(secret),
+            "{secret} leaked into the feed: {text}"
+        );
+    }
 }

@@ -390,8 +390,14 @@ async fn every_robustness_case_is_a_4xx_problem_and_stores_nothing() {
     let a = send(&t.app, post("r3c", &nested.to_string())).await;
     a.assert_problem(422, "invalid_field");
     assert_eq!(a.body["field"], "student.bsn");
+    // (The instance is a random request id, which may contain the digits by chance.)
+    let mut echoed = a.body.clone();
+    echoed
+        .as_object_mut()
+        .expect("problem object")
+        .remove("instance");
     assert!(
-        !a.text.contains("123"),
+        !echoed.to_string().contains("123"),
         "the value is not echoed: {}",
         a.text
     );
