@@ -418,20 +418,17 @@ async fn a_file_with_a_fault_is_refused_whole_and_nothing_is_imported() {
         assert_eq!(s.outbox().await, 0, "{name}: something was imported");
     }
 
-    // An institution below `krd` is refused with the level it has.
+    // An institution below `aanmelden` is refused with the level it has.
     let mut r = reference();
     r.institutions
         .get_mut(&"27DV".parse::<Brin>().unwrap())
         .unwrap()
-        .participatie = Participation::Aanmelden;
+        .participatie = Participation::Va;
     std::fs::write(&s.reference, serde_json::to_vec(&r).unwrap()).unwrap();
     let file = s.file("low.csv", &demo_recounted());
     let (ok, _, err) = s.import(&file, &[]);
     assert!(!ok);
-    assert!(
-        err.contains("institution 27DV is at level `aanmelden`"),
-        "{err}"
-    );
+    assert!(err.contains("institution 27DV is at level `va`"), "{err}");
     assert_eq!(s.outbox().await, 0);
 }
 

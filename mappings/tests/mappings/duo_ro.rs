@@ -8,6 +8,7 @@ use knooppunt_mappings::MappingError;
 use knooppunt_mappings::duo::codes::*;
 use knooppunt_mappings::duo::records::*;
 use knooppunt_mappings::duo::ro::{self, *};
+use knooppunt_registry::domain::institution::Levels;
 use knooppunt_registry::ids::Crebo;
 use knooppunt_registry::reference::Niveau;
 use proptest::prelude::*;
@@ -457,6 +458,7 @@ fn the_import_commands_are_accepted_by_the_registry() {
             let meta = CommandMeta::new(key, Actor::System, now);
             let ctx = DecideContext {
                 reference: &reference,
+                levels: Levels::none(),
                 meta: &meta,
             };
             match dossier.decide(c, &ctx) {

@@ -24,6 +24,7 @@ mod apply;
 mod command;
 mod decide;
 mod event;
+pub mod institution;
 mod parts;
 mod rejection;
 pub mod time;
@@ -42,11 +43,15 @@ use crate::envelope::CommandMeta;
 use crate::ids::{Brin, PersonId};
 use crate::reference::ReferenceData;
 
-/// Context a decision may use besides the dossier: reference data and the command's metadata.
+/// Context a decision may use besides the dossier: reference data, the recorded participation
+/// levels and the command's metadata.
 #[derive(Debug, Clone, Copy)]
 pub struct DecideContext<'a> {
     /// Institutions, aangeboden opleidingen, schools, municipalities.
     pub reference: &'a ReferenceData,
+    /// The participation levels recorded since the reference data ([`institution`]): an
+    /// institution's effective level is `levels.of(institution)`, never its `participatie`.
+    pub levels: &'a institution::Levels,
     /// The command's envelope: actor and time.
     pub meta: &'a CommandMeta,
 }

@@ -10,12 +10,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::group_commit::{GroupCommit, GroupCommitBuilder, GroupCommitConfig, GroupCommitError};
 use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
+use crate::domain::institution::{InstitutionCommand, InstitutionRecord, LevelRejection, Levels};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::{LeerbedrijfId, PersonId};
+use crate::ids::{Brin, LeerbedrijfId, PersonId};
 use crate::reference::ReferenceData;
 
 /// How [`BatchingStore`] groups commands.
@@ -163,5 +165,28 @@ impl<S: Store + ?Sized> Store for BatchingStore<S> {
 
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {
         self.inner.outbox_backlog().await
+    }
+
+    async fn levels(&self) -> Result<Arc<Levels>, StoreError> {
+        self.inner.levels().await
+    }
+
+    async fn execute_institution(
+        &self,
+        brin: &Brin,
+        time: DateTime<Utc>,
+        command: InstitutionCommand,
+        reference: &ReferenceData,
+    ) -> Result<Result<InstitutionRecord, LevelRejection>, StoreError> {
+        self.inner
+            .execute_institution(brin, time, command, reference)
+            .await
+    }
+
+    async fn institution_history(
+        &self,
+        brin: Option<&Brin>,
+    ) -> Result<Vec<InstitutionRecord>, StoreError> {
+        self.inner.institution_history(brin).await
     }
 }

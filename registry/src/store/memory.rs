@@ -8,15 +8,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
     CommandOutcome, Decision, EventEnvelope, OUTBOX_PARTITIONS, OutboxLease, OutboxRow, Store,
     StoreError, decide, opened_person, outbox_partition,
 };
+use crate::domain::institution::{
+    self, InstitutionCommand, InstitutionRecord, LevelRejection, Levels,
+};
 use crate::domain::{BpvStatus, Command, Dossier, Rejection, SbbCheck};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::{LeerbedrijfId, PersonId};
+use crate::ids::{Brin, LeerbedrijfId, PersonId};
 use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
@@ -44,6 +48,10 @@ struct Inner {
     held: BTreeSet<u32>,
     /// Leases alive (also those holding no partition): each takes at most its fair share.
     leases: u32,
+    /// Institutions' histories (level changes, RO imports) by instelling BRIN.
+    institutions: BTreeMap<Brin, Vec<InstitutionRecord>>,
+    /// The levels those histories record.
+    levels: Arc<Levels>,
 }
 
 /// A [`PersonKey`] made fresh for each in-memory store.
@@ -91,7 +99,7 @@ impl Inner {
             Err(Rejection::DossierAlreadyOpen)
         } else {
             let state = self.dossiers.get(&key).cloned().unwrap_or_default();
-            match decide(&state, &meta, command, reference)? {
+            match decide(&state, &meta, command, reference, &self.levels)? {
                 Decision::Rejected(rejection) => Err(rejection),
                 Decision::Accepted { events, state } => {
                     if let Some(fp) = person {
@@ -210,6 +218,50 @@ impl Store for MemoryStore {
 
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {
         Ok(lock(&self.inner).unsent.len() as u64)
+    }
+
+    async fn levels(&self) -> Result<Arc<Levels>, StoreError> {
+        Ok(Arc::clone(&lock(&self.inner).levels))
+    }
+
+    async fn execute_institution(
+        &self,
+        brin: &Brin,
+        time: DateTime<Utc>,
+        command: InstitutionCommand,
+        reference: &ReferenceData,
+    ) -> Result<Result<InstitutionRecord, LevelRejection>, StoreError> {
+        let mut inner = lock(&self.inner);
+        let brin = brin.instelling();
+        let history = inner.institutions.entry(brin.clone()).or_default();
+        let event = match institution::decide(&brin, history, &command, reference) {
+            Ok(event) => event,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let record = InstitutionRecord {
+            brin,
+            sequence: history.len() as u64 + 1,
+            time,
+            event,
+        };
+        history.push(record.clone());
+        inner.levels = Arc::new(Levels::from_records(inner.institutions.values().flatten()));
+        Ok(Ok(record))
+    }
+
+    async fn institution_history(
+        &self,
+        brin: Option<&Brin>,
+    ) -> Result<Vec<InstitutionRecord>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(match brin {
+            Some(brin) => inner
+                .institutions
+                .get(&brin.instelling())
+                .cloned()
+                .unwrap_or_default(),
+            None => inner.institutions.values().flatten().cloned().collect(),
+        })
     }
 }
 

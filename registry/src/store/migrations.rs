@@ -32,6 +32,11 @@ pub const ALL: &[Migration] = &[
         name: "person_key",
         sql: include_str!("../../migrations/0004_person_key.sql"),
     },
+    Migration {
+        version: 5,
+        name: "institution_history",
+        sql: include_str!("../../migrations/0005_institution_history.sql"),
+    },
 ];
 
 /// The registry's runner: table `schema_migrations`, and the advisory lock key of the runner it

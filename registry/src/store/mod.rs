@@ -26,14 +26,17 @@
 //! the store's user of it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::institution::{InstitutionCommand, InstitutionRecord, LevelRejection, Levels};
 use crate::domain::{Command, DecideContext, Dossier, Event, Rejection};
 use crate::envelope::{CommandMeta, DossierKey, EventMeta, REGISTRY_SOURCE};
-use crate::ids::{LeerbedrijfId, PersonId};
+use crate::ids::{Brin, LeerbedrijfId, PersonId};
 use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
@@ -248,7 +251,48 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Number of outbox rows not yet marked sent (for metrics and tests).
     async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+
+    /// The participation levels recorded since the reference data
+    /// ([`crate::domain::institution`]): what [`execute`](Self::execute) decides with and what
+    /// the API checks. PostgreSQL reads them at most every [`LEVELS_TTL`] (and at once after a
+    /// change through this store), so another node sharing the database sees a change within
+    /// that time. The default (test doubles): none recorded.
+    async fn levels(&self) -> Result<Arc<Levels>, StoreError> {
+        Ok(Arc::new(Levels::default()))
+    }
+
+    /// Decides an institution command on the institution's history and appends the event
+    /// (one transaction; the history's sequence is gapless per institution). The outer error
+    /// is the store's failure, the inner one the domain's refusal, which stores nothing. The
+    /// default refuses, for stores that keep no institution history (test doubles).
+    async fn execute_institution(
+        &self,
+        brin: &Brin,
+        time: DateTime<Utc>,
+        command: InstitutionCommand,
+        reference: &ReferenceData,
+    ) -> Result<Result<InstitutionRecord, LevelRejection>, StoreError> {
+        let _ = (brin, time, command, reference);
+        Err(StoreError::Config(
+            "this store keeps no institution history".to_owned(),
+        ))
+    }
+
+    /// The history of one institution (`Some(brin)`, instelling level) or of all (`None`), in
+    /// BRIN and sequence order. The default (test doubles): empty.
+    async fn institution_history(
+        &self,
+        brin: Option<&Brin>,
+    ) -> Result<Vec<InstitutionRecord>, StoreError> {
+        let _ = brin;
+        Ok(Vec::new())
+    }
 }
+
+/// How long the PostgreSQL store keeps the recorded participation levels before reading them
+/// again ([`Store::levels`]): the longest a level change made on another node takes to apply
+/// here.
+pub const LEVELS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A relay's exclusive hold on some outbox partitions.
 ///
@@ -304,8 +348,13 @@ pub(crate) fn decide(
     meta: &CommandMeta,
     command: &Command,
     reference: &ReferenceData,
+    levels: &Levels,
 ) -> Result<Decision, StoreError> {
-    let ctx = DecideContext { reference, meta };
+    let ctx = DecideContext {
+        reference,
+        levels,
+        meta,
+    };
     let events = match state.decide(command, &ctx) {
         Ok(events) => events,
         Err(rejection) => return Ok(Decision::Rejected(rejection)),

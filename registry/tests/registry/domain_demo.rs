@@ -1,5 +1,6 @@
 //! The demo journey runs on the in-memory store and every step is accepted.
 
+use knooppunt_registry::domain::institution::Levels;
 use knooppunt_registry::domain::{AanmeldStatus, BpvStatus, KeuzedeelUitslag, OokStatus};
 use knooppunt_registry::store::MemoryStore;
 use knooppunt_sample as demo;
@@ -125,6 +126,7 @@ async fn the_demo_journey_succeeds_on_postgres() {
     for step in demo::journey(report.dossier) {
         let ctx = DecideContext {
             reference: &reference,
+            levels: Levels::none(),
             meta: &step.meta,
         };
         for e in local.decide(&step.command, &ctx).expect("accepted") {

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use knooppunt_registry::domain::institution::Levels;
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::{Brin, Crebo, PersonId};
@@ -516,7 +517,7 @@ proptest! {
                 }
                 (None, None) => break,
             };
-            let ctx = DecideContext { reference: &reference, meta: &meta };
+            let ctx = DecideContext { reference: &reference, levels: Levels::none(), meta: &meta };
             let before = dossier.clone();
             let first = dossier.decide(&command, &ctx);
             prop_assert_eq!(&before, &dossier, "decide changed the dossier");

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use knooppunt_registry::domain::institution::Levels;
 use knooppunt_registry::domain::*;
 use knooppunt_registry::envelope::{Actor, CommandMeta, DossierKey};
 use knooppunt_registry::ids::Brin;
@@ -67,6 +68,7 @@ impl Harness {
         let meta = CommandMeta::new(self.key, actor, time);
         let ctx = DecideContext {
             reference: &self.reference,
+            levels: Levels::none(),
             meta: &meta,
         };
         let before = self.dossier.clone();

@@ -6,6 +6,7 @@ mod domain_policy;
 mod domain_props;
 mod domain_rules;
 mod group_commit;
+mod levels;
 mod migrator;
 mod person_key;
 mod pg_connect;

@@ -162,7 +162,7 @@ impl Rules<'_> {
         self.ctx
             .reference
             .institution(instelling)
-            .is_none_or(|i| i.participatie >= Participation::Aanmelden)
+            .is_none_or(|i| self.ctx.levels.of(i) >= Participation::Aanmelden)
     }
 
     /// A VA partner refused a status: told to the institution, nothing else changes.

@@ -192,13 +192,16 @@ impl<'a> Rules<'a> {
             .ok_or_else(|| Rejection::UnknownInstitution { brin: brin.clone() })
     }
 
+    /// The institution's effective level (the latest recorded change, else the reference
+    /// data) must be at least `required`.
     fn level(&self, inst: &Institution, required: Participation) -> Result<(), Rejection> {
-        if inst.participatie >= required {
+        let level = self.ctx.levels.of(inst);
+        if level >= required {
             Ok(())
         } else {
             Err(Rejection::ParticipationTooLow {
                 instelling: inst.brin.clone(),
-                level: inst.participatie,
+                level,
                 required,
             })
         }

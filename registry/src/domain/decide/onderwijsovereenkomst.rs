@@ -292,7 +292,9 @@ impl Rules<'_> {
         self.permit(part)?;
         self.only(part, |a| matches!(a, Actor::System))?;
         let inst = self.institution(instelling)?;
-        self.level(inst, Participation::Krd)?;
+        // The RO import prepares the move to `krd` (which needs it done), so it runs from
+        // `aanmelden` up; until the move, nothing imported goes to DUO (it came from DUO).
+        self.level(inst, Participation::Aanmelden)?;
         self.check_ook_details(instelling, details)?;
         if details.aanmelding.is_some() {
             return Err(invalid(

@@ -103,6 +103,7 @@ impl PgStore {
         commands: &[(CommandMeta, Command)],
         reference: &ReferenceData,
     ) -> Result<Option<Vec<Result<CommandOutcome, StoreError>>>, StoreError> {
+        let levels = self.cached_levels().await?;
         let mut client = self.client().await?;
         let ids: Vec<Uuid> = commands.iter().map(|(m, _)| m.id).collect();
         let keys: Vec<Uuid> = commands.iter().map(|(m, _)| m.dossier.0).collect();
@@ -176,7 +177,7 @@ impl PgStore {
             let decision = if taken {
                 Decision::Rejected(Rejection::DossierAlreadyOpen)
             } else {
-                match decide(&entry.known.state, meta, command, reference) {
+                match decide(&entry.known.state, meta, command, reference, &levels) {
                     Ok(d) => d,
                     Err(e) => {
                         outcomes.push(Err(e));

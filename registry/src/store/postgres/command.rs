@@ -239,6 +239,7 @@ impl PgStore {
         command: Command,
         reference: &ReferenceData,
     ) -> Result<CommandOutcome, StoreError> {
+        let levels = self.cached_levels().await?;
         let client = self.client().await?;
         let person = opened_person(&command, &self.person_key);
         let person = person.as_deref();
@@ -273,7 +274,7 @@ impl PgStore {
             let decision = if taken {
                 Decision::Rejected(Rejection::DossierAlreadyOpen)
             } else {
-                decide(&known.state, &meta, &command, reference)?
+                decide(&known.state, &meta, &command, reference, &levels)?
             };
             let (stored, result) = match decision {
                 Decision::Rejected(rejection) => (

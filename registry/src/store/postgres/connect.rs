@@ -82,6 +82,7 @@ impl PgStore {
             schema: config.schema.clone(),
             cache: StateCache::default(),
             person_key: config.person_key.clone(),
+            levels: super::levels::LevelsCache::default(),
         })
     }
 

@@ -21,13 +21,16 @@
 //! The files: `connect.rs` (configuration, pool, migrations, durability), `cache.rs` (the
 //! states this instance wrote last), `command.rs` (`execute`: one command), `batch.rs`
 //! (`execute_batch`: one transaction for many), `reads.rs` (dossier, history, person index),
-//! `reference.rs` (reference data snapshots), `outbox.rs` (relay leases: claim and mark sent).
+//! `reference.rs` (reference data snapshots), `outbox.rs` (relay leases: claim and mark sent),
+//! `levels.rs` (institutions' histories and the participation levels they record).
 //! This file holds the store itself, the driver-error and JSON helpers they share, and the
 //! [`Store`] impl, which hands each method to its file.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -35,9 +38,10 @@ use tokio_postgres::types::Json;
 
 use super::migrator::is_transient_sqlstate;
 use super::{CommandOutcome, EventEnvelope, OutboxLease, Store, StoreError};
+use crate::domain::institution::{InstitutionCommand, InstitutionRecord, LevelRejection, Levels};
 use crate::domain::{Command, Dossier};
 use crate::envelope::{CommandMeta, DossierKey};
-use crate::ids::{LeerbedrijfId, PersonId};
+use crate::ids::{Brin, LeerbedrijfId, PersonId};
 use crate::pseudonym::PersonKey;
 use crate::reference::ReferenceData;
 
@@ -45,6 +49,7 @@ mod batch;
 mod cache;
 mod command;
 mod connect;
+mod levels;
 mod outbox;
 mod reads;
 mod reference;
@@ -58,6 +63,8 @@ pub struct PgStore {
     schema: Option<String>,
     cache: StateCache,
     person_key: PersonKey,
+    /// The recorded participation levels, read at most every `LEVELS_TTL`.
+    levels: levels::LevelsCache,
 }
 
 impl fmt::Debug for PgStore {
@@ -184,5 +191,27 @@ impl Store for PgStore {
 
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {
         self.count_outbox_backlog().await
+    }
+
+    async fn levels(&self) -> Result<Arc<Levels>, StoreError> {
+        self.cached_levels().await
+    }
+
+    async fn execute_institution(
+        &self,
+        brin: &Brin,
+        time: DateTime<Utc>,
+        command: InstitutionCommand,
+        reference: &ReferenceData,
+    ) -> Result<Result<InstitutionRecord, LevelRejection>, StoreError> {
+        self.execute_institution_command(brin, time, command, reference)
+            .await
+    }
+
+    async fn institution_history(
+        &self,
+        brin: Option<&Brin>,
+    ) -> Result<Vec<InstitutionRecord>, StoreError> {
+        self.read_institution_history(brin).await
     }
 }
