@@ -134,6 +134,12 @@ pub enum ErrorCode {
     KeuzedeelExists,
     /// 422: this exam does not apply to the enrolment (Engels outside niveau 4).
     ExamenNotApplicable,
+    /// 409: operator API: the institution is at this participation level already.
+    AlreadyAtLevel,
+    /// 409: operator API: a level change must be one step (`va` ↔ `aanmelden` ↔ `krd`).
+    LevelStepTooLarge,
+    /// 409: operator API: moving up to `krd` needs the institution's RO import first.
+    RoImportMissing,
     /// 429: too many token requests from this client or address, or too many feed long-polls
     /// of this client at once; `Retry-After` says when to try again.
     RateLimited,
@@ -147,7 +153,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 52] = [
+    pub const ALL: [ErrorCode; 55] = [
         Self::InvalidRequest,
         Self::UnsupportedGrantType,
         Self::MalformedJson,
@@ -196,6 +202,9 @@ impl ErrorCode {
         Self::BpvOnderdeelMismatch,
         Self::KeuzedeelExists,
         Self::ExamenNotApplicable,
+        Self::AlreadyAtLevel,
+        Self::LevelStepTooLarge,
+        Self::RoImportMissing,
         Self::RateLimited,
         Self::InternalError,
         Self::Unavailable,
@@ -356,6 +365,11 @@ impl ErrorCode {
                 "examen_not_applicable",
                 "Exam not applicable",
             ),
+            Self::AlreadyAtLevel => (S::CONFLICT, "already_at_level", "At this level already"),
+            Self::LevelStepTooLarge => {
+                (S::CONFLICT, "level_step_too_large", "Level step too large")
+            }
+            Self::RoImportMissing => (S::CONFLICT, "ro_import_missing", "RO import missing"),
             Self::RateLimited => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             Self::InternalError => (
                 S::INTERNAL_SERVER_ERROR,

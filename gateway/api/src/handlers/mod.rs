@@ -167,8 +167,10 @@ fn page_limit(state: &ApiState, limit: Option<usize>) -> Result<usize, Problem> 
 
 /// The caller's institution must take part at `required` or higher (the registry's rule, with
 /// the edge's answer: 403 `participation_level_too_low` naming both levels). Checked before
-/// anything else, so a `va` institution learns why, not a 404.
-fn require_level(
+/// anything else, so a `va` institution learns why, not a 404. The level is the effective one:
+/// the latest change an operator recorded ([`Store::levels`](knooppunt_registry::store::Store::levels)),
+/// else the reference data's.
+async fn require_level(
     state: &ApiState,
     caller: &Caller,
     required: Participation,
@@ -177,10 +179,16 @@ fn require_level(
         .reference
         .institution(&caller.brin)
         .ok_or_else(institution_not_participating)?;
-    if inst.participatie >= required {
+    let levels = state
+        .store
+        .levels()
+        .await
+        .map_err(|e| unavailable_store(&e))?;
+    let level = levels.of(inst);
+    if level >= required {
         Ok(())
     } else {
-        Err(participation_too_low(inst.participatie, required))
+        Err(participation_too_low(level, required))
     }
 }
 

@@ -162,7 +162,7 @@ pub async fn create_ook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let req: NewOokBody = parse_json(&headers, &body)?;
     if req.sjabloon.versie.is_some_and(|v| v < 1) {
         return Err(Problem::invalid_field(
@@ -299,7 +299,7 @@ pub async fn get_ook(
     caller: Caller,
     OokPath(id): OokPath,
 ) -> Result<Json<OokView>, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let entry = own_ook(&state, &caller, id).await?;
     read_ook(&state, &caller, &entry)
         .await?
@@ -328,7 +328,7 @@ pub async fn offer_ook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     if !body.is_empty() {
         let _: OfferBody = parse_json(&headers, &body)?;
     }
@@ -412,7 +412,7 @@ pub async fn sign_ook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let req: OokSignBody = parse_json(&headers, &body)?;
     if req.ondertekenaars.is_empty() {
         return Err(Problem::invalid_field("ondertekenaars", "it is empty"));
@@ -469,7 +469,7 @@ pub async fn terminate_ook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let req: TerminateBody = parse_json(&headers, &body)?;
     let reden = req
         .reden

@@ -128,7 +128,7 @@ pub async fn create_bpv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: NewBpvBody = parse_json(&headers, &body)?;
     let leerbedrijf: LeerbedrijfId = req
         .leerbedrijf
@@ -241,7 +241,7 @@ pub async fn get_bpv(
     caller: Caller,
     BpvPath(id): BpvPath,
 ) -> Result<Json<BpvView>, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let entry = own_bpv(&state, &caller, id).await?;
     read_bpv(&state, &caller, &entry)
         .await?
@@ -272,7 +272,7 @@ pub async fn sign_bpv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: BpvSignBody = parse_json(&headers, &body)?;
     if req.ondertekenaars.is_empty() {
         return Err(Problem::invalid_field("ondertekenaars", "it is empty"));
@@ -328,7 +328,7 @@ pub async fn end_bpv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: EndBpvBody = parse_json(&headers, &body)?;
     let entry = own_bpv(&state, &caller, id).await?;
     let path = format!("{ENDPOINT}/{id}/beeindiging");

@@ -156,7 +156,7 @@ pub async fn register_keuzedeel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: NewKeuzedeelBody = parse_json(&headers, &body)?;
     let code: KeuzedeelCode = req.code.parse().map_err(|e| id_problem("code", &e))?;
     let gast: Option<Brin> = req
@@ -223,7 +223,7 @@ pub async fn record_keuzedeel_resultaat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: KeuzedeelResultaatBody = parse_json(&headers, &body)?;
     let entry = own_ook(&state, &caller, id).await?;
     let path = format!("{ENDPOINT}/{id}/keuzedelen/{}/resultaat", code.as_str());
@@ -269,7 +269,7 @@ pub async fn record_examenresultaat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: ExamenresultaatBody = parse_json(&headers, &body)?;
     let onderdeel = examen_onderdeel(&req)?;
     let entry = own_ook(&state, &caller, id).await?;
@@ -378,7 +378,7 @@ pub async fn award_diploma(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Krd)?;
+    require_level(&state, &caller, Participation::Krd).await?;
     let req: DiplomaBody = parse_json(&headers, &body)?;
     let entry = own_ook(&state, &caller, id).await?;
     let path = format!("{ENDPOINT}/{id}/diploma");

@@ -304,7 +304,7 @@ pub async fn create_sjabloon(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let req: NewSjabloonBody = parse_json(&headers, &body)?;
     let inhoud = SjabloonInhoud {
         naam: req.naam,
@@ -359,7 +359,7 @@ pub async fn add_sjabloon_versie(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let inhoud: SjabloonInhoud = parse_json(&headers, &body)?;
     let brin = caller.brin.instelling();
     if state
@@ -412,7 +412,7 @@ pub async fn get_sjabloon(
     SjabloonPath(id): SjabloonPath,
     query: Result<Query<SjabloonQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SjabloonView>, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let Query(q) = query.map_err(|e| query_problem(&e))?;
     let s = state
         .api_store
@@ -438,7 +438,7 @@ pub async fn list_sjablonen(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SjabloonPage>, Problem> {
-    require_level(&state, &caller, Participation::Aanmelden)?;
+    require_level(&state, &caller, Participation::Aanmelden).await?;
     let Query(q) = query.map_err(|e| query_problem(&e))?;
     let limit = page_limit(&state, q.limit)?;
     let stored = state

@@ -28,7 +28,7 @@ fn store_failed(e: OpsError) -> Problem {
 
 /// An action's own input error (the actor or reason rules of the audit trail) as a 422 naming
 /// the field; anything else is a store failure.
-fn action_failed(e: OpsError) -> Problem {
+pub(super) fn action_failed(e: OpsError) -> Problem {
     match e {
         OpsError::Invalid { field, reason } => {
             let field = if field == "actor" { "operator" } else { field };

@@ -10,6 +10,8 @@
 //! - `GET /ops/v1/trace/{message_id}` — the message's audit records, each chain verified;
 //! - `POST /ops/v1/replay` — staged ([`replay`]), `GET /ops/v1/replays/{job_id}`;
 //! - `POST /ops/v1/discard` — one message, releasing what waited behind it;
+//! - `GET /ops/v1/institutions`, `GET /ops/v1/institutions/{brin}`,
+//!   `POST /ops/v1/institutions/{brin}/level` — participation levels ([`levels`]);
 //! - `GET /metrics`, `/readyz`, `/healthz` — as on the API port.
 //!
 //! Replay and discard need the role `operator` (or `admin`) and a reason; the operator's name
@@ -17,6 +19,7 @@
 
 pub mod auth;
 mod handlers;
+pub mod levels;
 pub mod replay;
 pub mod tls;
 pub mod views;
@@ -101,6 +104,9 @@ pub struct OperatorState {
     pub shutdown: CancellationToken,
     /// Limits.
     pub limits: OperatorLimits,
+    /// The participation level endpoints' registry and reference data
+    /// ([`OperatorState::with_levels`]); `None`: they answer 404.
+    pub levels: Option<levels::LevelsAccess>,
 }
 
 impl std::fmt::Debug for OperatorState {
@@ -136,6 +142,7 @@ impl OperatorState {
             replays: Arc::new(ReplayJobs::default()),
             shutdown,
             limits: OperatorLimits::default(),
+            levels: None,
         }
     }
 }
@@ -160,6 +167,9 @@ pub fn router(state: OperatorState) -> Router {
         .route("/ops/v1/replay", post(handlers::replay))
         .route("/ops/v1/replays/{job_id}", get(handlers::replay_job))
         .route("/ops/v1/discard", post(handlers::discard))
+        .route("/ops/v1/institutions", get(levels::list))
+        .route("/ops/v1/institutions/{brin}", get(levels::show))
+        .route("/ops/v1/institutions/{brin}/level", post(levels::change))
         .route("/metrics", get(handlers::metrics))
         .route("/readyz", get(handlers::readyz))
         .route("/healthz", get(crate::handlers::healthz))

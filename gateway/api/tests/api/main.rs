@@ -14,6 +14,7 @@ mod no_echo;
 mod onderwijsovereenkomsten;
 mod openapi_conformance;
 mod operator;
+mod operator_levels;
 mod praktijkovereenkomsten;
 mod proxy;
 mod rejections;
