@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use knooppunt_mappings::duo::ro::{self, RoVlp};
 use knooppunt_registry::domain::Command;
+use knooppunt_registry::domain::institution::Levels;
 use knooppunt_registry::ids::Crebo;
 use knooppunt_registry::pseudonym::PersonKey;
 use knooppunt_registry::reference::{Niveau, Participation, ReferenceData};
@@ -62,9 +63,16 @@ fn refused(reason: &str) -> anyhow::Error {
     anyhow::anyhow!("the RO file is refused, nothing was imported: {reason}")
 }
 
-/// Reads and checks the whole file: framing and SLR counts, the institution at level `krd`,
-/// each person's import commands, no person twice. Writes nothing.
-pub fn check(path: &Path, reference: &ReferenceData, key: &PersonKey) -> anyhow::Result<Checked> {
+/// Reads and checks the whole file: framing and SLR counts, the institution at level
+/// `aanmelden` or `krd` (its effective level: `levels` over the reference data; the import
+/// prepares the move to `krd`, which needs it done), each person's import commands, no person
+/// twice. Writes nothing.
+pub fn check(
+    path: &Path,
+    reference: &ReferenceData,
+    levels: &Levels,
+    key: &PersonKey,
+) -> anyhow::Result<Checked> {
     let (vlp, personen) = ro::open(open(path)?).map_err(|e| refused(&e.to_string()))?;
     let brin = vlp.brin.instelling();
     let Some(institution) = reference.institution(&brin) else {
@@ -72,11 +80,12 @@ pub fn check(path: &Path, reference: &ReferenceData, key: &PersonKey) -> anyhow:
             "line 1/VLP/BRIN: institution {brin} is not in the reference data"
         )));
     };
-    if institution.participatie < Participation::Krd {
+    let level = levels.of(institution);
+    if level < Participation::Aanmelden {
         return Err(refused(&format!(
-            "line 1/VLP/BRIN: institution {brin} is at level `{}` in the reference data; the \
-             import is for an institution at level `krd` (set its participatie first)",
-            institution.participatie
+            "line 1/VLP/BRIN: institution {brin} is at level `{level}`; the import is for an \
+             institution at level `aanmelden` (before its move to `krd`) or `krd`: move it up \
+             first (`knooppunt ops level set {brin} aanmelden`)"
         )));
     }
     let niveaus = niveaus(reference);

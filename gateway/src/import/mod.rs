@@ -4,15 +4,20 @@
 //! Two passes over the file:
 //!
 //! 1. [`check`]: the whole file is read and checked before anything is written — the RO's
-//!    framing and its SLR counts (`knooppunt_mappings::duo::ro`), the institution at level `krd`
-//!    in the reference data, every person's import commands (`ro::import_commands`), no person
-//!    twice. Any fault refuses the whole file with a message naming the line or the person's
+//!    framing and its SLR counts (`knooppunt_mappings::duo::ro`), the institution at level
+//!    `aanmelden` or `krd` (its effective level), every person's import commands
+//!    (`ro::import_commands`), no person twice. Any fault refuses the whole file with a message naming the line or the person's
 //!    position and the field, never personal data.
 //! 2. [`apply`]: person by person through the registry [`Store`]: the person's dossier is found
 //!    by their keyed fingerprint ([`Store::find_dossier`]) or opened, and the commands are
 //!    executed with ids derived from the institution, the fingerprint and the command's
 //!    position. Running the import again (after a crash, or by mistake) replays those ids:
 //!    one effect, and the summary says "already imported".
+//!
+//! When every person was handled, the run is recorded in the institution's history
+//! (`InstitutionCommand::RecordRoImport`: counts only); moving the institution up to `krd`
+//! (`knooppunt ops level set BRIN krd`) requires that record. The import itself runs from level
+//! `aanmelden` up.
 //!
 //! Every command about an imported enrolment carries the enrolment's OOK id as correlation id,
 //! which is how the BRON mapping (`bron::event::part_of_import`) knows not to deliver it to DUO
@@ -28,6 +33,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use chrono::Utc;
+use knooppunt_registry::domain::institution::{InstitutionCommand, Levels};
 use knooppunt_registry::pseudonym::PersonKey;
 use knooppunt_registry::reference::ReferenceData;
 use knooppunt_registry::store::{PgStore, PgStoreConfig, Store};
@@ -187,20 +194,48 @@ pub async fn run_ro(args: &RoArgs) -> anyhow::Result<Summary> {
             )?,
         (None, None) => anyhow::bail!("no reference data: give --reference FILE"),
     };
-    let checked = check(&args.file, &reference, &target.person_key)?;
+    // The effective levels (recorded changes) when there is a store; a dry run without one
+    // checks against the reference data's levels.
+    let levels = match &store {
+        Some(store) => store
+            .levels()
+            .await
+            .context("reading the participation levels from the store")?,
+        None => Arc::new(Levels::default()),
+    };
+    let checked = check(&args.file, &reference, &levels, &target.person_key)?;
     let mut summary = Summary::of_check(&args.file, &checked);
     if let (false, Some(store)) = (args.dry_run, store) {
         let store: Arc<dyn Store> = Arc::new(store);
+        let reference = Arc::new(reference);
         apply::apply(
             &args.file,
             &checked,
-            store,
-            Arc::new(reference),
+            store.clone(),
+            reference.clone(),
             &target.person_key,
             usize::from(args.concurrency),
             &mut summary,
         )
         .await?;
+        // Every person was handled: the institution's history records that its RO import
+        // was done, which moving it up to `krd` requires.
+        let record = InstitutionCommand::RecordRoImport {
+            persons: checked.persons,
+            commands_new: summary.commands_new,
+            rejected: summary.rejected.values().sum(),
+        };
+        store
+            .execute_institution(
+                &checked.vlp.brin.instelling(),
+                Utc::now(),
+                record,
+                &reference,
+            )
+            .await
+            .context("recording the RO import in the institution's history")?
+            .map_err(|r| anyhow::anyhow!("recording the RO import: {r}"))?;
+        summary.recorded = true;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -54,6 +54,8 @@ pub struct Summary {
     pub skipped: BTreeMap<String, u64>,
     /// Wall time of the run, in seconds.
     pub seconds: f64,
+    /// Whether the run was recorded in the institution's history (every person handled).
+    pub recorded: bool,
 }
 
 impl Summary {
@@ -173,6 +175,13 @@ impl fmt::Display for Summary {
                     writeln!(f, "  {code}: {n}")?;
                 }
             }
+        }
+        if self.recorded {
+            writeln!(
+                f,
+                "recorded: the RO import of {} is in its history (it may move up to krd)",
+                self.brin
+            )?;
         }
         if self.skipped.is_empty() {
             writeln!(f, "skipped: none")?;

@@ -12,6 +12,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod levels;
+
 /// `knooppunt ops`.
 #[derive(Debug, clap::Args)]
 pub struct OpsArgs {
@@ -99,6 +101,11 @@ pub enum OpsCommand {
         /// Why (recorded in the audit trail with your name; no personal data).
         #[arg(long)]
         why: String,
+    },
+    /// Institutions' participation levels: show them, or move one a step (recorded, reversible).
+    Level {
+        #[command(subcommand)]
+        command: levels::LevelCommand,
     },
 }
 
@@ -515,6 +522,7 @@ pub async fn run(args: OpsArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
             );
             print(out, &v, human)
         }
+        OpsCommand::Level { command } => levels::run(&client, command, args.json, out).await,
     }
 }
 

@@ -515,7 +515,8 @@ impl Node {
             Arc::new(operators),
             Arc::new(crate::operator::Runtimes(runtimes.clone())),
             cancel.clone(),
-        );
+        )
+        .with_levels(store.clone(), reference.clone());
         let (operator_addr, operator_tls, operator_api) =
             crate::operator::listen(&config.operator, operator_state).await?;
         tasks.spawn(async move {
