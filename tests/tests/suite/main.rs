@@ -10,6 +10,7 @@ mod delivery_conformance;
 mod delivery_races;
 mod demo;
 mod krd_e2e;
+mod levels_e2e;
 mod operator_e2e;
 mod partner_tls;
 mod relay;
