@@ -591,3 +591,68 @@ async fn a_run_that_stopped_halfway_is_resumed_by_running_it_again() {
         "{out}"
     );
 }
+
+/// The RO import prepares the move to `krd`: it runs for an institution at `aanmelden`, and its
+/// completed run is recorded in the institution's history, which the move up to `krd` needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_at_aanmelden_is_recorded_and_opens_the_move_to_krd() {
+    use knooppunt_registry::domain::institution::{
+        InstitutionCommand, InstitutionEvent, LevelRejection,
+    };
+    let brin: Brin = "27DV".parse().unwrap();
+    let mut r = reference();
+    r.institutions.get_mut(&brin).unwrap().participatie = Participation::Aanmelden;
+    let s = Setup::new("import_ro_krd", &r).await;
+    let to_krd = || InstitutionCommand::ChangeParticipation {
+        to: Participation::Krd,
+        reason: "RO imported, going live".to_owned(),
+        operator: "otto".to_owned(),
+    };
+    let file = s.file("RO_27DV.csv", &demo_recounted());
+    // A dry run records nothing (and with a reference file does not even connect).
+    let (ok, out, err) = s.import(&file, &["--dry-run"]);
+    assert!(ok, "dry run failed:\n{out}\n{err}");
+    assert!(!out.contains("recorded:"), "{out}");
+
+    let (ok, out, err) = s.import(&file, &[]);
+    assert!(ok, "import failed:\n{out}\n{err}");
+    assert_eq!(
+        line(&out, "recorded:"),
+        "recorded: the RO import of 27DV is in its history (it may move up to krd)"
+    );
+    let store = s.store().await;
+    let history = store.institution_history(Some(&brin)).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0].event,
+        InstitutionEvent::RoImported {
+            persons: 10,
+            commands_new: 112,
+            rejected: 0,
+        }
+    );
+    // Now the move up to `krd` is allowed (another institution without an import is not).
+    let moved = store
+        .execute_institution(&brin, chrono::Utc::now(), to_krd(), &r)
+        .await
+        .unwrap();
+    assert!(moved.is_ok(), "{moved:?}");
+    let other: Brin = "28AB".parse().unwrap();
+    let aanmelden = InstitutionCommand::ChangeParticipation {
+        to: Participation::Aanmelden,
+        reason: "first step".to_owned(),
+        operator: "otto".to_owned(),
+    };
+    store
+        .execute_institution(&other, chrono::Utc::now(), aanmelden, &r)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .execute_institution(&other, chrono::Utc::now(), to_krd(), &r)
+            .await
+            .unwrap(),
+        Err(LevelRejection::RoImportMissing)
+    );
+}

@@ -2,4 +2,5 @@
 
 mod import_ro;
 mod ops_cli;
+mod ops_level_cli;
 mod sigterm;

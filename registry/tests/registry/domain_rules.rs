@@ -1510,18 +1510,29 @@ fn krd_parts_need_an_institution_at_level_krd() {
             required: Participation::Krd,
         })
     );
-    let r = h.exec(
-        Actor::System,
-        at(2027, 9, 15, 9, 0),
-        &Command::AwardDiploma {
-            crebo: "25998".parse().expect("crebo"),
-            datum: date(2027, 9, 15),
-        },
+    // Knooppunt's own RO import (`Actor::System`) prepares the move to `krd`, which needs it
+    // done: it may write the krd parts from `aanmelden` up, not at `va`.
+    let diploma = Command::AwardDiploma {
+        crebo: "25998".parse().expect("crebo"),
+        datum: date(2027, 9, 15),
+    };
+    if let Some(i) = h.reference.institutions.get_mut(&brin("25LX")) {
+        i.participatie = Participation::Va;
+    }
+    let r = h.exec(Actor::System, at(2027, 9, 15, 9, 0), &diploma);
+    assert_eq!(
+        r,
+        Err(Rejection::ParticipationTooLow {
+            instelling: brin("25LX"),
+            level: Participation::Va,
+            required: Participation::Aanmelden,
+        })
     );
-    assert!(
-        matches!(r, Err(Rejection::ParticipationTooLow { .. })),
-        "{r:?}"
-    );
+    if let Some(i) = h.reference.institutions.get_mut(&brin("25LX")) {
+        i.participatie = Participation::Aanmelden;
+    }
+    let r = h.exec(Actor::System, at(2027, 9, 15, 9, 0), &diploma);
+    assert!(r.is_ok(), "{r:?}");
 }
 
 #[test]

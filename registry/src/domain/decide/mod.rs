@@ -193,9 +193,14 @@ impl<'a> Rules<'a> {
     }
 
     /// The institution's effective level (the latest recorded change, else the reference
-    /// data) must be at least `required`.
+    /// data) must be at least `required`. Knooppunt's own RO import (`Actor::System`) prepares
+    /// the move to `krd`, which needs it done: it may write the `krd` parts from `aanmelden` up.
     fn level(&self, inst: &Institution, required: Participation) -> Result<(), Rejection> {
         let level = self.ctx.levels.of(inst);
+        let required = match self.actor {
+            Actor::System if required == Participation::Krd => Participation::Aanmelden,
+            _ => required,
+        };
         if level >= required {
             Ok(())
         } else {

@@ -292,9 +292,9 @@ impl Rules<'_> {
         self.permit(part)?;
         self.only(part, |a| matches!(a, Actor::System))?;
         let inst = self.institution(instelling)?;
-        // The RO import prepares the move to `krd` (which needs it done), so it runs from
-        // `aanmelden` up; until the move, nothing imported goes to DUO (it came from DUO).
-        self.level(inst, Participation::Aanmelden)?;
+        // The import (`Actor::System`) runs from `aanmelden` up (see `level`); until the move
+        // to `krd`, nothing goes to DUO (and nothing imported ever does: it came from DUO).
+        self.level(inst, Participation::Krd)?;
         self.check_ook_details(instelling, details)?;
         if details.aanmelding.is_some() {
             return Err(invalid(
