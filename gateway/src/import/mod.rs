@@ -1,5 +1,5 @@
 //! `knooppunt import ro FILE`: the bulk import of an institution's DUO registratieoverzicht (RO)
-//! when it moves to level `krd` (`docs/operations.md`, "Moving an institution to krd").
+//! before it moves to level `krd` (`docs/operations.md`, "Moving an institution to krd").
 //!
 //! Two passes over the file:
 //!
