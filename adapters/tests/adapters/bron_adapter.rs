@@ -471,3 +471,67 @@ async fn an_ended_enrolment_is_an_uitschrijving() {
     let codes: Vec<String> = sim.messages().into_iter().map(|m| m.code).collect();
     assert_eq!(codes, ["T:Uitschrijving"]);
 }
+
+/// The adapter follows the effective level: an institution at `aanmelden` in the reference data
+/// that an operator moved up to `krd` (after its RO import) is delivered for; moved back down,
+/// it is not.
+#[tokio::test]
+async fn a_recorded_level_change_decides_what_is_sent() {
+    use knooppunt_registry::domain::institution::InstitutionCommand;
+    use knooppunt_registry::store::Store;
+    let w = World::new().await;
+    let sim = sim().await;
+    let mut reference = (*w.reference).clone();
+    for i in reference.institutions.values_mut() {
+        i.participatie = Participation::Aanmelden;
+    }
+    let reference = Arc::new(reference);
+    let adapter = w.adapter(&sim, reference.clone());
+    let first = &w.events[0];
+    let change = |to| InstitutionCommand::ChangeParticipation {
+        to,
+        reason: "test".to_owned(),
+        operator: "otto".to_owned(),
+    };
+    assert_eq!(adapter.deliver(first, Mode::Live).await, Outcome::Skip);
+    // Every institution of the journey moves up (the events name more than one).
+    for b in reference.institutions.keys() {
+        let import = InstitutionCommand::RecordRoImport {
+            persons: 1,
+            commands_new: 1,
+            rejected: 0,
+        };
+        let now = chrono::Utc::now();
+        w.store
+            .execute_institution(b, now, import, &reference)
+            .await
+            .unwrap()
+            .unwrap();
+        w.store
+            .execute_institution(b, now, change(Participation::Krd), &reference)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let o = adapter.deliver(first, Mode::Live).await;
+    assert!(matches!(o, Outcome::Delivered { .. }), "{o:?}");
+    let sent = sim.mutations().len();
+    assert!(sent >= 1);
+    for b in reference.institutions.keys() {
+        w.store
+            .execute_institution(
+                b,
+                chrono::Utc::now(),
+                change(Participation::Aanmelden),
+                &reference,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        adapter.deliver(&w.events[1], Mode::Live).await,
+        Outcome::Skip
+    );
+    assert_eq!(sim.mutations().len(), sent);
+}

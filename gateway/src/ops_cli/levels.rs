@@ -100,7 +100,10 @@ fn detail_text(v: &Value) -> String {
     if rows.is_empty() {
         out.push_str("no recorded changes\n");
     } else {
-        out.push_str(&table(&["SEQ", "AT", "CHANGE", "OPERATOR", "REASON"], &rows));
+        out.push_str(&table(
+            &["SEQ", "AT", "CHANGE", "OPERATOR", "REASON"],
+            &rows,
+        ));
     }
     out
 }
@@ -131,7 +134,12 @@ pub(super) async fn run(
                 )
                 .await?;
             let mut human = String::new();
-            let _ = writeln!(human, "{} is now at level {}", text(&v["brin"]), text(&v["level"]));
+            let _ = writeln!(
+                human,
+                "{} is now at level {}",
+                text(&v["brin"]),
+                text(&v["level"])
+            );
             human.push_str(&detail_text(&v));
             (v, human)
         }
@@ -166,7 +174,10 @@ mod tests {
             lines[0],
             "27DV Vakcollege Houtwerk: level krd (reference data: aanmelden), RO import done"
         );
-        assert!(lines[2].contains("RO import: 10 persons, 112 commands, 0 rejected"), "{t}");
+        assert!(
+            lines[2].contains("RO import: 10 persons, 112 commands, 0 rejected"),
+            "{t}"
+        );
         assert!(lines[3].contains("aanmelden -> krd"), "{t}");
         assert!(lines[3].contains("2026-12-03 16:00:00"), "{t}");
         assert!(lines[3].ends_with("otto      go live"), "{t}");

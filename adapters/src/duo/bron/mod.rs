@@ -204,11 +204,29 @@ impl Adapter for BronAdapter {
             return Outcome::Skip;
         };
         // Only a krd institution's registry is the source DUO hears from; at va and aanmelden
-        // the institution delivers to BRON itself.
+        // the institution delivers to BRON itself. Its effective level: an operator's recorded
+        // change, else the reference data.
         let Some(institution) = self.reference.institution(&brin.instelling()) else {
             return self.untranslatable("institution_unknown".to_owned());
         };
-        if institution.participatie != Participation::Krd {
+        let level = match self.reader.level(institution).await {
+            Ok(level) => level,
+            Err(e) => {
+                return Outcome::Transient {
+                    class: TransientClass::Connection,
+                    retry_after: None,
+                    status: None,
+                    endpoint: self.url.clone(),
+                    error: if e.is_transient() {
+                        "store_unavailable"
+                    } else {
+                        "store_failed"
+                    }
+                    .to_owned(),
+                };
+            }
+        };
+        if level != Participation::Krd {
             return Outcome::Skip;
         }
         let dossier = match self.reader.dossier(event).await {

@@ -70,6 +70,16 @@ impl BronReader {
         }
     }
 
+    /// The institution's effective participation level: the latest change an operator
+    /// recorded ([`Store::levels`]), else the reference data's.
+    pub async fn level(
+        &self,
+        institution: &knooppunt_registry::reference::Institution,
+    ) -> Result<knooppunt_registry::reference::Participation, knooppunt_registry::store::StoreError>
+    {
+        Ok(self.store.levels().await?.of(institution))
+    }
+
     /// The dossier, when DUO may read every part the message about `event` needs.
     pub async fn dossier(&self, event: &EventEnvelope) -> Result<Dossier, ReadError> {
         let key = event.meta.subject;
