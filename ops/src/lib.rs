@@ -1,7 +1,7 @@
 //! What Knooppunt's operators see and use: the hash-chained audit trail ([`audit`]), Prometheus
 //! metrics ([`metrics`]), and the durable delivery state with failed-message handling
-//! ([`failed`]). PostgreSQL tables are created by [`migrate`] (the registry's migration runner,
-//! [`MIGRATOR`]).
+//! ([`failed`]); the delivery side of the sector reports ([`report`]). PostgreSQL tables are
+//! created by [`migrate`] (the registry's migration runner, [`MIGRATOR`]).
 //!
 //! Runbook: `docs/operations.md`. Audit chain design and verification: `docs/audit.md`.
 
@@ -10,6 +10,7 @@ mod error;
 pub mod failed;
 pub mod metrics;
 mod migrate;
+pub mod report;
 
 pub use audit::{
     AuditEntry, AuditRecord, AuditTrail, BatchConfig, BatchingAudit, BrokenLink, BrokenReason,

@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "head_fillfactor",
         sql: include_str!("../migrations/0003_head_fillfactor.sql"),
     },
+    Migration {
+        version: 5,
+        name: "report_index",
+        sql: include_str!("../migrations/0005_report_index.sql"),
+    },
 ];
 
 /// The ops crate's runner: namespace `ops`, table `ops_schema_migrations`.

@@ -7,6 +7,7 @@
 //! - [`policy`]: who may read or change which part of a dossier, on which legal ground.
 //! - [`reference`](mod@reference): institutions, opleidingen, schools — what the rules look up.
 //! - [`store`]: persistence (PostgreSQL, in-memory) with history and outbox.
+//! - [`report`]: sector reports without personal data (the model, small-cell suppression).
 
 pub mod domain;
 pub mod envelope;
@@ -15,4 +16,5 @@ pub mod partner;
 pub mod policy;
 pub mod pseudonym;
 pub mod reference;
+pub mod report;
 pub mod store;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod levels;
+mod reports;
 
 /// `knooppunt ops`.
 #[derive(Debug, clap::Args)]
@@ -107,6 +108,9 @@ pub enum OpsCommand {
         #[command(subcommand)]
         command: levels::LevelCommand,
     },
+    /// A sector report as CSV (aanmeldingen, va-timeliness, bron, parked); without a name,
+    /// the list.
+    Report(reports::ReportArgs),
 }
 
 struct Client {
@@ -523,6 +527,7 @@ pub async fn run(args: OpsArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
             print(out, &v, human)
         }
         OpsCommand::Level { command } => levels::run(&client, command, args.json, out).await,
+        OpsCommand::Report(report) => reports::run(&client, report, args.json, out).await,
     }
 }
 

@@ -37,7 +37,7 @@ use crate::config::{BusSettings, Config, Mode, StoreSettings, TlsMode};
 use knooppunt_api::auth::{
     ClientRegistry, SandboxBestuurCredential, SandboxCredential, TokenIssuer,
 };
-use knooppunt_api::operator::{OperatorCredential, OperatorState};
+use knooppunt_api::operator::{OperatorCredential, OperatorState, Reports};
 use knooppunt_api::pki::{ClientFiles, Pki, SandboxFiles};
 use knooppunt_api::{
     ApiLimits, ApiState, ApiStore, FeedAdapter, MemoryApiStore, PgApiStore, Readiness,
@@ -49,6 +49,8 @@ use knooppunt_bus::memory::MemoryTransport;
 use knooppunt_bus::relay::{Relay, RelayConfig};
 use knooppunt_bus::topology::DEFAULT_EVENTS_EXCHANGE;
 use knooppunt_bus::{Topology, Transport};
+use knooppunt_ops::report::PgDeliveryReports;
+use knooppunt_registry::report::PgDossierReports;
 use knooppunt_sample::{SampleStudent, seed_students};
 
 mod banner;
@@ -143,13 +145,17 @@ impl Node {
         let metrics = Arc::new(Metrics::new());
 
         // Registry store, ops and API tables.
-        let (store, audit, state, api_store): Stores = match &config.store {
-            StoreSettings::Memory => (
-                Arc::new(MemoryStore::new()),
-                Arc::new(MemoryAudit::new()),
-                Arc::new(MemoryDeliveryState::new()),
-                Arc::new(MemoryApiStore::new()),
-            ),
+        let (store, audit, state, api_store, reports): Stores = match &config.store {
+            StoreSettings::Memory => {
+                let (store, audit) = (MemoryStore::new(), Arc::new(MemoryAudit::new()));
+                (
+                    Arc::new(store.clone()),
+                    audit.clone(),
+                    Arc::new(MemoryDeliveryState::new()),
+                    Arc::new(MemoryApiStore::new()),
+                    Reports::new(Arc::new(store), audit),
+                )
+            }
             StoreSettings::Postgres {
                 url,
                 max_connections,
@@ -184,11 +190,17 @@ impl Node {
                     Arc::new(PgDeliveryState::new(pool.clone()).with_audit()),
                     StateBatchConfig::default(),
                 );
+                // The reports read the registry and ops tables (one schema) through this pool.
+                let reports = Reports::new(
+                    Arc::new(PgDossierReports::new(pool.clone())),
+                    Arc::new(PgDeliveryReports::new(pool.clone())),
+                );
                 (
                     store,
                     Arc::new(audit),
                     Arc::new(state),
                     Arc::new(PgApiStore::new(pool)),
+                    reports,
                 )
             }
         };
@@ -516,7 +528,8 @@ impl Node {
             Arc::new(crate::operator::Runtimes(runtimes.clone())),
             cancel.clone(),
         )
-        .with_levels(store.clone(), reference.clone());
+        .with_levels(store.clone(), reference.clone())
+        .with_reports(reports);
         let (operator_addr, operator_tls, operator_api) =
             crate::operator::listen(&config.operator, operator_state).await?;
         tasks.spawn(async move {

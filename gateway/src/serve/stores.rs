@@ -19,6 +19,7 @@ pub(super) type Stores = (
     Arc<dyn AuditTrail>,
     Arc<dyn DeliveryState>,
     Arc<dyn ApiStore>,
+    knooppunt_api::operator::Reports,
 );
 
 /// Ready when the registry store answers. The node probes every [`READINESS_PROBE_EVERY`] and

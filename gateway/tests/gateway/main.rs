@@ -3,4 +3,5 @@
 mod import_ro;
 mod ops_cli;
 mod ops_level_cli;
+mod ops_report;
 mod sigterm;

@@ -65,6 +65,16 @@ impl MemoryAudit {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Calls `f` with every record under the trail's lock (the delivery reports aggregate them).
+    pub(crate) fn with_records<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &AuditRecord>) -> R,
+    ) -> R {
+        let inner = self.lock();
+        let mut records = inner.chains.values().flatten();
+        f(&mut records)
+    }
+
     /// Test and drill helper: removes the last `n` records of `chain` (the head stays), to
     /// show that [`super::verify_chain_with_head`] finds it. Not part of [`AuditTrail`].
     #[doc(hidden)]

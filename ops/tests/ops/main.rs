@@ -7,3 +7,4 @@ mod common;
 mod delivery_state;
 mod metrics;
 mod migrate;
+mod reports;

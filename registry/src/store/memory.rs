@@ -75,6 +75,11 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Calls `f` with every dossier under the store's lock (the sector reports aggregate them).
+    pub(crate) fn with_dossiers<R>(&self, f: impl FnOnce(&HashMap<DossierKey, Dossier>) -> R) -> R {
+        f(&lock(&self.inner).dossiers)
+    }
 }
 
 impl Inner {

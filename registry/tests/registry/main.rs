@@ -10,4 +10,5 @@ mod levels;
 mod migrator;
 mod person_key;
 mod pg_connect;
+mod reports;
 mod store_suite;

@@ -12,6 +12,8 @@
 //! - `POST /ops/v1/discard` — one message, releasing what waited behind it;
 //! - `GET /ops/v1/institutions`, `GET /ops/v1/institutions/{brin}`,
 //!   `POST /ops/v1/institutions/{brin}/level` — participation levels ([`levels`]);
+//! - `GET /ops/v1/reports`, `GET /ops/v1/reports/{name}` — sector reports without personal
+//!   data, JSON or CSV ([`reports`]);
 //! - `GET /metrics`, `/readyz`, `/healthz` — as on the API port.
 //!
 //! Replay and discard need the role `operator` (or `admin`) and a reason; the operator's name
@@ -21,6 +23,7 @@ pub mod auth;
 mod handlers;
 pub mod levels;
 pub mod replay;
+pub mod reports;
 pub mod tls;
 pub mod views;
 
@@ -42,6 +45,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{Operator, OperatorCredential, OperatorRegistry, Role};
 pub use replay::{ReplayJob, ReplayJobs};
+pub use reports::Reports;
 
 use crate::{ApiMetrics, Readiness, problem};
 
@@ -107,6 +111,8 @@ pub struct OperatorState {
     /// The participation level endpoints' registry and reference data
     /// ([`OperatorState::with_levels`]); `None`: they answer 404.
     pub levels: Option<levels::LevelsAccess>,
+    /// The sector reports (`None`: `/ops/v1/reports` answers 503); see [`Self::with_reports`].
+    pub reports: Option<Reports>,
 }
 
 impl std::fmt::Debug for OperatorState {
@@ -143,7 +149,14 @@ impl OperatorState {
             shutdown,
             limits: OperatorLimits::default(),
             levels: None,
+            reports: None,
         }
+    }
+
+    /// Serves the sector reports from `reports`.
+    pub fn with_reports(mut self, reports: Reports) -> Self {
+        self.reports = Some(reports);
+        self
     }
 }
 
@@ -170,6 +183,8 @@ pub fn router(state: OperatorState) -> Router {
         .route("/ops/v1/institutions", get(levels::list))
         .route("/ops/v1/institutions/{brin}", get(levels::show))
         .route("/ops/v1/institutions/{brin}/level", post(levels::change))
+        .route("/ops/v1/reports", get(reports::list))
+        .route("/ops/v1/reports/{name}", get(reports::one))
         .route("/metrics", get(handlers::metrics))
         .route("/readyz", get(handlers::readyz))
         .route("/healthz", get(crate::handlers::healthz))

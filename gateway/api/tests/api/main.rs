@@ -18,6 +18,7 @@ mod operator_levels;
 mod praktijkovereenkomsten;
 mod proxy;
 mod rejections;
+mod reports;
 mod resultaten;
 mod store;
 mod studenten;
