@@ -88,7 +88,9 @@ pub fn bron_report(period: Period, counts: Vec<BronCount>) -> Report {
     columns.push(Column::new("total", ColumnKind::Students));
     columns.push(Column::new("mutations", ColumnKind::Messages));
 
-    let mut groups: BTreeMap<String, ([u64; 3], Option<(u64, u64)>, u64)> = BTreeMap::new();
+    /// Per outcome students, the total (students, mutations), and the mutations summed.
+    type Group = ([u64; 3], Option<(u64, u64)>, u64);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for c in counts {
         let group = groups.entry(c.instelling).or_default();
         match c.outcome {
