@@ -192,6 +192,17 @@ pub fn to_json(report: &Report) -> Value {
     })
 }
 
+/// A code as a CSV field that a spreadsheet does not take for a formula (a leading `=`, `+`,
+/// `-` or `@` gets a `'` in front). Codes come from reference data; this keeps a strange one
+/// harmless for the people who open the file.
+fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
 /// The CSV of a report: a header of column names, a line per row; a suppressed count is `<5`,
 /// a suppressed duration empty.
 pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
@@ -203,7 +214,7 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
             .iter()
             .zip(row)
             .map(|(column, cell)| match cell {
-                Cell::Code(s) => s.clone(),
+                Cell::Code(s) => csv_text(s),
                 Cell::Date(d) => d.to_string(),
                 Cell::Number(n) => n.to_string(),
                 Cell::Suppressed if column.kind == ColumnKind::Millis => String::new(),
@@ -428,10 +439,14 @@ mod tests {
             rows: vec![
                 vec![Cell::Code("a,b".into()), Cell::Suppressed, Cell::Suppressed],
                 vec![Cell::Code("c".into()), Cell::Number(7), Cell::Number(120)],
+                vec![Cell::Code("=1+1".into()), Cell::Number(0), Cell::Number(5)],
             ],
         };
         let csv = String::from_utf8(to_csv(&report).unwrap()).unwrap();
-        assert_eq!(csv, "partner,students,p50_ms\n\"a,b\",<5,\nc,7,120\n");
+        assert_eq!(
+            csv,
+            "partner,students,p50_ms\n\"a,b\",<5,\nc,7,120\n'=1+1,0,5\n"
+        );
         let json = to_json(&report);
         assert_eq!(json["rows"][0]["students"], Value::Null);
         assert_eq!(json["rows"][0]["suppressed"], Value::Bool(true));
