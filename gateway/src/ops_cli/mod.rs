@@ -108,8 +108,8 @@ pub enum OpsCommand {
         #[command(subcommand)]
         command: levels::LevelCommand,
     },
-    /// A sector report as CSV (aanmeldingen, va-timeliness, bron, parked); without a name,
-    /// the list.
+    /// A sector report as CSV (aanmeldingen, va-timeliness, bron, bron-signalen, parked);
+    /// without a name, the list.
     Report(reports::ReportArgs),
 }
 

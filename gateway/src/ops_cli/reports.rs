@@ -14,7 +14,8 @@ use super::{Client, table, text};
 /// `knooppunt ops report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The report: aanmeldingen, va-timeliness, bron or parked. Without it, the list.
+    /// The report: aanmeldingen, va-timeliness, bron, bron-signalen or parked. Without it,
+    /// the list.
     pub name: Option<String>,
     /// The first day (YYYY-MM-DD; default 2000-01-01).
     #[arg(long)]

@@ -64,7 +64,13 @@ async fn the_cli_writes_reports_as_csv() {
         .expect("fixture");
 
     let list = ok(&ops(&node, &["report"]).await, &fixture);
-    for name in ["aanmeldingen", "va-timeliness", "bron", "parked"] {
+    for name in [
+        "aanmeldingen",
+        "va-timeliness",
+        "bron",
+        "bron-signalen",
+        "parked",
+    ] {
         assert!(
             list.lines().any(|l| l.starts_with(name)),
             "{name} listed: {list}"

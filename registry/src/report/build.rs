@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{
     AanmeldingCount, BronCount, BronOutcome, Cell, Column, ColumnKind, Period, Report, ReportName,
-    suppress,
+    SignalCount, suppress,
 };
 use crate::domain::AanmeldStatus;
 
@@ -127,6 +127,36 @@ pub fn bron_report(period: Period, counts: Vec<BronCount>) -> Report {
     }
 }
 
+/// The `bron-signalen` report: a row per institution and signal code, the distinct students
+/// whose feedback carried the code (1–4 hidden) and the feedbacks (hidden with them). No row
+/// total is shown, so no secondary suppression is needed.
+pub fn signals_report(period: Period, mut counts: Vec<SignalCount>) -> Report {
+    counts.sort_by(|a, b| (&a.instelling, &a.code).cmp(&(&b.instelling, &b.code)));
+    Report {
+        name: ReportName::BronSignalen,
+        period,
+        columns: vec![
+            Column::new("institution", ColumnKind::Code),
+            Column::new("signal", ColumnKind::Code),
+            Column::new("students", ColumnKind::Students),
+            Column::new("mutations", ColumnKind::Messages),
+        ],
+        rows: counts
+            .into_iter()
+            .map(|c| {
+                let students = suppress::students(c.students);
+                let mutations = suppress::with(&students, c.mutations);
+                vec![
+                    Cell::Code(c.instelling),
+                    Cell::Code(c.code),
+                    students,
+                    mutations,
+                ]
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +220,33 @@ mod tests {
         );
         assert_eq!(r.cell(0, "total"), Some(&Cell::Suppressed));
         assert_eq!(r.cell(0, "mutations"), Some(&Cell::Suppressed));
+    }
+
+    #[test]
+    fn signal_rows_hide_small_counts_and_their_mutations() {
+        let c = |i: &str, code: &str, s, m| SignalCount {
+            instelling: i.into(),
+            code: code.into(),
+            students: s,
+            mutations: m,
+        };
+        let r = signals_report(period(), vec![c("30XX", "A1", 2, 3), c("25XX", "W9", 7, 9)]);
+        assert_eq!(
+            r.rows,
+            vec![
+                vec![
+                    Cell::Code("25XX".into()),
+                    Cell::Code("W9".into()),
+                    Cell::Number(7),
+                    Cell::Number(9)
+                ],
+                vec![
+                    Cell::Code("30XX".into()),
+                    Cell::Code("A1".into()),
+                    Cell::Suppressed,
+                    Cell::Suppressed
+                ],
+            ]
+        );
     }
 }

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 
-use super::{AanmeldingCount, BronCount, BronOutcome, DossierReports, Period};
+use super::{AanmeldingCount, BronCount, BronOutcome, DossierReports, Period, SignalCount};
 use crate::domain::{AanmeldStatus, DuoUitkomst};
 use crate::store::{MemoryStore, StoreError};
+use uuid::Uuid;
 
 fn outcome(u: &DuoUitkomst) -> BronOutcome {
     match u {
@@ -83,6 +84,46 @@ impl DossierReports for MemoryStore {
                 outcome,
                 students,
                 mutations,
+            })
+            .collect())
+    }
+
+    async fn count_bron_signals(&self, period: &Period) -> Result<Vec<SignalCount>, StoreError> {
+        // (institution, code) → (students, feedbacks)
+        let mut counts: BTreeMap<(String, String), (u64, BTreeSet<Uuid>)> = BTreeMap::new();
+        self.with_dossiers(|dossiers| {
+            for dossier in dossiers.values() {
+                let mut groups: BTreeMap<(String, String), BTreeSet<Uuid>> = BTreeMap::new();
+                for t in dossier.duo_terugkoppeling.values() {
+                    if !period.contains(t.ontvangen_op) {
+                        continue;
+                    }
+                    let signalen = match &t.uitkomst {
+                        DuoUitkomst::Geaccepteerd => &[][..],
+                        DuoUitkomst::GeaccepteerdMetSignalen { signalen }
+                        | DuoUitkomst::Afgekeurd { signalen } => signalen.as_slice(),
+                    };
+                    for s in signalen {
+                        groups
+                            .entry((t.instelling.to_string(), s.code.clone()))
+                            .or_default()
+                            .insert(t.mutatie);
+                    }
+                }
+                for (g, mutations) in groups {
+                    let c = counts.entry(g).or_default();
+                    c.0 += 1;
+                    c.1.extend(mutations);
+                }
+            }
+        });
+        Ok(counts
+            .into_iter()
+            .map(|((instelling, code), (students, mutations))| SignalCount {
+                instelling,
+                code,
+                students,
+                mutations: mutations.len() as u64,
             })
             .collect())
     }

@@ -28,7 +28,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use crate::domain::AanmeldStatus;
 use crate::store::StoreError;
 
-pub use build::{aanmeldingen_report, bron_report};
+pub use build::{aanmeldingen_report, bron_report, signals_report};
 pub use pg::PgDossierReports;
 
 /// The reports Knooppunt serves, by their name in URLs and on the command line.
@@ -40,16 +40,20 @@ pub enum ReportName {
     VaTimeliness,
     /// `bron`: students with BRON feedback, per institution, per outcome.
     Bron,
+    /// `bron-signalen`: students with a DUO signal on BRON feedback, per institution, per
+    /// signal code.
+    BronSignalen,
     /// `parked`: messages parked, replayed and discarded, per partner per week.
     Parked,
 }
 
 impl ReportName {
     /// Every report, in the order of the list.
-    pub const ALL: [ReportName; 4] = [
+    pub const ALL: [ReportName; 5] = [
         Self::Aanmeldingen,
         Self::VaTimeliness,
         Self::Bron,
+        Self::BronSignalen,
         Self::Parked,
     ];
 
@@ -59,6 +63,7 @@ impl ReportName {
             Self::Aanmeldingen => "aanmeldingen",
             Self::VaTimeliness => "va-timeliness",
             Self::Bron => "bron",
+            Self::BronSignalen => "bron-signalen",
             Self::Parked => "parked",
         }
     }
@@ -77,13 +82,17 @@ impl ReportName {
             Self::Bron => {
                 "Students with BRON feedback received in the period, per institution, by outcome"
             }
+            Self::BronSignalen => {
+                "Students with a DUO signal on BRON feedback received in the period, per \
+                 institution and signal code"
+            }
             Self::Parked => "Messages parked, replayed and discarded, per partner per week",
         }
     }
 
     /// Whether it counts students (and so goes through small-cell suppression).
     pub fn counts_students(self) -> bool {
-        matches!(self, Self::Aanmeldingen | Self::Bron)
+        matches!(self, Self::Aanmeldingen | Self::Bron | Self::BronSignalen)
     }
 }
 
@@ -95,7 +104,7 @@ impl fmt::Display for ReportName {
 
 /// A name that is not one of [`ReportName::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a known report (one of: aanmeldingen, va-timeliness, bron, parked)")]
+#[error("not a known report (one of: aanmeldingen, va-timeliness, bron, bron-signalen, parked)")]
 pub struct UnknownReport;
 
 impl FromStr for ReportName {
@@ -345,6 +354,21 @@ pub struct BronCount {
     pub mutations: u64,
 }
 
+/// One aggregate of the `bron-signalen` report: the distinct students of `instelling` whose
+/// DUO feedback carried signal `code`, and how many feedbacks (mutations) did. Only the code:
+/// a signal's description and parameters may quote a person's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalCount {
+    /// BRIN of the institution.
+    pub instelling: String,
+    /// DUO's signal code.
+    pub code: String,
+    /// Distinct students.
+    pub students: u64,
+    /// Feedbacks (one per delivered mutation) with the code.
+    pub mutations: u64,
+}
+
 /// The registry's aggregates for the sector reports, on the in-memory store
 /// ([`MemoryStore`](crate::store::MemoryStore)) and on PostgreSQL ([`PgDossierReports`]).
 #[async_trait]
@@ -358,6 +382,10 @@ pub trait DossierReports: Send + Sync + fmt::Debug + 'static {
     /// feedback on a BRON mutation received in `period`, and the number of such feedbacks.
     async fn count_bron(&self, period: &Period) -> Result<Vec<BronCount>, StoreError>;
 
+    /// Per institution and signal code, the distinct students with DUO feedback received in
+    /// `period` that carried the code, and the number of such feedbacks.
+    async fn count_bron_signals(&self, period: &Period) -> Result<Vec<SignalCount>, StoreError>;
+
     /// The `aanmeldingen` report.
     async fn aanmeldingen(&self, period: &Period) -> Result<Report, StoreError> {
         Ok(aanmeldingen_report(
@@ -369,6 +397,14 @@ pub trait DossierReports: Send + Sync + fmt::Debug + 'static {
     /// The `bron` report.
     async fn bron(&self, period: &Period) -> Result<Report, StoreError> {
         Ok(bron_report(*period, self.count_bron(period).await?))
+    }
+
+    /// The `bron-signalen` report.
+    async fn bron_signals(&self, period: &Period) -> Result<Report, StoreError> {
+        Ok(signals_report(
+            *period,
+            self.count_bron_signals(period).await?,
+        ))
     }
 }
 

@@ -12,7 +12,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
 use super::build::parse_status;
-use super::{AanmeldingCount, BronCount, BronOutcome, DossierReports, Period};
+use super::{AanmeldingCount, BronCount, BronOutcome, DossierReports, Period, SignalCount};
 use crate::store::StoreError;
 
 /// [`DossierReports`] on the registry's tables, through any pool whose connections see them
@@ -96,6 +96,18 @@ const BRON: &str = "\
             AND (t->>'ontvangen_op')::timestamptz < $2) AS x \
     GROUP BY GROUPING SETS ((instelling, uitkomst), (instelling))";
 
+/// Each signal of each feedback; `e.id` is the delivered mutation's id (unique).
+const SIGNALS: &str = "\
+    SELECT instelling, code, count(DISTINCT key), count(DISTINCT id) \
+    FROM (SELECT d.key, e.id, t->>'instelling' AS instelling, s->>'code' AS code \
+          FROM dossiers d \
+          CROSS JOIN LATERAL jsonb_each(d.state->'duo_terugkoppeling') AS e(id, t) \
+          CROSS JOIN LATERAL jsonb_array_elements( \
+              COALESCE(t->'uitkomst'->'signalen', '[]'::jsonb)) AS s \
+          WHERE (t->>'ontvangen_op')::timestamptz >= $1 \
+            AND (t->>'ontvangen_op')::timestamptz < $2) AS x \
+    GROUP BY instelling, code";
+
 #[async_trait]
 impl DossierReports for PgDossierReports {
     async fn count_aanmeldingen(
@@ -149,6 +161,25 @@ impl DossierReports for PgDossierReports {
                 outcome,
                 students: count(&row, 3)?,
                 mutations: count(&row, 4)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn count_bron_signals(&self, period: &Period) -> Result<Vec<SignalCount>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.query(SIGNALS, period).await? {
+            out.push(SignalCount {
+                instelling: row
+                    .try_get::<_, Option<String>>(0)
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
+                code: row
+                    .try_get::<_, Option<String>>(1)
+                    .map_err(db_err)?
+                    .unwrap_or_default(),
+                students: count(&row, 2)?,
+                mutations: count(&row, 3)?,
             });
         }
         Ok(out)

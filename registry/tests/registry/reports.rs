@@ -138,6 +138,21 @@ async fn reports_on_the_fixture(reports: &dyn DossierReports, fixture: &ReportFi
         .await
         .expect("bron");
     assert!(before.rows.is_empty(), "the feedback came in March");
+
+    let signals = reports.bron_signals(&year_2027()).await.expect("signals");
+    assert_eq!(
+        signals.rows,
+        vec![
+            vec![code("25LX"), code("A456"), S, S],
+            vec![code("25LX"), code("W123"), S, S],
+        ],
+        "1 and 2 students: hidden"
+    );
+    assert_no_personal_data(&signals, fixture);
+    assert!(
+        !all_text(&signals).contains("voorbeeldsignaal"),
+        "no description"
+    );
 }
 
 #[tokio::test]
@@ -182,6 +197,10 @@ async fn postgres_reports() {
         assert_eq!(
             reports.bron(&period).await.unwrap(),
             memory.bron(&period).await.unwrap()
+        );
+        assert_eq!(
+            reports.bron_signals(&period).await.unwrap(),
+            memory.bron_signals(&period).await.unwrap()
         );
     }
     drop(store);

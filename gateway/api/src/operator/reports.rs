@@ -22,6 +22,7 @@ use chrono::{NaiveDate, Utc};
 use knooppunt_ops::report::{DeliveryReports, parked_report, timeliness_report, va_partners};
 use knooppunt_registry::report::{
     Cell, ColumnKind, DossierReports, Period, Report, ReportName, aanmeldingen_report, bron_report,
+    signals_report,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -83,6 +84,11 @@ impl Reports {
                 .bron(period)
                 .await
                 .map_err(|e| failed(e.to_string())),
+            ReportName::BronSignalen => self
+                .dossiers
+                .bron_signals(period)
+                .await
+                .map_err(|e| failed(e.to_string())),
             ReportName::VaTimeliness => self
                 .deliveries
                 .va_timeliness(period)
@@ -102,6 +108,7 @@ fn layout(name: ReportName, period: Period) -> Report {
     match name {
         ReportName::Aanmeldingen => aanmeldingen_report(period, Vec::new()),
         ReportName::Bron => bron_report(period, Vec::new()),
+        ReportName::BronSignalen => signals_report(period, Vec::new()),
         ReportName::VaTimeliness => timeliness_report(period, &va_partners(), Vec::new()),
         ReportName::Parked => parked_report(period, Vec::new()),
     }

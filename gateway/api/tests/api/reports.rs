@@ -107,7 +107,16 @@ async fn check_reports(app: &Router) -> String {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["aanmeldingen", "va-timeliness", "bron", "parked"]);
+    assert_eq!(
+        names,
+        [
+            "aanmeldingen",
+            "va-timeliness",
+            "bron",
+            "bron-signalen",
+            "parked"
+        ]
+    );
     assert_eq!(list.body["reports"][0]["counts_students"], json!(true));
     assert_eq!(
         list.body["reports"][0]["columns"][0]["name"],
@@ -190,6 +199,24 @@ async fn check_reports(app: &Router) -> String {
          25LX,6,<5,<5,9,10\n"
     );
     seen.push_str(&bron.text);
+
+    // Two students with W123, one with A456: both hidden; never the signal's description.
+    let signals = get(
+        app,
+        "/ops/v1/reports/bron-signalen?from=2027-01-01&to=2027-12-31&format=csv",
+        None,
+    )
+    .await;
+    assert_eq!(signals.status, 200, "{}", signals.text);
+    assert_eq!(
+        signals.text,
+        "institution,signal,students,mutations
+25LX,A456,<5,<5
+25LX,W123,<5,<5
+"
+    );
+    assert!(!signals.text.contains("voorbeeldsignaal"));
+    seen.push_str(&signals.text);
 
     let va = get(
         app,
