@@ -14,6 +14,7 @@ mod levels_e2e;
 mod operator_e2e;
 mod partner_tls;
 mod relay;
+mod reports_e2e;
 mod sample_agreement;
 mod sbb_e2e;
 mod signing_e2e;
