@@ -210,6 +210,11 @@ pub async fn listen(
         })?;
     let addr = listener.local_addr()?;
     let shutdown = state.shutdown.clone();
+    // The console's session cookie is `Secure` when the listener has TLS.
+    let state = state.with_console(knooppunt_api::operator::console::ConsoleSettings {
+        secure_cookies: tls.is_some(),
+        ..Default::default()
+    });
     let app = knooppunt_api::operator::router(state);
     let with_tls = tls.is_some();
     Ok((

@@ -1,5 +1,9 @@
 //! The operator endpoints. Each authenticates the operator first ([`Operator`]); replay and
 //! discard need the role `operator`.
+//!
+//! Each endpoint is a thin JSON wrapper around a `*_view` (or action) function that takes the
+//! state and returns a view or a [`Problem`]; the web console (`console/`) renders the same
+//! functions as HTML, so the two never differ in what they show or do.
 
 use std::time::Duration;
 
@@ -59,6 +63,11 @@ pub async fn status(
     _op: Operator,
     State(state): State<OperatorState>,
 ) -> Result<Json<StatusView>, Problem> {
+    status_view(&state).await.map(Json)
+}
+
+/// Every consumer's state.
+pub(super) async fn status_view(state: &OperatorState) -> Result<StatusView, Problem> {
     let mut consumers = Vec::new();
     for c in state.redelivery.consumers() {
         let parked = state.state.parked(&c).await.map_err(store_failed)?;
@@ -70,10 +79,10 @@ pub async fn status(
             state.metrics.partner_view(&c),
         ));
     }
-    Ok(Json(StatusView {
+    Ok(StatusView {
         ready: state.metrics.is_ready(),
         consumers,
-    }))
+    })
 }
 
 async fn all_parked(state: &OperatorState) -> Result<Vec<ParkedMessage>, Problem> {
@@ -89,7 +98,12 @@ pub async fn parked_groups(
     _op: Operator,
     State(state): State<OperatorState>,
 ) -> Result<Json<ParkedGroups>, Problem> {
-    Ok(Json(ParkedGroups::of(&all_parked(&state).await?)))
+    parked_groups_view(&state).await.map(Json)
+}
+
+/// Parked messages grouped by consumer and reason.
+pub(super) async fn parked_groups_view(state: &OperatorState) -> Result<ParkedGroups, Problem> {
+    Ok(ParkedGroups::of(&all_parked(state).await?))
 }
 
 /// `GET /ops/v1/parked/{consumer}`.
@@ -98,9 +112,17 @@ pub async fn parked_of(
     State(state): State<OperatorState>,
     Path(consumer): Path<String>,
 ) -> Result<Json<Vec<ParkedView>>, Problem> {
-    known_consumer(&state, &consumer)?;
-    let parked = state.state.parked(&consumer).await.map_err(store_failed)?;
-    Ok(Json(parked.iter().map(ParkedView::of).collect()))
+    parked_of_view(&state, &consumer).await.map(Json)
+}
+
+/// One consumer's parked messages (404 for an unknown consumer).
+pub(super) async fn parked_of_view(
+    state: &OperatorState,
+    consumer: &str,
+) -> Result<Vec<ParkedView>, Problem> {
+    known_consumer(state, consumer)?;
+    let parked = state.state.parked(consumer).await.map_err(store_failed)?;
+    Ok(parked.iter().map(ParkedView::of).collect())
 }
 
 /// `GET /ops/v1/parked/{consumer}/{message_id}`.
@@ -109,13 +131,24 @@ pub async fn parked_one(
     State(state): State<OperatorState>,
     Path((consumer, message_id)): Path<(String, String)>,
 ) -> Result<Json<ParkedView>, Problem> {
-    let id = path_uuid("message_id", &message_id)?;
-    known_consumer(&state, &consumer)?;
-    let parked = state.state.parked(&consumer).await.map_err(store_failed)?;
+    parked_one_view(&state, &consumer, &message_id)
+        .await
+        .map(Json)
+}
+
+/// One parked message (`message_id` as given in the path: 400 when not a UUID).
+pub(super) async fn parked_one_view(
+    state: &OperatorState,
+    consumer: &str,
+    message_id: &str,
+) -> Result<ParkedView, Problem> {
+    let id = path_uuid("message_id", message_id)?;
+    known_consumer(state, consumer)?;
+    let parked = state.state.parked(consumer).await.map_err(store_failed)?;
     parked
         .iter()
         .find(|p| p.message_id == id)
-        .map(|p| Json(ParkedView::of(p)))
+        .map(ParkedView::of)
         .ok_or_else(|| Problem::not_found("parked message"))
 }
 
@@ -125,7 +158,15 @@ pub async fn trace(
     State(state): State<OperatorState>,
     Path(message_id): Path<String>,
 ) -> Result<Json<TraceView>, Problem> {
-    let id = path_uuid("message_id", &message_id)?;
+    trace_view(&state, &message_id).await.map(Json)
+}
+
+/// A message's audit records per chain, each chain verified in full.
+pub(super) async fn trace_view(
+    state: &OperatorState,
+    message_id: &str,
+) -> Result<TraceView, Problem> {
+    let id = path_uuid("message_id", message_id)?;
     let records = state.audit.for_message(id).await.map_err(store_failed)?;
     if records.is_empty() {
         return Err(Problem::not_found("message in the audit trail"));
@@ -150,11 +191,11 @@ pub async fn trace(
             chain: name,
         });
     }
-    Ok(Json(TraceView {
+    Ok(TraceView {
         message_id: id,
         verified: chains.iter().all(|c| c.verified),
         chains,
-    }))
+    })
 }
 
 /// `POST /ops/v1/replay`'s body.
@@ -245,6 +286,22 @@ pub async fn replay(
 ) -> Result<Response, Problem> {
     op.require(Role::Operator)?;
     let req: ReplayRequest = parse_json(&headers, &body)?;
+    let job = start_replay(&state, &op, req).await?;
+    let location = format!("/ops/v1/replays/{}", job.job_id);
+    let mut res = (StatusCode::ACCEPTED, Json(job)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// Checks a replay request and starts its job (role `operator` needed); the job's first view.
+pub(super) async fn start_replay(
+    state: &OperatorState,
+    op: &Operator,
+    req: ReplayRequest,
+) -> Result<super::ReplayJob, Problem> {
+    op.require(Role::Operator)?;
     reason_given(&req.reason)?;
     let canary = req.canary.unwrap_or(1);
     if !(1..=100).contains(&canary) {
@@ -278,7 +335,7 @@ pub async fn replay(
             ));
         }
         (Some(id), None) => {
-            let consumer = consumer_of(&state, req.consumer.clone(), id).await?;
+            let consumer = consumer_of(state, req.consumer.clone(), id).await?;
             let parked = state.state.parked(&consumer).await.map_err(store_failed)?;
             if !parked.iter().any(|p| p.message_id == id) {
                 return Err(Problem::not_found("parked message"));
@@ -292,7 +349,7 @@ pub async fn replay(
                     "required without message_id",
                 ));
             };
-            known_consumer(&state, &consumer)
+            known_consumer(state, &consumer)
                 .map_err(|_| Problem::invalid_field("consumer", "no such consumer"))?;
             let parked = state.state.parked(&consumer).await.map_err(store_failed)?;
             let ids: Vec<Uuid> = parked
@@ -318,13 +375,7 @@ pub async fn replay(
             park_reason: req.park_reason,
         },
     };
-    let job = replay::start(&state, plan);
-    let location = format!("/ops/v1/replays/{}", job.job_id);
-    let mut res = (StatusCode::ACCEPTED, Json(job)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(replay::start(state, plan))
 }
 
 /// `GET /ops/v1/replays/{job_id}`.
@@ -333,11 +384,18 @@ pub async fn replay_job(
     State(state): State<OperatorState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<super::ReplayJob>, Problem> {
-    let id = path_uuid("job_id", &job_id)?;
+    replay_job_view(&state, &job_id).map(Json)
+}
+
+/// A replay job's progress (`job_id` as given in the path).
+pub(super) fn replay_job_view(
+    state: &OperatorState,
+    job_id: &str,
+) -> Result<super::ReplayJob, Problem> {
+    let id = path_uuid("job_id", job_id)?;
     state
         .replays
         .get(id)
-        .map(Json)
         .ok_or_else(|| Problem::not_found("replay job"))
 }
 
@@ -350,8 +408,18 @@ pub async fn discard(
 ) -> Result<Json<DiscardView>, Problem> {
     op.require(Role::Operator)?;
     let req: DiscardRequest = parse_json(&headers, &body)?;
+    discard_message(&state, &op, req).await.map(Json)
+}
+
+/// Discards one parked message and releases what waited behind it (role `operator` needed).
+pub(super) async fn discard_message(
+    state: &OperatorState,
+    op: &Operator,
+    req: DiscardRequest,
+) -> Result<DiscardView, Problem> {
+    op.require(Role::Operator)?;
     reason_given(&req.reason)?;
-    let consumer = consumer_of(&state, req.consumer, req.message_id).await?;
+    let consumer = consumer_of(state, req.consumer, req.message_id).await?;
     let failed = FailedMessages::new(state.state.clone(), state.audit.clone());
     let who = OperatorAction::new(op.name.clone(), req.reason);
     let discarded = failed
@@ -366,11 +434,11 @@ pub async fn discard(
         tracing::warn!(consumer = %consumer, message_id = %req.message_id, error = %e, "discard: releasing the held message failed");
         return Err(Problem::unavailable());
     }
-    Ok(Json(DiscardView {
+    Ok(DiscardView {
         consumer,
         message_id: req.message_id,
         released,
-    }))
+    })
 }
 
 /// `GET /metrics` on the operator listener: the same text as the API port's.

@@ -14,12 +14,14 @@
 //!   `POST /ops/v1/institutions/{brin}/level` — participation levels ([`levels`]);
 //! - `GET /ops/v1/reports`, `GET /ops/v1/reports/{name}` — sector reports without personal
 //!   data, JSON or CSV ([`reports`]);
-//! - `GET /metrics`, `/readyz`, `/healthz` — as on the API port.
+//! - `GET /metrics`, `/readyz`, `/healthz` — as on the API port;
+//! - `/console/…` — the web console ([`console`]): the same views and actions as HTML pages.
 //!
 //! Replay and discard need the role `operator` (or `admin`) and a reason; the operator's name
 //! and the reason go to the audit trail ([`knooppunt_ops::FailedMessages`]).
 
 pub mod auth;
+pub mod console;
 mod handlers;
 pub mod levels;
 pub mod replay;
@@ -113,6 +115,8 @@ pub struct OperatorState {
     pub levels: Option<levels::LevelsAccess>,
     /// The sector reports (`None`: `/ops/v1/reports` answers 503); see [`Self::with_reports`].
     pub reports: Option<Reports>,
+    /// The web console's sessions.
+    pub console: Arc<console::Console>,
 }
 
 impl std::fmt::Debug for OperatorState {
@@ -150,12 +154,20 @@ impl OperatorState {
             limits: OperatorLimits::default(),
             levels: None,
             reports: None,
+            console: Arc::new(console::Console::default()),
         }
     }
 
     /// Serves the sector reports from `reports`.
     pub fn with_reports(mut self, reports: Reports) -> Self {
         self.reports = Some(reports);
+        self
+    }
+
+    /// The web console with these settings (default: 8-hour sessions, cookies without
+    /// `Secure`; the node sets `Secure` when the operator listener has TLS).
+    pub fn with_console(mut self, settings: console::ConsoleSettings) -> Self {
+        self.console = Arc::new(console::Console::new(settings));
         self
     }
 }
@@ -188,6 +200,7 @@ pub fn router(state: OperatorState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/readyz", get(handlers::readyz))
         .route("/healthz", get(crate::handlers::healthz))
+        .merge(console::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(16 * 1024))

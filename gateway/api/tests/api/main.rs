@@ -2,6 +2,7 @@
 
 mod auth;
 mod connections;
+mod console;
 mod error_codes;
 mod extractors;
 mod feed;
