@@ -228,7 +228,10 @@ async fn console_layer(req: Request, next: Next) -> Response {
         .map(str::to_owned);
     let mut res = next.run(req).await;
     let status = res.status();
-    if status.is_client_error() || status.is_server_error() {
+    // A page a handler chose to answer with an error status (the login page after a wrong
+    // token) is marked `KeepBody` and stays as it is.
+    let kept = res.extensions().get::<KeepBody>().is_some();
+    if (status.is_client_error() || status.is_server_error()) && !kept {
         let (problem, who) = match res.extensions_mut().remove::<PageProblem>() {
             Some(PageProblem(p, who)) => (p, who),
             None => (Problem::for_status(status), None),
@@ -258,7 +261,7 @@ async fn console_layer(req: Request, next: Next) -> Response {
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }

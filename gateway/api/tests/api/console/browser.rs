@@ -6,6 +6,8 @@
 //! `tests/browser/` by `scripts/services.sh`) must find 0 violations of WCAG 2.1 A and AA, and
 //! the page must hold none of the fixture's BSNs or names.
 //!
+//! With `KP_CONSOLE_SCREENSHOTS=<folder>` set, each checked page is also saved there as a PNG.
+//!
 //! Chromium and chromedriver come from Debian (`scripts/services.sh` installs them); a missing
 //! one fails the test with the command that installs it.
 
@@ -174,12 +176,32 @@ impl Session {
         let html = self.client.source().await.expect("the page source");
         assert!(html.contains("<html lang=\"en\""), "{path}: lang");
         assert_no_personal_data(&html, &path);
+        if let Some(dir) = std::env::var_os("KP_CONSOLE_SCREENSHOTS") {
+            let png = self.client.screenshot().await.expect("a screenshot");
+            let name = format!(
+                "{:02}{}.png",
+                self.checked.len(),
+                path.replace(['/', '?'], "_")
+            );
+            std::fs::write(PathBuf::from(dir).join(name), png).expect("the screenshot written");
+        }
         self.axe(&path).await;
         self.checked.push(path);
         html
     }
 
     async fn axe(&self, path: &str) {
+        let violations = self.axe_violations(path).await;
+        assert!(
+            violations.is_empty(),
+            "{path}: {} WCAG 2.1 AA violation(s): {}",
+            violations.len(),
+            Value::Array(violations)
+        );
+    }
+
+    /// Runs axe-core's WCAG 2.1 A/AA rules on the current page; the violations.
+    async fn axe_violations(&self, path: &str) -> Vec<Value> {
         self.client
             .execute(&self.axe, vec![])
             .await
@@ -187,7 +209,7 @@ impl Session {
         let script = r#"
             const done = arguments[arguments.length - 1];
             axe.run(document, { runOnly: { type: "tag", values: arguments[0] } })
-              .then(r => done({ ok: true, violations: r.violations.map(v => ({
+              .then(r => done({ ok: true, passes: r.passes.length, violations: r.violations.map(v => ({
                   id: v.id, impact: v.impact, help: v.help,
                   nodes: v.nodes.map(n => n.target.join(" ")) })) }))
               .catch(e => done({ ok: false, error: String(e) }));
@@ -198,13 +220,11 @@ impl Session {
             .await
             .expect("axe.run");
         assert_eq!(result["ok"], json!(true), "{path}: axe failed: {result}");
-        let violations = result["violations"].as_array().cloned().unwrap_or_default();
         assert!(
-            violations.is_empty(),
-            "{path}: {} WCAG 2.1 AA violation(s): {}",
-            violations.len(),
-            Value::Array(violations.clone())
+            result["passes"].as_u64().unwrap_or(0) > 0,
+            "{path}: axe checked no rule: {result}"
         );
+        result["violations"].as_array().cloned().unwrap_or_default()
     }
 
     /// Waits until the page's HTML contains `text`.
@@ -289,6 +309,22 @@ async fn journey(f: Fixture) {
     s.login(OPERATOR).await;
     let status = s.page("Status").await;
     assert!(status.contains(">intergrip</th>") && status.contains(">feed</th>"));
+    assert!(status.contains("4<span class=\"visually-hidden\"> parked at intergrip"));
+    // The status refreshes itself (the script runs under the page's CSP): a fifth parked
+    // message appears without a reload.
+    assert_eq!(
+        s.count(".live-toggle:not([hidden])").await,
+        1,
+        "the script ran"
+    );
+    let extra = f.park("retries_exhausted", None).await;
+    s.wait_for("5<span class=\"visually-hidden\"> parked at intergrip")
+        .await;
+    s.page("Status").await;
+    f.state
+        .take_parked("intergrip", extra)
+        .await
+        .expect("the extra message taken back");
     s.click("nav a[href='/console/failures']").await;
     let failures = s.page("Failures").await;
     assert!(failures.contains("4 parked messages"), "{failures}");
@@ -361,7 +397,21 @@ async fn journey(f: Fixture) {
     let done = s.page("Message discarded").await;
     assert!(done.contains(&other.to_string()));
     assert!(f.parked().await.is_empty());
-    s.goto("/console/failures", "Failures").await;
+    let failures = s.goto("/console/failures", "Failures").await;
+    assert!(failures.contains("0 parked messages"), "{failures}");
+    // The checker itself finds a violation when there is one (an image without a text).
+    s.client
+        .execute(
+            "document.querySelector('main').appendChild(document.createElement('img'));",
+            vec![],
+        )
+        .await
+        .expect("an image added");
+    let found = s.axe_violations("/console/failures with an image").await;
+    assert!(
+        found.iter().any(|v| v["id"] == json!("image-alt")),
+        "axe-core did not see the image without alt: {found:?}"
+    );
     s.logout().await;
     s.goto("/console/status", "Log in").await;
 

@@ -167,7 +167,7 @@ impl Fixture {
     }
 
     /// Parks a message for `intergrip` (a body with a BSN and a name), with its `parked` record.
-    async fn park(&self, reason: &str, subject: Option<&str>) -> Uuid {
+    pub async fn park(&self, reason: &str, subject: Option<&str>) -> Uuid {
         let id = Uuid::now_v7();
         let now = Utc::now();
         let mut headers = BTreeMap::new();
