@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the services Knooppunt's tests use when they are not already running:
 # PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672), and installs xmllint (libxml2)
-# for XSD validation in the mapping tests. Idempotent; prints what it does.
+# for XSD validation in the mapping tests, and Chromium, chromedriver and axe-core (npm ci in
+# tests/browser) for the operator console's browser tests. Idempotent; prints what it does.
 set -euo pipefail
 
 have_port() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -11,6 +12,23 @@ if ! command -v xmllint >/dev/null 2>&1; then
   echo "services: installing xmllint (libxml2-utils)"
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxml2-utils >/dev/null
+fi
+
+# The operator console's browser tests: Debian's Chromium and chromedriver, axe-core from npm.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "services: installing chromium and chromium-driver"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+browser_dir="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+if [ ! -f "$browser_dir/node_modules/axe-core/axe.min.js" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "services: installing npm"
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  echo "services: installing axe-core (npm ci in tests/browser)"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 if ! have_port 5432; then
