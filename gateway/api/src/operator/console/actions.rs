@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -63,10 +63,11 @@ struct LoginForm {
 /// `POST /console/login`: the operator token for a session cookie, then to the status page.
 pub async fn login(
     State(state): State<OperatorState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    same_origin(&headers)?;
+    same_origin(&headers, &uri)?;
     let form: LoginForm = parse_form(&headers, &body)?;
     let Some(operator) = state.operators.authenticate(form.token.trim()) else {
         tracing::warn!("console: a login with an unknown operator token");
@@ -97,10 +98,11 @@ struct CsrfForm {
 pub async fn logout(
     who: Session,
     State(state): State<OperatorState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    same_origin(&headers).or_page(&who)?;
+    same_origin(&headers, &uri).or_page(&who)?;
     let form: CsrfForm = parse_form(&headers, &body).or_page(&who)?;
     who.check_csrf(&form.csrf).or_page(&who)?;
     if let Some(id) = session_id(&headers) {
@@ -113,8 +115,8 @@ pub async fn logout(
 }
 
 /// Checks a console POST up to the role: same origin, CSRF, role `operator`.
-fn may_act(who: &Session, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
-    same_origin(headers).or_page(who)?;
+fn may_act(who: &Session, uri: &Uri, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
+    same_origin(headers, uri).or_page(who)?;
     who.check_csrf(csrf).or_page(who)?;
     who.operator.require(Role::Operator).or_page(who)
 }
@@ -176,11 +178,12 @@ impl ReplayForm {
 pub async fn replay(
     who: Session,
     State(state): State<OperatorState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form: ReplayForm = parse_form(&headers, &body).or_page(&who)?;
-    may_act(&who, &headers, &form.csrf)?;
+    may_act(&who, &uri, &headers, &form.csrf)?;
     let req = form.request().or_page(&who)?;
     let job = handlers::start_replay(&state, &who.operator, req)
         .await
@@ -211,11 +214,12 @@ struct DiscardedPage {
 pub async fn discard(
     who: Session,
     State(state): State<OperatorState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form: DiscardForm = parse_form(&headers, &body).or_page(&who)?;
-    may_act(&who, &headers, &form.csrf)?;
+    may_act(&who, &uri, &headers, &form.csrf)?;
     let message_id = optional(&form.message_id)
         .ok_or_else(|| Problem::invalid_field("message_id", "required"))
         .and_then(|t| {

@@ -5,7 +5,8 @@
 //! The raw operator token is never stored or sent back.
 //!
 //! Every state-changing form carries the session's CSRF token; a POST whose token does not match,
-//! or whose `Origin` is another site, is refused (403) before anything is read or changed.
+//! or that a browser says came from another site, is refused (403) before anything is read or
+//! changed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -228,23 +229,30 @@ impl Session {
     }
 }
 
-/// Refuses a form posted from another site: a `Sec-Fetch-Site: cross-site` request, or an
-/// `Origin` whose host is not this request's `Host` (a browser sends both with a form POST).
-pub fn same_origin(headers: &HeaderMap) -> Result<(), Problem> {
+/// Refuses a form posted from another site. A current browser says where a request comes from
+/// in `Sec-Fetch-Site` (set by the browser, so a proxy that rewrites `Host` does not matter):
+/// only `same-origin` passes. Without it, an `Origin` must name this request's host (`Host`,
+/// or the authority of an HTTP/2 request). A request with neither is no browser's cross-site
+/// form; the CSRF token still guards it.
+pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), Problem> {
     let refused = || {
         Problem::new(ErrorCode::NotPermitted)
             .detail("a console form must be posted from the console itself")
     };
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return Err(refused());
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return if site.as_bytes() == b"same-origin" {
+            Ok(())
+        } else {
+            Err(refused())
+        };
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
     let origin_host = origin
         .to_str()
         .ok()
@@ -323,9 +331,10 @@ mod tests {
 
     #[test]
     fn a_form_from_another_site_is_refused() {
+        let path = Uri::from_static("/console/replay");
         let mut h = HeaderMap::new();
         assert!(
-            same_origin(&h).is_ok(),
+            same_origin(&h, &path).is_ok(),
             "no Origin: not a browser's cross-site post"
         );
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9444"));
@@ -333,16 +342,30 @@ mod tests {
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:9444"),
         );
-        assert!(same_origin(&h).is_ok());
+        assert!(same_origin(&h, &path).is_ok());
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("https://evil.example"),
         );
-        assert!(same_origin(&h).is_err());
+        assert!(same_origin(&h, &path).is_err());
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(same_origin(&h).is_err());
-        h.remove(header::ORIGIN);
-        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(same_origin(&h).is_err());
+        assert!(same_origin(&h, &path).is_err());
+        // HTTP/2: no Host header, the authority is in the URI.
+        h.remove(header::HOST);
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://ops.example:9444"),
+        );
+        let h2 = Uri::from_static("https://ops.example:9444/console/replay");
+        assert!(same_origin(&h, &h2).is_ok());
+        assert!(same_origin(&h, &path).is_err());
+        // The browser's own word wins, whatever a proxy did to Host.
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9444"));
+        assert!(same_origin(&h, &path).is_ok());
+        for other in ["cross-site", "same-site", "none"] {
+            h.insert("sec-fetch-site", HeaderValue::from_static(other));
+            assert!(same_origin(&h, &path).is_err(), "{other}");
+        }
     }
 }

@@ -218,6 +218,15 @@ async fn forged_and_reader_posts_are_refused_and_change_nothing() {
         .headers_mut()
         .insert("origin", "https://evil.example".parse().unwrap());
     assert_page(&send(&f.app, cross).await, 403, "posted from the console");
+    let mut cross = form(
+        "/console/replay",
+        &format!("{replay}&csrf={csrf}"),
+        Some(&operator),
+    );
+    cross
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
+    assert_page(&send(&f.app, cross).await, 403, "posted from the console");
     // No session at all: to the login page, nothing done.
     let a = send(&f.app, form("/console/discard", &discard, None)).await;
     assert_eq!(a.status, 303);
