@@ -84,7 +84,7 @@ impl Driver {
             url: format!("http://127.0.0.1:{port}"),
             profile,
         };
-        for _ in 0..200 {
+        for _ in 0..600 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
@@ -159,7 +159,7 @@ impl Session {
     /// WCAG 2.1 A/AA violation, and no personal data is in its HTML. Returns the HTML.
     async fn page(&mut self, heading: &str) -> String {
         let mut h1 = String::new();
-        for _ in 0..200 {
+        for _ in 0..600 {
             if let Ok(e) = self.client.find(Locator::Css("h1")).await {
                 h1 = e.text().await.unwrap_or_default();
                 if h1.contains(heading) {
@@ -230,7 +230,7 @@ impl Session {
     /// Waits until the page's HTML contains `text`.
     async fn wait_for(&self, text: &str) {
         let mut html = String::new();
-        for _ in 0..300 {
+        for _ in 0..600 {
             html = self.client.source().await.unwrap_or_default();
             if html.contains(text) {
                 return;
@@ -287,6 +287,8 @@ impl Session {
     }
 }
 
+/// Every wait of the journey polls every 50 ms for at most 30 s (600 polls): generous for a
+/// loaded 2-core machine, and no timing is asserted.
 async fn journey(f: Fixture) {
     let axe = axe_source();
     let driver = Driver::start().await;
