@@ -18,8 +18,12 @@ use crate::operator::views::DiscardView;
 use crate::operator::{OperatorState, Role};
 use crate::problem::{ErrorCode, Problem};
 
-/// Parses an `application/x-www-form-urlencoded` body, naming the failing field.
-fn parse_form<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+/// Parses an `application/x-www-form-urlencoded` body (a page's form; its fields as text with
+/// defaults, checked where they are used).
+pub(super) fn parse_form<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -114,11 +118,18 @@ pub async fn logout(
     Ok(res)
 }
 
-/// Checks a console POST up to the role: same origin, CSRF, role `operator`.
-fn may_act(who: &Session, uri: &Uri, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
+/// Checks a console POST before its input: same origin, the session's CSRF token, then the
+/// role the action needs. Every state-changing form handler calls it first.
+pub(super) fn may_act(
+    who: &Session,
+    uri: &Uri,
+    headers: &HeaderMap,
+    csrf: &str,
+    role: Role,
+) -> Result<(), PageError> {
     same_origin(headers, uri).or_page(who)?;
     who.check_csrf(csrf).or_page(who)?;
-    who.operator.require(Role::Operator).or_page(who)
+    who.operator.require(role).or_page(who)
 }
 
 fn optional(text: &str) -> Option<&str> {
@@ -183,7 +194,7 @@ pub async fn replay(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form: ReplayForm = parse_form(&headers, &body).or_page(&who)?;
-    may_act(&who, &uri, &headers, &form.csrf)?;
+    may_act(&who, &uri, &headers, &form.csrf, Role::Operator)?;
     let req = form.request().or_page(&who)?;
     let job = handlers::start_replay(&state, &who.operator, req)
         .await
@@ -219,7 +230,7 @@ pub async fn discard(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form: DiscardForm = parse_form(&headers, &body).or_page(&who)?;
-    may_act(&who, &uri, &headers, &form.csrf)?;
+    may_act(&who, &uri, &headers, &form.csrf, Role::Operator)?;
     let message_id = optional(&form.message_id)
         .ok_or_else(|| Problem::invalid_field("message_id", "required"))
         .and_then(|t| {
