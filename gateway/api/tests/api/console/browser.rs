@@ -55,9 +55,29 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and, should the test have panicked before closing its session, the
+    /// Chromium processes it started: those whose command line names this test's own profile
+    /// folder (by process id, nothing else).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let marker = format!("--user-data-dir={}", self.profile.display());
+        let browsers: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                String::from_utf8_lossy(&cmdline)
+                    .split('\0')
+                    .any(|arg| arg == marker)
+                    .then(|| pid.to_string())
+            })
+            .collect();
+        if !browsers.is_empty() {
+            let _ = Command::new("kill").args(&browsers).status();
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
