@@ -6,6 +6,7 @@
 //! Runbook: `docs/operations.md`. Audit chain design and verification: `docs/audit.md`.
 
 pub mod audit;
+pub mod controls;
 mod error;
 pub mod failed;
 pub mod metrics;
@@ -16,6 +17,10 @@ pub use audit::{
     AuditEntry, AuditRecord, AuditTrail, BatchConfig, BatchingAudit, BrokenLink, BrokenReason,
     ChainHead, Hop, MemoryAudit, PgAudit, payload_hash, verify_chain, verify_chain_with_head,
     verify_stored_chain,
+};
+pub use controls::{
+    ConfiguredControls, ControlActor, ControlChange, ControlStore, EffectiveControls,
+    MemoryControlStore, PartnerOverrides, PgControlStore, Rate, RuntimeControls,
 };
 pub use error::OpsError;
 pub use failed::{

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_head_fillfactor.sql"),
     },
     Migration {
+        version: 4,
+        name: "runtime_controls",
+        sql: include_str!("../migrations/0004_runtime_controls.sql"),
+    },
+    Migration {
         version: 5,
         name: "report_index",
         sql: include_str!("../migrations/0005_report_index.sql"),

@@ -76,11 +76,14 @@ pub enum Hop {
     Read,
     /// A read was refused by the access policy.
     ReadDenied,
+    /// An operator changed a partner's runtime controls (maintenance window, shadow mode, rate
+    /// limit): actor, role and action in `status`, reason.
+    ControlChanged,
 }
 
 impl Hop {
     /// Every hop, in declaration order.
-    pub const ALL: [Hop; 17] = [
+    pub const ALL: [Hop; 18] = [
         Hop::Received,
         Hop::Validated,
         Hop::Stored,
@@ -98,6 +101,7 @@ impl Hop {
         Hop::Discarded,
         Hop::Read,
         Hop::ReadDenied,
+        Hop::ControlChanged,
     ];
 
     /// The stable snake_case name used in storage and in the canonical encoding.
@@ -120,6 +124,7 @@ impl Hop {
             Hop::Discarded => "discarded",
             Hop::Read => "read",
             Hop::ReadDenied => "read_denied",
+            Hop::ControlChanged => "control_changed",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod chain_props;
 mod common;
+mod controls;
 mod delivery_state;
 mod metrics;
 mod migrate;

@@ -14,6 +14,8 @@
 //!   `POST /ops/v1/institutions/{brin}/level` — participation levels ([`levels`]);
 //! - `GET /ops/v1/reports`, `GET /ops/v1/reports/{name}` — sector reports without personal
 //!   data, JSON or CSV ([`reports`]);
+//! - `GET /ops/v1/controls` and the changes under it — runtime controls: maintenance windows,
+//!   shadow mode, rate limits ([`controls`]);
 //! - `GET /metrics`, `/readyz`, `/healthz` — as on the API port;
 //! - `/console/…` — the web console ([`console`]): the same views and actions as HTML pages.
 //!
@@ -22,6 +24,7 @@
 
 pub mod auth;
 pub mod console;
+pub mod controls;
 mod handlers;
 pub mod levels;
 pub mod replay;
@@ -36,7 +39,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use knooppunt_ops::audit::AuditTrail;
 use knooppunt_ops::metrics::Metrics;
 use knooppunt_ops::{DeliveryState, Discarded, ParkedMessage};
@@ -46,6 +49,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{Operator, OperatorCredential, OperatorRegistry, Role};
+pub use controls::{ControlTargets, ControlsState};
 pub use replay::{ReplayJob, ReplayJobs};
 pub use reports::Reports;
 
@@ -117,6 +121,8 @@ pub struct OperatorState {
     pub reports: Option<Reports>,
     /// The web console's sessions.
     pub console: Arc<console::Console>,
+    /// Runtime controls (maintenance windows, shadow mode, rate limits); `None`: not offered.
+    pub controls: Option<ControlsState>,
 }
 
 impl std::fmt::Debug for OperatorState {
@@ -155,6 +161,7 @@ impl OperatorState {
             levels: None,
             reports: None,
             console: Arc::new(console::Console::default()),
+            controls: None,
         }
     }
 
@@ -168,6 +175,17 @@ impl OperatorState {
     /// `Secure`; the node sets `Secure` when the operator listener has TLS).
     pub fn with_console(mut self, settings: console::ConsoleSettings) -> Self {
         self.console = Arc::new(console::Console::new(settings));
+        self
+    }
+
+    /// Offers the runtime controls: changes go through `service` (stored and audited) and are
+    /// put in force through `targets`.
+    pub fn with_controls(
+        mut self,
+        service: knooppunt_ops::RuntimeControls,
+        targets: Arc<dyn ControlTargets>,
+    ) -> Self {
+        self.controls = Some(ControlsState { service, targets });
         self
     }
 }
@@ -197,6 +215,28 @@ pub fn router(state: OperatorState) -> Router {
         .route("/ops/v1/institutions/{brin}/level", post(levels::change))
         .route("/ops/v1/reports", get(reports::list))
         .route("/ops/v1/reports/{name}", get(reports::one))
+        .route("/ops/v1/controls", get(controls::list))
+        .route("/ops/v1/controls/{partner}", get(controls::one))
+        .route(
+            "/ops/v1/controls/{partner}/maintenance",
+            post(controls::add_window),
+        )
+        .route(
+            "/ops/v1/controls/{partner}/maintenance/{window_id}",
+            delete(controls::remove_window),
+        )
+        .route(
+            "/ops/v1/controls/{partner}/shadow",
+            put(controls::set_shadow).delete(controls::clear_shadow),
+        )
+        .route(
+            "/ops/v1/controls/{partner}/shadow/institutions/{brin}",
+            put(controls::set_institution_shadow).delete(controls::clear_institution_shadow),
+        )
+        .route(
+            "/ops/v1/controls/{partner}/rate-limit",
+            put(controls::set_rate_limit).delete(controls::clear_rate_limit),
+        )
         .route("/metrics", get(handlers::metrics))
         .route("/readyz", get(handlers::readyz))
         .route("/healthz", get(crate::handlers::healthz))

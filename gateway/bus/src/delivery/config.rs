@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use knooppunt_ops::controls::{ConfiguredControls, Rate};
+use knooppunt_registry::ids::Brin;
 use serde::{Deserialize, Serialize};
 
 use super::DeliveryError;
@@ -38,6 +40,10 @@ pub struct DeliveryConfig {
     /// Shadow mode: translate and store, send nothing.
     #[serde(default)]
     pub shadow: bool,
+    /// Shadow mode for the messages about these institutions only (BRIN; a vestiging counts as
+    /// its instelling): translated and stored, not sent. Operators change it at runtime.
+    #[serde(default)]
+    pub shadow_institutions: Vec<Brin>,
 }
 
 /// Immediate retries with exponential backoff and jitter (backon).
@@ -131,6 +137,7 @@ impl Default for DeliveryConfig {
             maintenance: Vec::new(),
             drain_per_second: None,
             shadow: false,
+            shadow_institutions: Vec::new(),
         }
     }
 }
@@ -210,6 +217,23 @@ impl DeliveryConfig {
             return Err(invalid("maintenance", "a window must end after it starts"));
         }
         Ok(())
+    }
+
+    /// The controls operators may change at runtime, as configured (their start state).
+    pub fn configured_controls(&self) -> ConfiguredControls {
+        ConfiguredControls {
+            windows: self.maintenance.iter().map(|w| (w.start, w.end)).collect(),
+            shadow: self.shadow,
+            shadow_institutions: self
+                .shadow_institutions
+                .iter()
+                .map(Brin::instelling)
+                .collect(),
+            rate_limit: self.rate_limit.as_ref().map(|r| Rate {
+                per_second: r.per_second,
+                burst: r.burst,
+            }),
+        }
     }
 
     /// The tier delays.

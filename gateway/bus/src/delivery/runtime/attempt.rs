@@ -23,7 +23,8 @@ impl DeliveryRuntime {
         trail: &mut Trail,
         cancel: &CancellationToken,
     ) -> Result<Option<Attempted>, DeliveryError> {
-        let mode = if self.config.shadow {
+        // Shadow mode as it is now (partner-wide or for the event's institution).
+        let mode = if self.gate.shadows(envelope.meta.institution.as_ref()) {
             Mode::Shadow
         } else {
             Mode::Live
