@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 mod levels;
 mod reports;
+mod controls;
 
 /// `knooppunt ops`.
 #[derive(Debug, clap::Args)]
@@ -111,6 +112,17 @@ pub enum OpsCommand {
     /// A sector report as CSV (aanmeldingen, va-timeliness, bron, bron-signalen, parked);
     /// without a name, the list.
     Report(reports::ReportArgs),
+    /// Per partner: maintenance, shadow mode, shadowed institutions, rate limit, and whether
+    /// each comes from the configuration or an operator.
+    Controls(controls::ControlsArgs),
+    /// Maintenance windows: add, list, remove.
+    #[command(subcommand)]
+    Maintenance(controls::MaintenanceCommand),
+    /// Shadow mode (translate and store, send nothing) for a partner or one institution.
+    Shadow(controls::ShadowArgs),
+    /// A partner's rate limit: set, clear.
+    #[command(subcommand)]
+    RateLimit(controls::RateLimitCommand),
 }
 
 struct Client {
@@ -528,6 +540,10 @@ pub async fn run(args: OpsArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
         }
         OpsCommand::Level { command } => levels::run(&client, command, args.json, out).await,
         OpsCommand::Report(report) => reports::run(&client, report, args.json, out).await,
+        OpsCommand::Controls(a) => controls::controls(&client, a, args.json, out).await,
+        OpsCommand::Maintenance(c) => controls::maintenance(&client, c, args.json, out).await,
+        OpsCommand::Shadow(a) => controls::shadow(&client, a, args.json, out).await,
+        OpsCommand::RateLimit(c) => controls::rate_limit(&client, c, args.json, out).await,
     }
 }
 

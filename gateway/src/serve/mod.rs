@@ -54,6 +54,7 @@ use knooppunt_registry::report::PgDossierReports;
 use knooppunt_sample::{SampleStudent, seed_students};
 
 mod banner;
+pub mod controls;
 mod stores;
 
 pub use stores::{ConnectionBudget, ops_pool};
@@ -145,6 +146,7 @@ impl Node {
         let metrics = Arc::new(Metrics::new());
 
         // Registry store, ops and API tables.
+        let mut ops_tables = None;
         let (store, audit, state, api_store, reports): Stores = match &config.store {
             StoreSettings::Memory => {
                 let (store, audit) = (MemoryStore::new(), Arc::new(MemoryAudit::new()));
@@ -177,6 +179,7 @@ impl Node {
                 knooppunt_ops::migrate(&pool)
                     .await
                     .context("ops migrations")?;
+                ops_tables = Some(pool.clone());
                 knooppunt_api::migrate(&pool)
                     .await
                     .context("api migrations")?;
@@ -290,6 +293,22 @@ impl Node {
         for (adapter, delivery) in adapters {
             let runtime = Arc::new(DeliveryRuntime::new(adapter, delivery, deps.clone())?);
             runtimes.insert(runtime.name().to_owned(), runtime);
+        }
+        // Runtime controls: the stored operator overrides on top of the configuration.
+        let control_store: Arc<dyn knooppunt_ops::ControlStore> = match ops_tables {
+            Some(pool) => Arc::new(knooppunt_ops::PgControlStore::new(pool)),
+            None => Arc::new(knooppunt_ops::MemoryControlStore::new(audit.clone())),
+        };
+        controls::apply_stored(&*control_store, &runtimes)
+            .await
+            .context("reading the runtime controls")?;
+        {
+            let (store, runtimes, cancel) =
+                (control_store.clone(), runtimes.clone(), cancel.clone());
+            tasks.spawn(async move {
+                controls::poll(store, runtimes, cancel).await;
+                ("runtime controls poll", Ok(()))
+            });
         }
         let queues: Vec<_> = runtimes.values().map(|r| r.queues()).collect();
         transport
@@ -529,7 +548,11 @@ impl Node {
             cancel.clone(),
         )
         .with_levels(store.clone(), reference.clone())
-        .with_reports(reports);
+        .with_reports(reports)
+        .with_controls(
+            knooppunt_ops::RuntimeControls::new(control_store),
+            Arc::new(controls::Gates(runtimes.clone())),
+        );
         let (operator_addr, operator_tls, operator_api) =
             crate::operator::listen(&config.operator, operator_state).await?;
         tasks.spawn(async move {

@@ -302,7 +302,10 @@ impl ControlChange {
                     || rate.per_second <= 0.0
                     || rate.per_second > MAX_RATE
                 {
-                    return Err(invalid("per_second", "must be a number above 0, at most 10000"));
+                    return Err(invalid(
+                        "per_second",
+                        "must be a number above 0, at most 10000",
+                    ));
                 }
                 if rate.burst == 0 || f64::from(rate.burst) > MAX_RATE {
                     return Err(invalid("burst", "must be 1–10000"));
@@ -325,7 +328,10 @@ impl ControlChange {
         match self {
             Self::AddWindow { id, start, end } => {
                 if o.windows.len() >= MAX_WINDOWS {
-                    return Err(invalid("maintenance", "too many operator windows (at most 50)"));
+                    return Err(invalid(
+                        "maintenance",
+                        "too many operator windows (at most 50)",
+                    ));
                 }
                 o.windows.push(OperatorWindow {
                     id: *id,
@@ -349,7 +355,10 @@ impl ControlChange {
                 if !o.shadow_institutions.contains_key(&brin)
                     && o.shadow_institutions.len() >= MAX_INSTITUTIONS
                 {
-                    return Err(invalid("brin", "too many institution overrides (at most 500)"));
+                    return Err(invalid(
+                        "brin",
+                        "too many institution overrides (at most 500)",
+                    ));
                 }
                 o.shadow_institutions.insert(brin, *on);
             }
@@ -490,7 +499,10 @@ mod tests {
         let plain = configured.with(&PartnerOverrides::default());
         assert_eq!(plain.rate_limit_source, Source::Configuration);
         assert_eq!(plain.shadow_institutions.len(), 2);
-        assert!(plain.shadows(Some(&brin("25LX02"))), "vestiging of a shadowed instelling");
+        assert!(
+            plain.shadows(Some(&brin("25LX02"))),
+            "vestiging of a shadowed instelling"
+        );
         assert!(!plain.shadows(Some(&brin("30CD"))));
         assert!(!plain.shadows(None));
 
@@ -502,17 +514,31 @@ mod tests {
             end: now + TimeDelta::minutes(5),
         };
         assert!(add.apply(&mut o, "otto", now).unwrap());
-        assert!(ControlChange::SetInstitutionShadow { brin: brin("28AB"), on: false }
+        assert!(
+            ControlChange::SetInstitutionShadow {
+                brin: brin("28AB"),
+                on: false
+            }
             .apply(&mut o, "otto", now)
-            .unwrap());
-        assert!(ControlChange::SetInstitutionShadow { brin: brin("30CD01"), on: true }
+            .unwrap()
+        );
+        assert!(
+            ControlChange::SetInstitutionShadow {
+                brin: brin("30CD01"),
+                on: true
+            }
             .apply(&mut o, "otto", now)
-            .unwrap());
+            .unwrap()
+        );
         let rate = Rate {
             per_second: 2.0,
             burst: 3,
         };
-        assert!(ControlChange::SetRateLimit { rate }.apply(&mut o, "otto", now).unwrap());
+        assert!(
+            ControlChange::SetRateLimit { rate }
+                .apply(&mut o, "otto", now)
+                .unwrap()
+        );
         let e = configured.with(&o);
         assert_eq!(e.maintenance.len(), 2);
         assert_eq!(e.maintenance[0].id, Some(id), "sorted by start");
@@ -530,8 +556,16 @@ mod tests {
                 .unwrap(),
             "unknown window"
         );
-        assert!(ControlChange::RemoveWindow { id }.apply(&mut o, "otto", now).unwrap());
-        assert!(ControlChange::SetShadow { on: true }.apply(&mut o, "otto", now).unwrap());
+        assert!(
+            ControlChange::RemoveWindow { id }
+                .apply(&mut o, "otto", now)
+                .unwrap()
+        );
+        assert!(
+            ControlChange::SetShadow { on: true }
+                .apply(&mut o, "otto", now)
+                .unwrap()
+        );
         assert!(configured.with(&o).shadows(None));
         assert_eq!(configured.with(&o).shadow_source, Source::Operator);
         for clear in [
@@ -560,7 +594,10 @@ mod tests {
         };
         assert_eq!(field(w(10, 5)), "end");
         assert_eq!(field(w(-10, -5)), "end");
-        assert!(w(-10, 5).validate(now).is_ok(), "a window may start in the past");
+        assert!(
+            w(-10, 5).validate(now).is_ok(),
+            "a window may start in the past"
+        );
         let r = |per_second: f64, burst: u32| ControlChange::SetRateLimit {
             rate: Rate { per_second, burst },
         };

@@ -86,7 +86,10 @@ async fn suite(store: Arc<dyn ControlStore>, audit: Arc<dyn AuditTrail>) -> anyh
     assert_eq!(first.hop, Hop::ControlChanged);
     assert_eq!(first.actor.as_deref(), Some("otto"));
     assert_eq!(first.status.as_deref(), Some("maintenance.add:operator"));
-    assert_eq!(first.reason.as_deref(), Some("intergrip maintenance tonight"));
+    assert_eq!(
+        first.reason.as_deref(),
+        Some("intergrip maintenance tonight")
+    );
     assert_eq!(first.partner.as_deref(), Some("intergrip"));
     assert_eq!(
         chain[1].entry.status.as_deref(),

@@ -129,8 +129,7 @@ fn controls(state: &OperatorState) -> Result<&ControlsState, Problem> {
 
 fn configured_of(c: &ControlsState, partner: &str) -> Result<ConfiguredControls, Problem> {
     c.targets.configured().remove(partner).ok_or_else(|| {
-        Problem::not_found("partner")
-            .field("partner", "no such partner (consumer) on this node")
+        Problem::not_found("partner").field("partner", "no such partner (consumer) on this node")
     })
 }
 

@@ -397,7 +397,10 @@ mod tests {
         assert!(!held.is_finished(), "held by the window");
         assert!(gate.apply(&PartnerOverrides::default()));
         assert_eq!(finishes(held).await, Some(()));
-        assert!(gate.draining(), "after a window the backlog drains at the drain rate");
+        assert!(
+            gate.draining(),
+            "after a window the backlog drains at the drain rate"
+        );
         assert!(gate.in_maintenance().is_none());
     }
 
@@ -418,7 +421,10 @@ mod tests {
         tokio::task::yield_now().await;
         gate.apply(&window(60));
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!waiting.is_finished(), "the token came, but the window holds it");
+        assert!(
+            !waiting.is_finished(),
+            "the token came, but the window holds it"
+        );
         gate.apply(&PartnerOverrides::default());
         assert_eq!(finishes(waiting).await, Some(()));
         cancel.cancel();
