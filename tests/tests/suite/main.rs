@@ -6,6 +6,7 @@ mod amqp_tls;
 mod bron_e2e;
 mod bus_transport;
 mod consent_e2e;
+mod controls_e2e;
 mod delivery_conformance;
 mod delivery_races;
 mod demo;

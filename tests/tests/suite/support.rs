@@ -16,6 +16,8 @@ pub struct Harness {
     pub dir: std::path::PathBuf,
     /// An HTTP client for the simulators' test endpoints.
     pub http: reqwest::Client,
+    /// The configuration the node was started with.
+    pub config: Config,
     _schema: Option<TestSchema>,
     _vhost: Option<TestVhost>,
 }
@@ -24,6 +26,21 @@ impl Harness {
     pub async fn stop(self) {
         self.node.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Shuts the node down and starts a new one with the same configuration (on PostgreSQL and
+    /// RabbitMQ: the same schema and vhost, so what was stored survives).
+    pub async fn restart(self) -> Harness {
+        self.node.shutdown().await;
+        let node = Node::start(self.config.clone()).await.unwrap();
+        Harness {
+            node,
+            dir: self.dir,
+            http: self.http,
+            config: self.config,
+            _schema: self._schema,
+            _vhost: self._vhost,
+        }
     }
 }
 
@@ -86,9 +103,10 @@ pub async fn start_node(
         }
     };
     adjust(&mut config);
-    let node = Node::start(config).await.unwrap();
+    let node = Node::start(config.clone()).await.unwrap();
     Harness {
         node,
+        config,
         dir,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
