@@ -3,6 +3,7 @@
 mod auth;
 mod connections;
 mod console;
+mod controls;
 mod error_codes;
 mod extractors;
 mod feed;
