@@ -2,6 +2,7 @@
 
 mod import_ro;
 mod ops_cli;
+mod ops_cli_controls;
 mod ops_level_cli;
 mod ops_report;
 mod sigterm;

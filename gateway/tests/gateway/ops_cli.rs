@@ -19,7 +19,7 @@ use uuid::Uuid;
 const NOOR: &str = "999990019";
 
 /// Runs `knooppunt ops <args>` with the URL and token from the environment.
-async fn ops(node: &Node, role: Role, args: &[&str]) -> Output {
+pub(crate) async fn ops(node: &Node, role: Role, args: &[&str]) -> Output {
     let token = node
         .operator_credentials
         .iter()
@@ -47,7 +47,7 @@ fn stdout(o: &Output) -> String {
     out
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
         "exit {:?}: {}{}",
@@ -58,7 +58,7 @@ fn ok(o: &Output) -> String {
     stdout(o)
 }
 
-async fn start() -> (Node, std::path::PathBuf) {
+pub(crate) async fn start() -> (Node, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("kp-opscli-{}", Uuid::new_v4().simple()));
     let mut config = Config::default();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
