@@ -332,7 +332,8 @@ async fn maintenance_at_runtime(backend: Backend) {
 
     // The audit trail names the operator, the role and the reason of each change.
     let chain = h.node.audit.chain("control:intergrip").await.unwrap();
-    let changes: Vec<(Hop, Option<&str>, Option<&str>, Option<&str>)> = chain
+    type Change<'a> = (Hop, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let changes: Vec<Change> = chain
         .iter()
         .map(|r| {
             (
