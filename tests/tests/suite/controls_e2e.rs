@@ -3,7 +3,8 @@
 //! are held (the simulator gets nothing) — on PostgreSQL also across a restart of the node,
 //! whose stored window still holds them; removing the window releases them, in order. A reader
 //! changes nothing; bad input is a problem naming the field; the audit trail names the
-//! operator, role and reason; no operator answer holds the student's BSN or name.
+//! operator, role and reason; no operator answer holds the student's BSN or name. Two nodes on
+//! one database: a change made on one reaches the other.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -375,4 +376,52 @@ async fn sandbox_maintenance_set_at_runtime_holds_then_releases_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_maintenance_set_at_runtime_survives_a_restart_and_releases_in_order() {
     maintenance_at_runtime(Backend::Real).await;
+}
+
+/// Two nodes on one database and vhost: a change made through one node's operator API reaches
+/// the other node's gate through the stored overrides (it polls every 5 s), and clearing it
+/// there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_a_change_on_one_node_reaches_the_other() {
+    let h = start_node("ctl2n", Backend::Real, |_| {}).await;
+    let other = Node::start(h.config.clone()).await.unwrap();
+    let ops = Ops::new(&h.node);
+    let gate = other.runtimes["intergrip"].gate();
+    assert_eq!(gate.controls().rate_limit, None);
+    let until = |want: Option<f64>| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = gate.controls().rate_limit.map(|r| r.per_second);
+            if now == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the other node has {now:?}, not {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (s, b) = ops
+        .call(
+            Role::Operator,
+            "PUT",
+            "/ops/v1/controls/intergrip/rate-limit",
+            Some(json!({ "per_second": 3.0, "burst": 2, "reason": "partner asked" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    until(Some(3.0)).await;
+    let (s, b) = ops
+        .call(
+            Role::Operator,
+            "DELETE",
+            "/ops/v1/controls/intergrip/rate-limit",
+            Some(json!({ "reason": "over" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    until(None).await;
+    other.shutdown().await;
+    h.stop().await;
 }
