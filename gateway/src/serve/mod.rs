@@ -299,14 +299,18 @@ impl Node {
             Some(pool) => Arc::new(knooppunt_ops::PgControlStore::new(pool)),
             None => Arc::new(knooppunt_ops::MemoryControlStore::new(audit.clone())),
         };
-        controls::apply_stored(&*control_store, &runtimes)
+        let node_controls = Arc::new(controls::NodeControls::new(
+            control_store.clone(),
+            runtimes.clone(),
+        ));
+        node_controls
+            .refresh()
             .await
             .context("reading the runtime controls")?;
         {
-            let (store, runtimes, cancel) =
-                (control_store.clone(), runtimes.clone(), cancel.clone());
+            let (node_controls, cancel) = (node_controls.clone(), cancel.clone());
             tasks.spawn(async move {
-                controls::poll(store, runtimes, cancel).await;
+                node_controls.poll(cancel).await;
                 ("runtime controls poll", Ok(()))
             });
         }
@@ -551,7 +555,7 @@ impl Node {
         .with_reports(reports)
         .with_controls(
             knooppunt_ops::RuntimeControls::new(control_store),
-            Arc::new(controls::Gates(runtimes.clone())),
+            Arc::new(controls::Gates(node_controls)),
         );
         let (operator_addr, operator_tls, operator_api) =
             crate::operator::listen(&config.operator, operator_state).await?;

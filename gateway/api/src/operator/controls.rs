@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -34,11 +35,13 @@ use crate::problem::{ErrorCode, Problem, parse_json};
 
 /// What the operator API needs of the node's delivery runtimes to show and change controls
 /// (the node implements it over its gates; tests may fake it).
+#[async_trait]
 pub trait ControlTargets: Send + Sync + 'static {
     /// The partners (consumers) whose controls can change, each with its configured controls.
     fn configured(&self) -> BTreeMap<String, ConfiguredControls>;
-    /// Puts `partner`'s overrides in force on this node now.
-    fn apply(&self, partner: &str, overrides: &PartnerOverrides);
+    /// A change to `partner` was stored (`overrides` is the result): put the stored controls in
+    /// force on this node now.
+    async fn apply(&self, partner: &str, overrides: &PartnerOverrides);
 }
 
 /// The runtime controls of an [`OperatorState`] (see [`OperatorState::with_controls`]).
@@ -230,7 +233,7 @@ async fn change(
         .await
         .map_err(change_failed)?
         .ok_or_else(|| Problem::not_found("operator maintenance window"))?;
-    c.targets.apply(partner, &overrides);
+    c.targets.apply(partner, &overrides).await;
     Ok(view(partner, configured.with(&overrides)))
 }
 

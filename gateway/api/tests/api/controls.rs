@@ -36,6 +36,7 @@ struct FakeGates {
     applied: Mutex<Vec<(String, PartnerOverrides)>>,
 }
 
+#[async_trait]
 impl ControlTargets for FakeGates {
     fn configured(&self) -> BTreeMap<String, ConfiguredControls> {
         BTreeMap::from([
@@ -54,7 +55,7 @@ impl ControlTargets for FakeGates {
         ])
     }
 
-    fn apply(&self, partner: &str, overrides: &PartnerOverrides) {
+    async fn apply(&self, partner: &str, overrides: &PartnerOverrides) {
         self.applied
             .lock()
             .unwrap()
