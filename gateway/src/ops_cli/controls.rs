@@ -120,7 +120,8 @@ fn end_time(start: DateTime<Utc>, end: &str) -> anyhow::Result<DateTime<Utc>> {
         return Ok(t.with_timezone(&Utc));
     }
     let end = end.trim().trim_start_matches('+');
-    let (n, unit) = end.split_at(end.len().saturating_sub(1));
+    let cut = end.char_indices().last().map_or(0, |(i, _)| i);
+    let (n, unit) = end.split_at(cut);
     let n: i64 = n
         .parse()
         .with_context(|| "--end: give RFC 3339 or a duration such as 90m, 2h or 1d")?;
@@ -445,6 +446,8 @@ mod tests {
         );
         assert!(end_time(start, "soon").is_err());
         assert!(end_time(start, "2w").is_err());
+        assert!(end_time(start, "2ħ").is_err());
+        assert!(end_time(start, "").is_err());
     }
 
     #[test]
