@@ -12,9 +12,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod controls;
 mod levels;
 mod reports;
-mod controls;
 
 /// `knooppunt ops`.
 #[derive(Debug, clap::Args)]
