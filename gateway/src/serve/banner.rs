@@ -20,6 +20,10 @@ impl Node {
             s,
             "  operator     {o}/ops/v1/status   (also {o}/metrics, {o}/readyz)"
         );
+        let _ = writeln!(
+            s,
+            "  console      {o}/console   (log in with an operator token below)"
+        );
         if let Some(p) = &self.pki {
             let _ = writeln!(s, "\nMutual TLS (sandbox PKI, made at this start):");
             let _ = writeln!(s, "  CA           {}", p.ca_pem.display());
