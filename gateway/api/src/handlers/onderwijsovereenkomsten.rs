@@ -330,7 +330,8 @@ pub async fn offer_ook(
 ) -> Result<Response, Problem> {
     require_level(&state, &caller, Participation::Aanmelden).await?;
     if !body.is_empty() {
-        let _: OfferBody = parse_json(&headers, &body)?;
+        // The document says "empty, or an empty object"; JSON `null` is an empty body too.
+        let _: Option<OfferBody> = parse_json(&headers, &body)?;
     }
     let entry = own_ook(&state, &caller, id).await?;
     let path = format!("{ENDPOINT}/{id}/aanbieding");

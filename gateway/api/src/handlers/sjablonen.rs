@@ -136,9 +136,21 @@ pub struct SjabloonView {
     pub laatste_versie: i32,
     /// When this version was made.
     pub aangemaakt_op: DateTime<Utc>,
-    /// The content.
-    #[serde(flatten)]
-    pub inhoud: SjabloonInhoud,
+    /// See [`SjabloonInhoud`]. (Its fields, not the type flattened: `SjabloonInhoud` refuses
+    /// unknown fields, and the document would then forbid this view's own.)
+    pub naam: String,
+    /// See [`SjabloonInhoud`].
+    pub reikwijdte: Reikwijdte,
+    /// See [`SjabloonInhoud`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub opleiding: Option<Uuid>,
+    /// See [`SjabloonInhoud`].
+    pub intensiteit: IntensiteitValue,
+    /// See [`SjabloonInhoud`].
+    pub duur_maanden: u16,
+    /// See [`SjabloonInhoud`].
+    pub tekst: String,
 }
 
 /// A page of templates (latest versions).
@@ -185,12 +197,25 @@ impl SjabloonView {
             tracing::error!(error = %e, "a stored template does not parse");
             Problem::internal()
         })?;
+        let SjabloonInhoud {
+            naam,
+            reikwijdte,
+            opleiding,
+            intensiteit,
+            duur_maanden,
+            tekst,
+        } = inhoud;
         Ok(Self {
             sjabloon_id: s.sjabloon,
             versie: s.versie,
             laatste_versie: s.laatste_versie,
             aangemaakt_op: s.aangemaakt_op,
-            inhoud,
+            naam,
+            reikwijdte,
+            opleiding,
+            intensiteit,
+            duur_maanden,
+            tekst,
         })
     }
 }
