@@ -7,8 +7,6 @@
 //! for one institution, set at runtime, sends nothing about its students. Two nodes on one
 //! database: a change made on one reaches the other.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -22,64 +20,12 @@ use knooppunt_sample::MEDIAVORMGEVER;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::ops_client::{NOOR, Ops};
 use crate::support::{Backend, start_node};
 
-const NOOR: &str = "999990019";
-/// What must never appear in an operator answer: the BSN and the names DUO knows for it.
-const PERSONAL: [&str; 3] = [NOOR, "Noor", "Jansen"];
-
-/// The operator API as the test drives it; every answer body is kept for the scan.
-struct Ops {
-    http: reqwest::Client,
-    url: String,
-    tokens: BTreeMap<Role, String>,
-    seen: Mutex<Vec<String>>,
-}
-
 impl Ops {
-    fn new(node: &Node) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-            url: node.operator_url.clone(),
-            tokens: node
-                .operator_credentials
-                .iter()
-                .map(|c| (c.role, c.token.clone()))
-                .collect(),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn call(
-        &self,
-        role: Role,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let url = format!("{}{path}", self.url);
-        let req = match method {
-            "POST" => self.http.post(url),
-            "PUT" => self.http.put(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.get(url),
-        };
-        let req = match body {
-            Some(b) => req.json(&b),
-            None => req,
-        };
-        let res = req.bearer_auth(&self.tokens[&role]).send().await.unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        self.seen.lock().unwrap().push(text.clone());
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     /// Intergrip's controls, from `GET /ops/v1/controls`.
-    async fn intergrip(&self) -> Value {
+    async fn intergrip_controls(&self) -> Value {
         let (status, all) = self
             .call(Role::Reader, "GET", "/ops/v1/controls", None)
             .await;
@@ -91,20 +37,6 @@ impl Ops {
             .find(|p| p["partner"] == json!("intergrip"))
             .cloned()
             .expect("intergrip in the controls")
-    }
-
-    /// No answer so far held personal data; there were at least `min` answers.
-    fn assert_no_personal_data(&self, min: usize) {
-        let seen = self.seen.lock().unwrap();
-        assert!(seen.len() >= min, "the scan covers the run's answers");
-        for body in seen.iter() {
-            for needle in PERSONAL {
-                assert!(
-                    !body.contains(needle),
-                    "{needle} in an operator answer: {body}"
-                );
-            }
-        }
     }
 }
 
@@ -189,7 +121,7 @@ async fn maintenance_at_runtime(backend: Backend) {
             "{path}"
         );
     }
-    assert_eq!(ops.intergrip().await["maintenance"], json!([]));
+    assert_eq!(ops.intergrip_controls().await["maintenance"], json!([]));
 
     // Bad input: a problem naming the field, nothing changes.
     let start = Utc::now() + TimeDelta::hours(2);
@@ -242,7 +174,7 @@ async fn maintenance_at_runtime(backend: Backend) {
         .await;
     assert_eq!(s, 201, "{added}");
     let window = added["window_id"].as_str().expect("a window id").to_owned();
-    let line = ops.intergrip().await;
+    let line = ops.intergrip_controls().await;
     assert_eq!(line["in_maintenance"], json!(true), "{line}");
     assert_eq!(
         line["maintenance"][0]["source"],
@@ -293,7 +225,7 @@ async fn maintenance_at_runtime(backend: Backend) {
         Backend::Real => {
             let h = h.restart().await;
             let ops = Ops::new(&h.node);
-            let line = ops.intergrip().await;
+            let line = ops.intergrip_controls().await;
             assert_eq!(
                 line["in_maintenance"],
                 json!(true),
@@ -305,10 +237,7 @@ async fn maintenance_at_runtime(backend: Backend) {
             h
         }
     };
-    let ops = Ops {
-        seen: Mutex::new(ops.seen.into_inner().unwrap()),
-        ..Ops::new(&h.node)
-    };
+    let ops = ops.on(&h.node);
 
     // Removing the window releases them, in order.
     let (s, b) = ops
@@ -494,7 +423,7 @@ async fn institution_shadow(backend: Backend) {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     until_received(&h.node, &[AanmeldStatus::Aangemeld]).await;
-    let line = ops.intergrip().await;
+    let line = ops.intergrip_controls().await;
     assert_eq!(line["shadow_institutions"], json!([]), "{line}");
     ops.assert_no_personal_data(3);
     h.stop().await;

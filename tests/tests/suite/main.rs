@@ -13,6 +13,7 @@ mod demo;
 mod krd_e2e;
 mod levels_e2e;
 mod operator_e2e;
+mod ops_client;
 mod partner_tls;
 mod relay;
 mod reports_e2e;
