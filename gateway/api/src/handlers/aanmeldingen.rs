@@ -33,32 +33,45 @@ use crate::feed::serde_name;
 use crate::problem::{Problem, parse_json};
 use crate::store::{IndexedAanmelding, StoredResponse};
 
-fn id_reason(e: &IdError) -> String {
+pub(crate) fn id_reason(e: &IdError) -> String {
     match &e.reason {
         IdErrorReason::Checksum { .. } if e.kind == "BSN" => "elfproef".to_owned(),
         r => r.to_string(),
     }
 }
 
-fn person(student: &StudentBody) -> Result<PersonId, Problem> {
-    match (&student.bsn, &student.onderwijsnummer) {
+/// The person of exactly one of a BSN and an onderwijsnummer, each checked. A problem names
+/// `<prefix>bsn` or `<prefix>onderwijsnummer`, or `group` when both or neither are given.
+pub(crate) fn person_from(
+    bsn: Option<&str>,
+    onderwijsnummer: Option<&str>,
+    prefix: &str,
+    group: &str,
+) -> Result<PersonId, Problem> {
+    match (bsn, onderwijsnummer) {
         (Some(bsn), None) => bsn
             .parse::<Bsn>()
             .map(PersonId::Bsn)
-            .map_err(|e| Problem::invalid_field("student.bsn", id_reason(&e))),
+            .map_err(|e| Problem::invalid_field(format!("{prefix}bsn"), id_reason(&e))),
         (None, Some(onr)) => onr
             .parse::<Onderwijsnummer>()
             .map(PersonId::Onderwijsnummer)
-            .map_err(|e| Problem::invalid_field("student.onderwijsnummer", id_reason(&e))),
+            .map_err(|e| Problem::invalid_field(format!("{prefix}onderwijsnummer"), id_reason(&e))),
         (Some(_), Some(_)) => Err(Problem::invalid_field(
-            "student",
+            group,
             "give either bsn or onderwijsnummer, not both",
         )),
-        (None, None) => Err(Problem::invalid_field(
-            "student",
-            "give bsn or onderwijsnummer",
-        )),
+        (None, None) => Err(Problem::invalid_field(group, "give bsn or onderwijsnummer")),
     }
+}
+
+fn person(student: &StudentBody) -> Result<PersonId, Problem> {
+    person_from(
+        student.bsn.as_deref(),
+        student.onderwijsnummer.as_deref(),
+        "student.",
+        "student",
+    )
 }
 
 /// `POST /api/v1/aanmeldingen`: submits an aanmelding (opening the student's dossier if needed).

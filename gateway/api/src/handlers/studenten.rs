@@ -22,9 +22,7 @@ use axum::response::Response;
 use knooppunt_ops::audit::AuditEntry;
 use knooppunt_registry::domain::{Command, Dossier, Keuzedeel, OokId, Rejection};
 use knooppunt_registry::envelope::DossierKey;
-use knooppunt_registry::ids::{
-    Bsn, IdError, IdErrorReason, KeuzedeelCode, Onderwijsnummer, PersonId,
-};
+use knooppunt_registry::ids::{KeuzedeelCode, PersonId};
 use knooppunt_registry::policy::{self, Access, Decision, DenyReason, Ground, Part, Subject};
 use uuid::Uuid;
 
@@ -88,29 +86,13 @@ impl<S: Send + Sync> FromRequestParts<S> for StudentKeuzedeelPath {
     }
 }
 
-fn id_reason(e: &IdError) -> String {
-    match &e.reason {
-        IdErrorReason::Checksum { .. } if e.kind == "BSN" => "elfproef".to_owned(),
-        r => r.to_string(),
-    }
-}
-
 fn lookup_person(body: &StudentLookupBody) -> Result<PersonId, Problem> {
-    match (&body.bsn, &body.onderwijsnummer) {
-        (Some(bsn), None) => bsn
-            .parse::<Bsn>()
-            .map(PersonId::Bsn)
-            .map_err(|e| Problem::invalid_field("bsn", id_reason(&e))),
-        (None, Some(onr)) => onr
-            .parse::<Onderwijsnummer>()
-            .map(PersonId::Onderwijsnummer)
-            .map_err(|e| Problem::invalid_field("onderwijsnummer", id_reason(&e))),
-        (Some(_), Some(_)) => Err(Problem::invalid_field(
-            "bsn",
-            "give either bsn or onderwijsnummer, not both",
-        )),
-        (None, None) => Err(Problem::invalid_field("bsn", "give bsn or onderwijsnummer")),
-    }
+    super::aanmeldingen::person_from(
+        body.bsn.as_deref(),
+        body.onderwijsnummer.as_deref(),
+        "",
+        "bsn",
+    )
 }
 
 /// The dossier `key`, or 404 `not_found` for a student that is not there.
