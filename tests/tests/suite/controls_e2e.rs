@@ -15,12 +15,11 @@ use knooppunt_gateway::operator::Role;
 use knooppunt_gateway::serve::Node;
 use knooppunt_ops::Hop;
 use knooppunt_registry::domain::AanmeldStatus;
-use knooppunt_registry::partner::Partner;
 use knooppunt_sample::MEDIAVORMGEVER;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::ops_client::{NOOR, Ops};
+use crate::ops_client::{NOOR, Ops, cohort, received, until_received};
 use crate::support::{Backend, start_node};
 
 impl Ops {
@@ -38,41 +37,6 @@ impl Ops {
             .cloned()
             .expect("intergrip in the controls")
     }
-}
-
-fn cohort(node: &Node) -> String {
-    let today = knooppunt_registry::domain::time::local_date(Utc::now());
-    node.reference
-        .opleiding(&MEDIAVORMGEVER)
-        .unwrap()
-        .open_cohort(today)
-        .unwrap()
-        .code
-        .clone()
-}
-
-/// Intergrip's statuses of Noor, in the order they arrived.
-fn received(node: &Node) -> Vec<AanmeldStatus> {
-    node.simulators[&Partner::Intergrip]
-        .messages()
-        .into_iter()
-        .filter(|m| m.subject == NOOR)
-        .map(|m| knooppunt_mappings::va::status_from_code("status", &m.code).unwrap())
-        .collect()
-}
-
-async fn until_received(node: &Node, want: &[AanmeldStatus]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while received(node).len() < want.len() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // A little longer, so that an extra or repeated message would show.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        received(node),
-        want,
-        "Intergrip's statuses of the student, in order"
-    );
 }
 
 /// Waits until `more` events went through the registry and the bus after `before` (the feed

@@ -9,14 +9,13 @@ use std::time::Duration;
 use knooppunt_adapters::sim::SimFaults;
 use knooppunt_gateway::client::ApiClient;
 use knooppunt_gateway::operator::Role;
-use knooppunt_gateway::serve::Node;
 use knooppunt_registry::domain::AanmeldStatus;
 use knooppunt_registry::partner::Partner;
 use knooppunt_sample::MEDIAVORMGEVER;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::ops_client::{NOOR, Ops};
+use crate::ops_client::{NOOR, Ops, cohort, received, until_received};
 use crate::support::{Backend, start_node};
 
 impl Ops {
@@ -62,17 +61,6 @@ impl Ops {
     }
 }
 
-fn cohort(node: &Node) -> String {
-    let today = knooppunt_registry::domain::time::local_date(chrono::Utc::now());
-    node.reference
-        .opleiding(&MEDIAVORMGEVER)
-        .unwrap()
-        .open_cohort(today)
-        .unwrap()
-        .code
-        .clone()
-}
-
 async fn change(client: &ApiClient, id: Uuid, status: &str) {
     let r = client
         .post(
@@ -83,30 +71,6 @@ async fn change(client: &ApiClient, id: Uuid, status: &str) {
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-}
-
-/// Intergrip's statuses of Noor, in the order they arrived.
-fn received(node: &Node) -> Vec<AanmeldStatus> {
-    node.simulators[&Partner::Intergrip]
-        .messages()
-        .into_iter()
-        .filter(|m| m.subject == NOOR)
-        .map(|m| knooppunt_mappings::va::status_from_code("status", &m.code).unwrap())
-        .collect()
-}
-
-async fn until_received(node: &Node, want: &[AanmeldStatus]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while received(node).len() < want.len() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // A little longer, so that an extra or repeated message would show.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        received(node),
-        want,
-        "Intergrip's statuses of the student, in order"
-    );
 }
 
 /// Polls a replay job until it is finished.

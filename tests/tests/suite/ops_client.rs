@@ -5,8 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::Utc;
+
 use knooppunt_gateway::operator::Role;
 use knooppunt_gateway::serve::Node;
+use knooppunt_registry::domain::AanmeldStatus;
+use knooppunt_registry::partner::Partner;
+use knooppunt_sample::MEDIAVORMGEVER;
 use serde_json::Value;
 
 /// The test student's BSN (a sample student) and what must never appear in an operator answer:
@@ -87,4 +92,40 @@ impl Ops {
             }
         }
     }
+}
+
+/// The open cohort of the sample opleiding Mediavormgever today.
+pub fn cohort(node: &Node) -> String {
+    let today = knooppunt_registry::domain::time::local_date(Utc::now());
+    node.reference
+        .opleiding(&MEDIAVORMGEVER)
+        .unwrap()
+        .open_cohort(today)
+        .unwrap()
+        .code
+        .clone()
+}
+
+/// Intergrip's statuses of Noor, in the order they arrived.
+pub fn received(node: &Node) -> Vec<AanmeldStatus> {
+    node.simulators[&Partner::Intergrip]
+        .messages()
+        .into_iter()
+        .filter(|m| m.subject == NOOR)
+        .map(|m| knooppunt_mappings::va::status_from_code("status", &m.code).unwrap())
+        .collect()
+}
+
+pub async fn until_received(node: &Node, want: &[AanmeldStatus]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received(node).len() < want.len() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A little longer, so that an extra or repeated message would show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        received(node),
+        want,
+        "Intergrip's statuses of the student, in order"
+    );
 }
