@@ -13,9 +13,9 @@
 //!
 //! With several nodes on one store, every node runs a dispatcher, and an institution's webhook
 //! is delivered by the one holding its lease ([`ApiStore::lease_webhook`], the database's clock,
-//! [`WebhookConfig::lease_ttl`]). The holder renews it every third of the TTL while it works and
-//! gives it back when it stops; a node that dies loses it after the TTL, and another takes over
-//! from the durable cursor. A batch is therefore posted by one node; only a lease lost in the
+//! [`WebhookConfig::lease_ttl`]). The holder renews it every third of the TTL (one write per
+//! institution per third, busy or idle, not one per poll) and gives it back when it stops; a
+//! node that dies loses it after the TTL, and another takes over from the durable cursor. A batch is therefore posted by one node; only a lease lost in the
 //! middle of a POST (a node paused past the TTL) can make a batch arrive twice, which the
 //! receiver recognises by the items' numbers.
 
@@ -251,10 +251,12 @@ impl WebhookDispatcher {
     /// Delivers one institution's feed, while this dispatcher holds its lease, until its
     /// subscription is gone or `cancel` (which gives the lease back).
     async fn worker(&self, brin: String, cancel: CancellationToken) {
+        // When this worker last took or renewed the lease: it is not asked again at every poll.
+        let mut leased_at = None;
         loop {
             let delivered = tokio::select! {
                 () = cancel.cancelled() => break,
-                r = self.deliver_leased(&brin) => r,
+                r = self.deliver_leased(&brin, &mut leased_at) => r,
             };
             match delivered {
                 Ok(None) => return, // unsubscribed
@@ -277,10 +279,21 @@ impl WebhookDispatcher {
     /// [`Self::deliver_once`] under the institution's lease, renewed while the batch is under
     /// way; `Some(0)` when another node holds the lease. A lost renewal abandons the batch
     /// (its cursor is not moved; the next holder sends it).
-    async fn deliver_leased(&self, brin: &str) -> Result<Option<usize>, ApiStoreError> {
+    /// The lease is taken or renewed only when `leased_at` is unknown or a third of the TTL
+    /// old, so an idle institution costs one write per third of the TTL, not one per poll.
+    async fn deliver_leased(
+        &self,
+        brin: &str,
+        leased_at: &mut Option<tokio::time::Instant>,
+    ) -> Result<Option<usize>, ApiStoreError> {
         let ttl = self.config.lease_ttl;
-        if !self.store.lease_webhook(brin, self.holder, ttl).await? {
-            return Ok(self.store.webhook(brin).await?.map(|_| 0));
+        let fresh = leased_at.is_some_and(|at| at.elapsed() < ttl / 3);
+        if !fresh {
+            *leased_at = None;
+            if !self.store.lease_webhook(brin, self.holder, ttl).await? {
+                return Ok(self.store.webhook(brin).await?.map(|_| 0));
+            }
+            *leased_at = Some(tokio::time::Instant::now());
         }
         let renew = async {
             loop {
@@ -295,6 +308,7 @@ impl WebhookDispatcher {
         tokio::select! {
             r = self.deliver_once(brin) => r,
             why = renew => {
+                *leased_at = None;
                 tracing::warn!(brin = %brin, why, "webhook batch abandoned; the lease holder sends it");
                 Ok(Some(0))
             }
