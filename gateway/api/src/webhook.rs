@@ -15,9 +15,10 @@
 //! is delivered by the one holding its lease ([`ApiStore::lease_webhook`], the database's clock,
 //! [`WebhookConfig::lease_ttl`]). The holder renews it every third of the TTL (one write per
 //! institution per third, busy or idle, not one per poll) and gives it back when it stops; a
-//! node that dies loses it after the TTL, and another takes over from the durable cursor. A batch is therefore posted by one node; only a lease lost in the
-//! middle of a POST (a node paused past the TTL) can make a batch arrive twice, which the
-//! receiver recognises by the items' numbers.
+//! node that dies loses it after the TTL, and another takes over from the durable cursor. A
+//! batch is therefore posted by one node; only a lease lost in the middle of a POST (a node
+//! paused past the TTL) can make a batch arrive twice, which the receiver recognises by the
+//! items' numbers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
